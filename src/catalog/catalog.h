@@ -1,0 +1,197 @@
+/* The catalog: what virtvault knows, in SQLite (WAL) in the state
+ * directory.  The schema is versioned and migrated forward on open; the
+ * catalog can be rebuilt from the manifests on the targets.
+ *
+ * One connection is shared by all threads (SQLite serialises it).  Records
+ * returned are owned by the caller and freed with the matching *_free.
+ * Times are ISO 8601 UTC strings ("2026-11-23T15:52:35Z").
+ */
+#ifndef VV_CATALOG_H
+#define VV_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct vv_catalog;
+
+/* Opens (creating the file and migrating the schema if needed). */
+struct vv_catalog *vv_catalog_open (const char *path);
+struct vv_catalog *vv_catalog_close (struct vv_catalog *c);
+/* Schema version now in the file, and the newest this build knows. */
+int vv_catalog_schema_version (struct vv_catalog *c);
+int vv_catalog_latest_schema_version (void);
+
+/* Owner filter meaning "everyone" (admins). */
+#define VV_OWNER_ANY ((int64_t) -1)
+
+/* ---- targets ---- */
+struct vv_target_rec {
+  char *name;
+  char *url;
+  char *params;               /* JSON array of "key=value" strings, or NULL */
+  double price_per_gb_month;  /* 0 = no price */
+  char *created_at;
+};
+void vv_target_rec_free (struct vv_target_rec *r);
+/* Fails with VV_ERR_BUSY "target 'x' already exists". */
+int vv_catalog_target_add (struct vv_catalog *c, const struct vv_target_rec *r);
+/* NULL with VV_ERR_NOT_FOUND "no target named 'x'". */
+struct vv_target_rec *vv_catalog_target_get (struct vv_catalog *c,
+                                             const char *name);
+int vv_catalog_target_list (struct vv_catalog *c,
+                            struct vv_target_rec ***ret, size_t *ret_n);
+/* Refused (VV_ERR_BUSY) while backups that are not deleted use it. */
+int vv_catalog_target_remove (struct vv_catalog *c, const char *name);
+
+/* ---- instances (domains we have seen) ---- */
+struct vv_instance_rec {
+  char *uuid;
+  char *name;
+  int64_t owner_uid;
+  char *created_at;
+};
+void vv_instance_rec_free (struct vv_instance_rec *r);
+/* Inserts or updates the name of the instance with this uuid.  A new
+ * instance gets owner_uid; an existing one keeps its owner.
+ */
+int vv_catalog_instance_upsert (struct vv_catalog *c, const char *uuid,
+                                const char *name, int64_t owner_uid);
+struct vv_instance_rec *vv_catalog_instance_get (struct vv_catalog *c,
+                                                 const char *uuid);
+
+/* ---- backups and their disks ---- */
+struct vv_disk_rec {
+  char *name;                 /* target dev, "vda" */
+  uint64_t virtual_size;
+  uint64_t stored_bytes;
+  char *sha256;               /* of the stored object */
+  char *format;               /* "qcow2" */
+  char *object;               /* object name on the target */
+};
+
+struct vv_backup_rec {
+  char *id;                   /* "bk-3f9a0c21d4e5" */
+  char *domain;               /* name at backup time */
+  char *domain_uuid;
+  char *type;                 /* "full" | "incremental" */
+  char *status;               /* pending|running|completed|failed|cancelled */
+  char *chain_id;             /* "ch-..." */
+  char *parent_id;            /* NULL for a full */
+  char *created_at;
+  char *completed_at;         /* NULL until finished */
+  uint64_t size_bytes;        /* stored bytes, all objects */
+  char *target;               /* target name */
+  char *reason;               /* why this type was chosen */
+  char *notes;                /* e.g. "skipped hdc: cdrom"; NULL if none */
+  char *error;                /* NULL unless failed/cancelled */
+  char *checkpoint;           /* libvirt checkpoint created for it, or NULL */
+  char *prefix;               /* object prefix on the target, ends in '/' */
+  char *job_id;
+  int64_t owner_uid;
+  size_t n_disks;
+  struct vv_disk_rec *disks;
+};
+void vv_backup_rec_free (struct vv_backup_rec *r);
+void vv_backup_recs_free (struct vv_backup_rec **v, size_t n);
+
+/* Inserts a backup (and its chain row when chain_id is new) with its
+ * disks (usually none yet).
+ */
+int vv_catalog_backup_insert (struct vv_catalog *c,
+                              const struct vv_backup_rec *r);
+/* Sets status; error may be NULL; completed_at is set for the final
+ * statuses (completed, failed, cancelled).
+ */
+int vv_catalog_backup_set_status (struct vv_catalog *c, const char *id,
+                                  const char *status, const char *error);
+int vv_catalog_backup_set_checkpoint (struct vv_catalog *c, const char *id,
+                                      const char *checkpoint);
+/* Records a finished disk image of the backup. */
+int vv_catalog_backup_add_disk (struct vv_catalog *c, const char *id,
+                                const struct vv_disk_rec *d);
+/* Marks completed, with the total stored size. */
+int vv_catalog_backup_complete (struct vv_catalog *c, const char *id,
+                                uint64_t size_bytes);
+/* NULL with VV_ERR_NOT_FOUND "no backup with id 'x'" (also when owner
+ * filter does not match).
+ */
+struct vv_backup_rec *vv_catalog_backup_get (struct vv_catalog *c,
+                                             const char *id,
+                                             int64_t owner_filter);
+/* domain (name or uuid) may be NULL for all; newest first. */
+int vv_catalog_backup_list (struct vv_catalog *c, const char *domain,
+                            int64_t owner_filter,
+                            struct vv_backup_rec ***ret, size_t *ret_n);
+/* Backups left pending or running (after a daemon crash). */
+int vv_catalog_backup_list_unfinished (struct vv_catalog *c,
+                                       struct vv_backup_rec ***ret,
+                                       size_t *ret_n);
+/* Completed backups of a domain uuid that still have a checkpoint, oldest
+ * first.
+ */
+int vv_catalog_backup_list_with_checkpoint (struct vv_catalog *c,
+                                            const char *domain_uuid,
+                                            struct vv_backup_rec ***ret,
+                                            size_t *ret_n);
+/* Number of backups whose parent is id. */
+int vv_catalog_backup_count_children (struct vv_catalog *c, const char *id);
+/* Removes the rows of the backup and its disks (and its chain row once
+ * the chain is empty).
+ */
+int vv_catalog_backup_delete (struct vv_catalog *c, const char *id);
+
+/* ---- jobs ---- */
+struct vv_job_rec {
+  char *id;                   /* "job-..." */
+  char *kind;                 /* backup | restore | verify */
+  char *status;               /* pending|running|completed|failed|cancelled */
+  char *domain;
+  char *domain_uuid;
+  char *backup_id;
+  uint64_t bytes_done;
+  uint64_t bytes_total;
+  char *error;
+  char *created_at;
+  char *started_at;
+  char *finished_at;
+  int64_t owner_uid;
+};
+void vv_job_rec_free (struct vv_job_rec *r);
+void vv_job_recs_free (struct vv_job_rec **v, size_t n);
+int vv_catalog_job_insert (struct vv_catalog *c, const struct vv_job_rec *r);
+/* Sets status (and started_at when it becomes running, finished_at for
+ * final statuses).
+ */
+int vv_catalog_job_set_status (struct vv_catalog *c, const char *id,
+                               const char *status, const char *error);
+int vv_catalog_job_set_progress (struct vv_catalog *c, const char *id,
+                                 uint64_t done, uint64_t total);
+struct vv_job_rec *vv_catalog_job_get (struct vv_catalog *c, const char *id,
+                                       int64_t owner_filter);
+/* Newest first, at most limit (0 = 100). */
+int vv_catalog_job_list (struct vv_catalog *c, int64_t owner_filter,
+                         size_t limit, struct vv_job_rec ***ret,
+                         size_t *ret_n);
+int vv_catalog_job_list_unfinished (struct vv_catalog *c,
+                                    struct vv_job_rec ***ret, size_t *ret_n);
+
+/* ---- audit log of every mutating call ---- */
+int vv_catalog_audit (struct vv_catalog *c, int64_t uid, const char *action,
+                      const char *object, const char *result,
+                      const char *detail);
+/* For tests and "virtvault audit": newest first, as JSON text rows. */
+struct vv_audit_rec {
+  char *at;
+  int64_t uid;
+  char *action;
+  char *object;
+  char *result;
+  char *detail;
+};
+void vv_audit_rec_free (struct vv_audit_rec *r);
+int vv_catalog_audit_list (struct vv_catalog *c, size_t limit,
+                           struct vv_audit_rec ***ret, size_t *ret_n);
+
+#endif

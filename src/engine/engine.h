@@ -1,0 +1,77 @@
+/* The backup engine: libvirt checkpoints and pull-mode backup jobs, read
+ * with libnbd, written as qcow2 streams to a storage target.
+ *
+ * Work is split in two so the API can answer at once: prepare checks the
+ * request against the live domain and records a pending backup (every
+ * user error is found here: unknown domain, not running, unknown disk,
+ * unknown target); run does the long part inside a job.
+ */
+#ifndef VV_ENGINE_H
+#define VV_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+#include "util/progress.h"
+
+/* Shared by the daemon's modules; owned by the daemon. */
+struct vv_engine {
+  const char *libvirt_uri;      /* "qemu:///system" */
+  const char *state_dir;        /* catalog, scratch files, NBD sockets */
+  struct vv_catalog *catalog;
+  const char *default_target;   /* "local" */
+};
+
+/* Limits on what a caller controls. */
+#define VV_DOMAIN_NAME_MAX 200
+#define VV_MAX_DISKS 64
+
+struct vv_backup_request {
+  const char *domain;           /* name or UUID */
+  const char *target;           /* target name; NULL = default */
+  bool all_disks;               /* every backup-able disk */
+  const char *const *disks;     /* NULL-terminated target devs, or NULL */
+  const char *job_id;           /* the job that will run it */
+  int64_t owner_uid;            /* the caller */
+};
+
+/* What prepare decided; consumed by run. */
+struct vv_backup_job;
+
+/* Checks the request, creates the pending backup record and returns it
+ * (ret_rec may be NULL) with the job to run.
+ */
+int vv_backup_prepare (struct vv_engine *e,
+                       const struct vv_backup_request *req,
+                       struct vv_backup_job **ret_job,
+                       struct vv_backup_rec **ret_rec);
+/* Runs it: on success the backup is completed in the catalog and on the
+ * target; on failure or cancel everything this attempt created (libvirt
+ * job, checkpoint, scratch files, partial objects) is removed and the
+ * backup is marked failed/cancelled with the reason.
+ */
+int vv_backup_run (struct vv_engine *e, struct vv_backup_job *job,
+                   struct vv_progress *p);
+struct vv_backup_job *vv_backup_job_free (struct vv_backup_job *job);
+
+/* After a daemon crash: cleans up a backup left pending/running (aborts
+ * the domain's backup job if still active, deletes its checkpoint, scratch
+ * files and objects) and marks it failed with reason.
+ */
+int vv_backup_recover (struct vv_engine *e, const struct vv_backup_rec *b,
+                       const char *reason);
+
+/* Deletes a finished backup: its objects on the target, then its catalog
+ * rows.  Refused while an incremental depends on it.
+ */
+int vv_backup_delete (struct vv_engine *e, const char *backup_id,
+                      int64_t owner_filter);
+
+/* Object names on a target, per the storage format contract:
+ * <domain-uuid>/<chain-id>/<backup-id>/{<disk>.qcow2,domain.xml,manifest.json}
+ */
+char *vv_backup_prefix (const char *domain_uuid, const char *chain_id,
+                        const char *backup_id);
+
+#endif

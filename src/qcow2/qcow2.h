@@ -1,0 +1,113 @@
+/* Streaming qcow2 images.
+ *
+ * The writer lays out a whole qcow2 (version 3, 64 KiB clusters, 16-bit
+ * refcounts) before any data is read, so the image can be produced as one
+ * sequential stream to any target (no seeks, no rewrites):
+ *
+ *   header (+ backing file name) | L1 | refcount table | refcount blocks |
+ *   L2 tables | data clusters in guest order
+ *
+ * Only clusters marked DATA get a host cluster; ZERO clusters are recorded
+ * in L2 with the "reads as zeros" flag (needed for incrementals over a
+ * backing file); everything else stays unallocated (reads from the backing
+ * file, or zeros without one).
+ *
+ * The checker walks an image through a read callback (so it works on any
+ * target via ranged gets) and verifies its structure.
+ */
+#ifndef VV_QCOW2_H
+#define VV_QCOW2_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VV_QCOW2_CLUSTER_BITS 16
+#define VV_QCOW2_CLUSTER_SIZE (UINT64_C (1) << VV_QCOW2_CLUSTER_BITS)
+/* Largest virtual size we write: 64 TiB. */
+#define VV_QCOW2_MAX_VIRTUAL_SIZE (UINT64_C (64) << 40)
+
+enum vv_qcow2_kind {
+  VV_QCOW2_UNALLOCATED = 0,
+  VV_QCOW2_ZERO = 1,
+  VV_QCOW2_DATA = 2,
+};
+
+struct vv_qcow2_plan;
+
+/* backing_file: NULL for a standalone image, else the name stored in the
+ * header (relative to the image, e.g. "../bk-1/vda.qcow2"), with
+ * backing_format (e.g. "qcow2") stored as a header extension.
+ */
+struct vv_qcow2_plan *vv_qcow2_plan_new (uint64_t virtual_size,
+                                         const char *backing_file,
+                                         const char *backing_format);
+struct vv_qcow2_plan *vv_qcow2_plan_free (struct vv_qcow2_plan *plan);
+
+/* Mark the clusters overlapping [offset, offset+length) as kind.  DATA
+ * wins over ZERO wins over UNALLOCATED when marks overlap (a cluster partly
+ * data and partly zero is read whole).  Must be called before
+ * vv_qcow2_write_metadata.
+ */
+int vv_qcow2_plan_mark (struct vv_qcow2_plan *plan, uint64_t offset,
+                        uint64_t length, enum vv_qcow2_kind kind);
+
+uint64_t vv_qcow2_plan_virtual_size (const struct vv_qcow2_plan *plan);
+uint64_t vv_qcow2_plan_data_clusters (const struct vv_qcow2_plan *plan);
+/* Guest bytes that will be read and stored (data clusters, clipped at the
+ * end of the disk).
+ */
+uint64_t vv_qcow2_plan_data_bytes (const struct vv_qcow2_plan *plan);
+/* Size of the whole image file this plan produces. */
+uint64_t vv_qcow2_plan_file_size (const struct vv_qcow2_plan *plan);
+
+typedef int (*vv_qcow2_write_fn) (void *opaque, const void *buf,
+                                  size_t count);
+
+/* Writes everything before the first data cluster.  After this, the caller
+ * writes the guest data of each run from vv_qcow2_plan_next_run, in order,
+ * and then calls vv_qcow2_write_finish.
+ */
+int vv_qcow2_write_metadata (struct vv_qcow2_plan *plan,
+                             vv_qcow2_write_fn write, void *opaque);
+
+/* Iterates the runs of consecutive DATA clusters in guest order.  Start
+ * with *iter = 0.  Returns 1 with a run (length is a multiple of the cluster
+ * size except for a run ending at an unaligned end of the disk, where it is
+ * clipped to the disk), 0 at the end.
+ */
+int vv_qcow2_plan_next_run (const struct vv_qcow2_plan *plan, uint64_t *iter,
+                            uint64_t *ret_offset, uint64_t *ret_length);
+
+/* Writes the padding after a clipped last cluster, so the file size equals
+ * vv_qcow2_plan_file_size.
+ */
+int vv_qcow2_write_finish (struct vv_qcow2_plan *plan,
+                           vv_qcow2_write_fn write, void *opaque);
+
+/* Checking an image that was stored. */
+typedef int64_t (*vv_qcow2_read_fn) (void *opaque, void *buf, size_t count,
+                                     uint64_t offset);
+
+struct vv_qcow2_info {
+  uint32_t version;
+  uint32_t cluster_bits;
+  uint64_t virtual_size;
+  char *backing_file;           /* NULL if none */
+  char *backing_format;         /* NULL if none */
+  uint64_t data_clusters;       /* allocated guest clusters */
+  uint64_t zero_clusters;       /* clusters flagged "reads as zeros" */
+};
+
+/* Verifies: magic and version, header fields in range, L1/L2/refcount
+ * tables inside the file and cluster aligned, no host cluster used twice,
+ * every refcount equal to the real use count, no compressed or external
+ * data.  file_size is the stored object's size.  On failure reports what
+ * is wrong and where ("L2 entry 17 of L2 table at 0x30000 points past the
+ * end of the file") and returns -1.
+ */
+int vv_qcow2_check (vv_qcow2_read_fn read, void *opaque, uint64_t file_size,
+                    struct vv_qcow2_info *ret_info);
+void vv_qcow2_info_clear (struct vv_qcow2_info *info);
+
+#endif

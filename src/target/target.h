@@ -1,0 +1,81 @@
+/* Storage targets: the plugin loader and a thin layer over one plugin
+ * handle that adds what every caller needs (sha256 and byte counts while
+ * writing, whole-object reads, prefix removal, name checks).
+ *
+ * Plugins are found as virtvault-<scheme>-plugin.so in the directories of
+ * $VIRTVAULT_PLUGIN_PATH (colon separated; the ./virtvaultd wrapper sets
+ * it to the build tree) and then in the installed plugin directory.
+ */
+#ifndef VV_TARGET_H
+#define VV_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "virtvault-plugin.h"
+#include "util/sha256.h"
+
+/* Longest URL and params string accepted. */
+#define VV_TARGET_URL_MAX 2048
+
+/* Loads (once, thread-safe) and returns the plugin serving scheme, or NULL
+ * with "no storage plugin for 'sftp://' URLs (looked in ...)".
+ */
+const struct virtvault_plugin *vv_plugin_for_scheme (const char *scheme);
+/* The scheme of url ("file" for file:///srv); -1 if url has none. */
+int vv_url_scheme (const char *url, char *ret, size_t len);
+/* Unloads every plugin (daemon shutdown). */
+void vv_plugins_unload_all (void);
+
+struct vv_target;
+
+/* name is the catalog's name for the target (for messages); params is a
+ * NULL-terminated "key=value" array or NULL.
+ */
+struct vv_target *vv_target_open (const char *name, const char *url,
+                                  const char *const *params);
+struct vv_target *vv_target_close (struct vv_target *t);
+const char *vv_target_name (const struct vv_target *t);
+const char *vv_target_url (const struct vv_target *t);
+
+/* Reachable and writable now?  Uses the plugin's test callback, or a
+ * small put/stat/get/remove round trip when it has none.
+ */
+int vv_target_test (struct vv_target *t);
+
+struct vv_target_writer;
+struct vv_target_writer *vv_target_put_begin (struct vv_target *t,
+                                              const char *name);
+int vv_target_put_write (struct vv_target_writer *w, const void *buf,
+                         size_t count);
+/* Publishes; returns the sha256 and byte count of what was written.
+ * Frees w whatever the result.
+ */
+int vv_target_put_commit (struct vv_target_writer *w,
+                          char ret_sha256[VV_SHA256_HEX],
+                          uint64_t *ret_bytes);
+/* Removes the temporary object; frees w.  NULL-safe. */
+void vv_target_put_abort (struct vv_target_writer *w);
+/* Whole small object in one go (manifests, domain XML). */
+int vv_target_put_buffer (struct vv_target *t, const char *name,
+                          const void *buf, size_t len,
+                          char ret_sha256[VV_SHA256_HEX]);
+
+int64_t vv_target_get (struct vv_target *t, const char *name, void *buf,
+                       size_t count, uint64_t offset);
+/* Reads a whole object of at most max bytes into a new NUL-terminated
+ * buffer.
+ */
+int vv_target_read_all (struct vv_target *t, const char *name, size_t max,
+                        char **ret_buf, size_t *ret_len);
+/* 1 exists, 0 missing, -1 error. */
+int vv_target_stat (struct vv_target *t, const char *name,
+                    uint64_t *ret_size);
+int vv_target_list (struct vv_target *t, const char *prefix,
+                    virtvault_list_cb cb, void *opaque);
+int vv_target_remove (struct vv_target *t, const char *name);
+/* Removes every object under prefix (which must end in '/'). */
+int vv_target_remove_prefix (struct vv_target *t, const char *prefix);
+
+#endif

@@ -1,0 +1,72 @@
+#!/bin/bash
+# Runs the whole test suite on a Debian 12 machine, as root: installs what
+# is missing, builds (warnings are errors), starts libvirtd, runs
+# `make check` (unit and integration tests against a real libvirtd and
+# QEMU), the unit tests again under AddressSanitizer/UBSan, and
+# `make distcheck`.  Ends with one line "N passed, N failed[, N skipped]".
+set -uo pipefail
+cd "$(dirname "$0")"
+top=$(pwd)
+source scripts/setup-host.sh
+
+[ "$(id -u)" -eq 0 ] || { echo "run-tests.sh must run as root (libvirt qemu:///system)" >&2; exit 1; }
+
+vv_install_packages || exit 1
+vv_start_libvirt || exit 1
+
+pass=0 fail=0 skip=0
+count () {  # count LOGFILE: add the automake summary of a test-suite.log
+    local log=$1 n k
+    [ -f "$log" ] || { fail=$((fail + 1)); echo "no test summary in $log" >&2; return; }
+    for k in PASS FAIL SKIP XFAIL XPASS ERROR; do
+        n=$(sed -n "s/^# $k: *\([0-9]*\)/\1/p" "$log" | head -1)
+        n=${n:-0}
+        case $k in
+            PASS|XFAIL) pass=$((pass + n)) ;;
+            FAIL|XPASS|ERROR) fail=$((fail + n)) ;;
+            SKIP) skip=$((skip + n)) ;;
+        esac
+    done
+}
+
+status=0
+
+vv_say "building (warnings are errors)"
+rm -rf _build
+if ! vv_build _build --enable-werror; then
+    echo "build failed" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+vv_say "make check: unit and integration tests"
+(cd _build && make -j2 check) || status=1
+[ $status -eq 0 ] || cat _build/tests/test-suite.log | tail -n 200
+count _build/tests/test-suite.log
+
+vv_say "unit tests under AddressSanitizer and UBSan"
+rm -rf _build-asan
+if vv_build _build-asan --enable-werror --enable-sanitizers; then
+    (cd _build-asan/tests && make -j2 check TESTS="$(make -s print-unit-tests)") || status=1
+    count _build-asan/tests/test-suite.log
+else
+    echo "sanitizer build failed" >&2
+    status=1; fail=$((fail + 1))
+fi
+
+vv_say "make distcheck (unit tests)"
+if ! (cd _build && make distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror \
+        TESTS="$(make -s -C tests print-unit-tests)" >distcheck.log 2>&1); then
+    tail -n 40 _build/distcheck.log
+    status=1; fail=$((fail + 1))
+else
+    pass=$((pass + 1))
+fi
+
+[ $fail -eq 0 ] || status=1
+if [ $skip -gt 0 ]; then
+    echo "$pass passed, $fail failed, $skip skipped"
+else
+    echo "$pass passed, $fail failed"
+fi
+exit $status

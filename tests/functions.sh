@@ -1,0 +1,196 @@
+# Shared helpers for the shell tests.  Source it first thing:
+#
+#   source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
+#
+# Tests run as root against the real libvirtd (qemu:///system) and the
+# daemon built in this tree, each with a private state directory, socket
+# and target under a scratch directory that QEMU (user libvirt-qemu) can
+# reach.  Everything a test creates is removed by the EXIT trap, also when
+# it fails half way.
+
+set -u
+set -o pipefail
+
+: "${abs_top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+: "${abs_top_builddir:=$abs_top_srcdir}"
+: "${QEMU_IMG:=qemu-img}"
+export LIBVIRT_DEFAULT_URI=qemu:///system
+
+test_name=$(basename "$0" .sh)
+
+# ---- failing and cleaning up ----
+
+_cleanups=()
+cleanup_fn () { _cleanups+=("$*"); }
+_run_cleanups () {
+    local status=$? i
+    for (( i=${#_cleanups[@]}-1; i>=0; i-- )); do
+        eval "${_cleanups[$i]}" >/dev/null 2>&1 || true
+    done
+    exit $status
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT TERM
+
+fail () {
+    echo "FAIL: $test_name: $*" >&2
+    if [ -n "${VV_STATE:-}" ] && [ -f "$VV_STATE/daemon.log" ]; then
+        echo "--- last lines of the daemon log ---" >&2
+        tail -n 30 "$VV_STATE/daemon.log" >&2
+    fi
+    exit 1
+}
+
+# A component a test needs that is missing is a failure, never a skip:
+# CI must not pass quietly without it.
+requires () {
+    "$@" >/dev/null 2>&1 || fail "requires '$*', which failed: install it (./run-tests.sh installs everything)"
+}
+requires_cmd () {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || fail "requires the command '$c': install it (./run-tests.sh installs everything)"
+    done
+}
+
+[ "$(id -u)" -eq 0 ] || fail "the integration tests need root (libvirt qemu:///system, QEMU disk labels)"
+
+# ---- scratch space reachable by QEMU ----
+
+# Not under the build tree: a checkout under /root is not traversable by
+# libvirt-qemu.
+VV_TMP=$(mktemp -d "/var/tmp/vvtest-$test_name.XXXXXX") || fail "mktemp"
+chmod 0755 "$VV_TMP"
+cleanup_fn "chattr -R -i '$VV_TMP'; umount -l '$VV_TMP'/*/ 2>/dev/null; rm -rf '$VV_TMP'"
+
+# ---- assertions ----
+
+assert_eq () {  # actual expected what
+    [ "$1" = "$2" ] || fail "$3: got '$1', expected '$2'"
+}
+assert_contains () {  # haystack needle what
+    case "$1" in *"$2"*) ;; *) fail "$3: '$1' does not contain '$2'" ;; esac
+}
+# Runs a command that must fail; its stderr ends up in $ERR.
+expect_failure () {
+    local out
+    if out=$("$@" 2>&1 >/dev/null); then
+        fail "expected failure of: $*"
+    fi
+    ERR=$out
+}
+
+# ---- libvirt and test domains ----
+
+requires_cmd virsh "$QEMU_IMG" qemu-io jq curl
+virsh version >/dev/null 2>&1 || fail "libvirtd is not reachable at qemu:///system: start it with 'libvirtd -d' (run-tests.sh does)"
+
+# make_domain NAME DISK_MB... : creates a running transient TCG domain with
+# one virtio qcow2 disk per size (vda, vdb, ...); paths in $DISK_vda etc.
+make_domain () {
+    local name=$1; shift
+    local devs=(vda vdb vdc vdd) i=0 size disks=""
+    mkdir -p "$VV_TMP/images"
+    chmod 0755 "$VV_TMP/images"
+    for size in "$@"; do
+        local dev=${devs[$i]} f="$VV_TMP/images/$name-${devs[$i]}.qcow2"
+        "$QEMU_IMG" create -q -f qcow2 "$f" "${size}M" || fail "qemu-img create $f"
+        eval "DISK_$dev=\$f"
+        disks="$disks<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$f'/><target dev='$dev' bus='virtio'/></disk>"
+        i=$((i+1))
+    done
+    cat > "$VV_TMP/$name.xml" <<EOF
+<domain type='qemu'>
+  <name>$name</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>$disks${EXTRA_DEVICES:-}</devices>
+</domain>
+EOF
+    cleanup_fn "virsh destroy '$name'; virsh undefine --checkpoints-metadata '$name'"
+    virsh create "$VV_TMP/$name.xml" >/dev/null || fail "cannot start test domain $name"
+}
+
+# guest_write DOM DEV 'write -P 0xab 1M 4M' : a write through the guest's
+# own virtio device, so dirty bitmaps see it.  DEV is vda, vdb, ...
+guest_write () {
+    local dom=$1 dev=$2 cmd=$3 alias out
+    alias=$(virsh dumpxml "$dom" | xmllint --xpath "string(//disk[target/@dev='$dev']/alias/@name)" -) ||
+        fail "no alias for $dom/$dev"
+    out=$(virsh qemu-monitor-command "$dom" --hmp "qemu-io -d /machine/peripheral/$alias/virtio-backend \"$cmd\"") ||
+        fail "guest write '$cmd' on $dom/$dev failed"
+    case "$out" in *rror*|*annot*) fail "guest write '$cmd' on $dom/$dev: $out" ;; esac
+}
+
+# ref_write FILE 'write -P 0xab 1M 4M' : the same write on a raw
+# reference image, to know what the disk held at each point.
+ref_write () {
+    qemu-io -f raw "$1" -c "$2" >/dev/null || fail "reference write '$2' on $1"
+}
+
+checkpoints_of () {
+    virsh checkpoint-list --name "$1" 2>/dev/null | sed '/^$/d'
+}
+
+# ---- the daemon under test ----
+
+# start_daemon [extra args] : a private virtvaultd with its own state dir,
+# socket and the default 'local' target in it; sets VV_STATE and VV_SOCK.
+start_daemon () {
+    VV_STATE=${VV_STATE:-$VV_TMP/state}
+    VV_SOCK=$VV_STATE/virtvaultd.sock
+    mkdir -p "$VV_STATE"
+    "$abs_top_builddir/virtvaultd" --foreground --state-dir "$VV_STATE" \
+        --socket "$VV_SOCK" "$@" >>"$VV_STATE/daemon.log" 2>&1 &
+    VV_PID=$!
+    cleanup_fn "kill $VV_PID; wait $VV_PID"
+    local i
+    for i in $(seq 1 100); do
+        [ -S "$VV_SOCK" ] && vv version >/dev/null 2>&1 && return 0
+        kill -0 $VV_PID 2>/dev/null || fail "virtvaultd exited at start-up"
+        sleep 0.1
+    done
+    fail "virtvaultd did not answer on $VV_SOCK within 10 s"
+}
+
+stop_daemon () {
+    kill "$VV_PID" 2>/dev/null
+    wait "$VV_PID" 2>/dev/null
+    return 0
+}
+
+vv () {
+    "$abs_top_builddir/virtvault" --socket "$VV_SOCK" "$@"
+}
+
+# api METHOD PATH [BODY] : raw API call; prints the body, sets HTTP_STATUS.
+api () {
+    local out
+    out=$(curl -sS --unix-socket "$VV_SOCK" -X "$1" -w '\n%{http_code}' \
+          ${3+-H 'Content-Type: application/json' --data-binary "$3"} \
+          "http://localhost$2") || fail "curl $1 $2"
+    HTTP_STATUS=${out##*$'\n'}
+    printf '%s\n' "${out%$'\n'*}"
+}
+
+# wait_job_state JOB STATE... : polls until the job is in one of STATEs
+# (fails after 120 s); prints the job JSON.
+wait_job () {
+    local job=$1; shift
+    local i j st
+    for i in $(seq 1 1200); do
+        j=$(vv job show "$job" --json) || fail "job show $job"
+        st=$(jq -r .status <<<"$j")
+        for s in "$@"; do
+            [ "$st" = "$s" ] && { printf '%s\n' "$j"; return 0; }
+        done
+        sleep 0.1
+    done
+    fail "job $job did not reach $* within 120 s (last: $st)"
+}
+
+# Objects stored under the target directory (no temp files expected).
+target_files () {
+    (cd "$1" 2>/dev/null && find . -type f | sort)
+}

@@ -1,2 +1,68 @@
 #!/bin/bash
-exit 77
+# Cancelling a running backup stops it, marks it cancelled, and leaves no
+# checkpoint, scratch file, libvirt job or partial object behind; the next
+# backup succeeds.
+source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
+
+dom=vvtest-cancel-$$
+make_domain "$dom" 1024
+guest_write "$dom" vda "write -P 0x5a 0 600M"
+start_daemon
+
+qemu_pid=$(pgrep -f "guest=$dom,") || fail "no QEMU process for $dom"
+
+out=$(vv backup "$dom" --json) || fail "backup start"
+job=$(jq -r .job.id <<<"$out") id=$(jq -r .backup.id <<<"$out")
+
+# Hold the backup half way: once libvirt's job exists, stop QEMU so NBD
+# reads block, then cancel, then let QEMU go on.
+for i in $(seq 1 400); do
+    virsh domjobinfo "$dom" 2>/dev/null | grep -q Backup && break
+    sleep 0.025
+done
+kill -STOP "$qemu_pid"
+cleanup_fn "kill -CONT $qemu_pid"
+assert_eq "$(vv job show "$job" --json | jq -r .status)" running "job status before cancel"
+vv job cancel "$job" >/dev/null || { kill -CONT "$qemu_pid"; fail "job cancel"; }
+kill -CONT "$qemu_pid"
+
+j=$(wait_job "$job" cancelled failed completed)
+assert_eq "$(jq -r .status <<<"$j")" cancelled "job status after cancel"
+b=$(vv show "$id" --json)
+assert_eq "$(jq -r .status <<<"$b")" cancelled "backup status after cancel"
+[ "$(jq -r .error <<<"$b")" != null ] || fail "a cancelled backup says why"
+
+assert_eq "$(checkpoints_of "$dom")" "" "checkpoints after cancel"
+assert_eq "$(ls -A "$VV_STATE/run")" "" "scratch files after cancel"
+virsh domjobinfo "$dom" | grep -q "Job type: *None" || fail "libvirt job still active after cancel"
+assert_eq "$(find "$VV_STATE/backups" -type f | wc -l)" 0 "objects after cancel"
+
+# Cancelling a finished job is refused with a clear message.
+expect_failure vv job cancel "$job"
+assert_contains "$ERR" "$job" "cancel of a finished job"
+expect_failure vv job cancel job-000000000000
+assert_contains "$ERR" "job-000000000000" "cancel of an unknown job"
+
+id2=$(vv backup "$dom" --wait) || fail "backup after cancel"
+vv verify "$id2" >/dev/null || fail "verify after cancel"
+assert_eq "$(checkpoints_of "$dom")" "virtvault-$id2" "checkpoint of the good backup"
+
+# SIGTERM while a backup runs: the daemon cancels it, cleans up and exits 0.
+out=$(vv backup "$dom" --json) || fail "backup start"
+job=$(jq -r .job.id <<<"$out") id3=$(jq -r .backup.id <<<"$out")
+for i in $(seq 1 400); do
+    virsh domjobinfo "$dom" 2>/dev/null | grep -q Backup && break
+    sleep 0.025
+done
+kill -STOP "$qemu_pid"
+kill -TERM "$VV_PID"
+sleep 0.5
+kill -CONT "$qemu_pid"
+wait "$VV_PID"; st=$?
+assert_eq "$st" 0 "exit status of virtvaultd after SIGTERM"
+virsh domjobinfo "$dom" | grep -q "Job type: *None" || fail "libvirt job still active after SIGTERM"
+assert_eq "$(checkpoints_of "$dom")" "virtvault-$id2" "checkpoints after SIGTERM"
+assert_eq "$(ls -A "$VV_STATE/run")" "" "scratch files after SIGTERM"
+start_daemon
+assert_eq "$(vv show "$id3" --json | jq -r .status)" cancelled "backup interrupted by SIGTERM"
+exit 0

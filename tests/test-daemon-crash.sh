@@ -1,2 +1,59 @@
 #!/bin/bash
-exit 77
+# virtvaultd killed with SIGKILL in the middle of a backup: after a
+# restart the job and the backup show failed with the reason, the libvirt
+# job, checkpoint, scratch files and partial objects are gone, and the
+# next backup succeeds.  Also: a second daemon on the same state
+# directory refuses to start.
+source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
+
+dom=vvtest-crash-$$
+make_domain "$dom" 1024
+guest_write "$dom" vda "write -P 0x5a 0 600M"
+start_daemon
+
+# A second daemon on the same state directory is refused.
+expect_failure "$abs_top_builddir/virtvaultd" --foreground --state-dir "$VV_STATE" \
+    --socket "$VV_TMP/other.sock"
+assert_contains "$ERR" "$VV_STATE" "second daemon names the state directory"
+[ ! -e "$VV_TMP/other.sock" ] || fail "the refused daemon created a socket"
+
+qemu_pid=$(pgrep -f "guest=$dom,") || fail "no QEMU process for $dom"
+out=$(vv backup "$dom" --json) || fail "backup start"
+job=$(jq -r .job.id <<<"$out") id=$(jq -r .backup.id <<<"$out")
+for i in $(seq 1 400); do
+    virsh domjobinfo "$dom" 2>/dev/null | grep -q Backup && break
+    sleep 0.025
+done
+# Stop QEMU so the backup is certainly half way, kill the daemon hard.
+kill -STOP "$qemu_pid"
+cleanup_fn "kill -CONT $qemu_pid"
+sleep 0.3
+kill -9 "$VV_PID"
+wait "$VV_PID" 2>/dev/null
+kill -CONT "$qemu_pid"
+# libvirt still runs the backup job of the dead daemon.
+virsh domjobinfo "$dom" | grep -q Backup || fail "expected the orphaned libvirt backup job"
+
+start_daemon
+j=$(vv job show "$job" --json) || fail "job show after restart"
+assert_eq "$(jq -r .status <<<"$j")" failed "job status after the crash"
+assert_contains "$(jq -r .error <<<"$j")" "virtvaultd" "job error says the daemon stopped"
+b=$(vv show "$id" --json)
+assert_eq "$(jq -r .status <<<"$b")" failed "backup status after the crash"
+assert_contains "$(jq -r .error <<<"$b")" "virtvaultd" "backup error says the daemon stopped"
+
+virsh domjobinfo "$dom" | grep -q "Job type: *None" || fail "libvirt job still active after recovery"
+assert_eq "$(checkpoints_of "$dom")" "" "checkpoints after recovery"
+assert_eq "$(ls -A "$VV_STATE/run")" "" "scratch files after recovery"
+assert_eq "$(find "$VV_STATE/backups" -type f | wc -l)" 0 "objects (also partial ones) after recovery"
+
+id2=$(vv backup "$dom" --wait) || fail "backup after the crash"
+vv restore "$id2" --to "$VV_TMP/restore" >/dev/null || fail "restore after the crash"
+"$QEMU_IMG" compare -q -U "$DISK_vda" "$VV_TMP/restore/vda.qcow2" || fail "restored disk differs"
+
+# SIGTERM is a clean shutdown: the socket goes away, exit status 0.
+kill -TERM "$VV_PID"
+wait "$VV_PID"; st=$?
+assert_eq "$st" 0 "exit status after SIGTERM"
+[ ! -e "$VV_SOCK" ] || fail "socket left after SIGTERM"
+exit 0

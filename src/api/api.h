@@ -17,6 +17,14 @@
 struct vv_api_context {
   struct vv_engine *engine;
   struct vv_jobs *jobs;
+  /* Admins besides uid 0 (admin_uids of the daemon config); may be NULL. */
+  const uid_t *admin_uids;
+  size_t n_admin_uids;
+  /* Receives one line (no newline) per job start and end and per failed
+   * request; called from any thread; may be NULL.  The library never
+   * prints: the daemon decides where this goes.
+   */
+  void (*log) (const char *line);
 };
 
 /* One request, independent of HTTP: routes it and returns the HTTP

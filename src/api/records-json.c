@@ -1,2 +1,134 @@
 #include <config.h>
-/* placeholder: being written */
+
+#include <math.h>
+#include <stdio.h>
+
+#include "util/error.h"
+#include "util/json.h"
+#include "api/api-internal.h"
+
+/* json_object_object_add takes ownership even of NULL (JSON null); a
+ * failed allocation of a member is caught when the whole object is
+ * serialised, which is the only thing done with these objects.
+ */
+static void
+add (json_object *o, const char *key, json_object *v)
+{
+  json_object_object_add (o, key, v);
+}
+
+static json_object *
+new_u64 (uint64_t v)
+{
+  /* Sizes beyond 2^63 do not exist on real disks. */
+  return json_object_new_int64 (v > INT64_MAX ? INT64_MAX : (int64_t) v);
+}
+
+json_object *
+vv_json_new_number (double d)
+{
+  char buf[64];
+
+  if (!isfinite (d))
+    d = 0;
+  if (d > -1e15 && d < 1e15 && d == (double) (int64_t) d)
+    return json_object_new_int64 ((int64_t) d);
+  snprintf (buf, sizeof buf, "%.15g", d);
+  return json_object_new_double_s (d, buf);
+}
+
+static json_object *
+disk_to_json (const struct vv_disk_rec *d)
+{
+  json_object *o = json_object_new_object ();
+
+  if (o == NULL)
+    return NULL;
+  add (o, "name", vv_json_string_or_null (d->name));
+  add (o, "virtual_size", new_u64 (d->virtual_size));
+  add (o, "stored_bytes", new_u64 (d->stored_bytes));
+  add (o, "sha256", vv_json_string_or_null (d->sha256));
+  add (o, "format", vv_json_string_or_null (d->format));
+  return o;
+}
+
+json_object *
+vv_backup_to_json (const struct vv_backup_rec *b)
+{
+  json_object *o = json_object_new_object ();
+  json_object *disks;
+
+  if (o == NULL)
+    return NULL;
+  add (o, "id", vv_json_string_or_null (b->id));
+  add (o, "domain", vv_json_string_or_null (b->domain));
+  add (o, "domain_uuid", vv_json_string_or_null (b->domain_uuid));
+  add (o, "type", vv_json_string_or_null (b->type));
+  add (o, "status", vv_json_string_or_null (b->status));
+  add (o, "chain_id", vv_json_string_or_null (b->chain_id));
+  add (o, "parent_id", vv_json_string_or_null (b->parent_id));
+  add (o, "created_at", vv_json_string_or_null (b->created_at));
+  add (o, "completed_at", vv_json_string_or_null (b->completed_at));
+  add (o, "size_bytes", new_u64 (b->size_bytes));
+  add (o, "target", vv_json_string_or_null (b->target));
+  add (o, "reason", vv_json_string_or_null (b->reason));
+  add (o, "notes", vv_json_string_or_null (b->notes));
+  add (o, "error", vv_json_string_or_null (b->error));
+  add (o, "checkpoint", vv_json_string_or_null (b->checkpoint));
+  add (o, "job_id", vv_json_string_or_null (b->job_id));
+  add (o, "owner_uid", json_object_new_int64 (b->owner_uid));
+  disks = json_object_new_array ();
+  for (size_t i = 0; disks && i < b->n_disks; i++)
+    json_object_array_add (disks, disk_to_json (&b->disks[i]));
+  add (o, "disks", disks);
+  return o;
+}
+
+json_object *
+vv_job_to_json (const struct vv_job_rec *j)
+{
+  json_object *o = json_object_new_object ();
+
+  if (o == NULL)
+    return NULL;
+  add (o, "id", vv_json_string_or_null (j->id));
+  add (o, "kind", vv_json_string_or_null (j->kind));
+  add (o, "status", vv_json_string_or_null (j->status));
+  add (o, "domain", vv_json_string_or_null (j->domain));
+  add (o, "domain_uuid", vv_json_string_or_null (j->domain_uuid));
+  add (o, "backup_id", vv_json_string_or_null (j->backup_id));
+  add (o, "bytes_done", new_u64 (j->bytes_done));
+  add (o, "bytes_total", new_u64 (j->bytes_total));
+  add (o, "error", vv_json_string_or_null (j->error));
+  add (o, "created_at", vv_json_string_or_null (j->created_at));
+  add (o, "started_at", vv_json_string_or_null (j->started_at));
+  add (o, "finished_at", vv_json_string_or_null (j->finished_at));
+  add (o, "owner_uid", json_object_new_int64 (j->owner_uid));
+  return o;
+}
+
+json_object *
+vv_target_to_json (const struct vv_target_rec *t)
+{
+  json_object *o = json_object_new_object ();
+  json_object *params = NULL;
+
+  if (o == NULL)
+    return NULL;
+  /* The catalog keeps params as the JSON array text it was given. */
+  if (t->params && t->params[0]) {
+    params = json_tokener_parse (t->params);
+    if (params && !json_object_is_type (params, json_type_array)) {
+      json_object_put (params);
+      params = NULL;
+    }
+  }
+  if (params == NULL)
+    params = json_object_new_array ();
+  add (o, "name", vv_json_string_or_null (t->name));
+  add (o, "url", vv_json_string_or_null (t->url));
+  add (o, "params", params);
+  add (o, "price_per_gb_month", vv_json_new_number (t->price_per_gb_month));
+  add (o, "created_at", vv_json_string_or_null (t->created_at));
+  return o;
+}

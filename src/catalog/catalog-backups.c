@@ -1,2 +1,749 @@
 #include <config.h>
-/* placeholder: being written */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog/catalog-internal.h"
+#include "util/error.h"
+#include "util/strutil.h"
+
+static void
+disk_rec_clear (struct vv_disk_rec *d)
+{
+  free (d->name);
+  free (d->sha256);
+  free (d->format);
+  free (d->object);
+}
+
+void
+vv_backup_rec_free (struct vv_backup_rec *r)
+{
+  size_t i;
+
+  if (r == NULL)
+    return;
+  free (r->id);
+  free (r->domain);
+  free (r->domain_uuid);
+  free (r->type);
+  free (r->status);
+  free (r->chain_id);
+  free (r->parent_id);
+  free (r->created_at);
+  free (r->completed_at);
+  free (r->target);
+  free (r->reason);
+  free (r->notes);
+  free (r->error);
+  free (r->checkpoint);
+  free (r->prefix);
+  free (r->job_id);
+  for (i = 0; i < r->n_disks; i++)
+    disk_rec_clear (&r->disks[i]);
+  free (r->disks);
+  free (r);
+}
+
+void
+vv_backup_recs_free (struct vv_backup_rec **v, size_t n)
+{
+  size_t i;
+
+  if (v == NULL)
+    return;
+  for (i = 0; i < n; i++)
+    vv_backup_rec_free (v[i]);
+  free (v);
+}
+
+/* SQLite integers are signed 64-bit. */
+static int
+check_size (const char *what, const char *id, uint64_t v)
+{
+  if (v > INT64_MAX) {
+    vv_error_code (VV_ERR_INVALID, "%s of backup '%s' is too large (%" PRIu64
+                   " bytes)", what, id, v);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+not_found (const char *id)
+{
+  vv_error_code (VV_ERR_NOT_FOUND, "no backup with id '%s'", id);
+  return -1;
+}
+
+/* ---- reading ---- */
+
+#define BACKUP_COLUMNS                                                  \
+  "id, domain, domain_uuid, type, status, chain_id, parent_id,"        \
+  " created_at, completed_at, size_bytes, target, reason, notes, error," \
+  " checkpoint, prefix, job_id, owner_uid"
+
+static int
+load_disks (struct vv_catalog *c, struct vv_backup_rec *r)
+{
+  static const char what[] = "reading the disks of a backup";
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  size_t cap = 0;
+  int rc;
+
+  if (vv_cat_prepare (c, what,
+                      "SELECT name, virtual_size, stored_bytes, sha256,"
+                      " format, object FROM backup_disks"
+                      " WHERE backup_id = ?1 ORDER BY rowid", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, r->id))
+    return vv_cat_bind_error (c, what);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    struct vv_disk_rec *d;
+    if (r->n_disks == cap) {
+      size_t ncap = cap ? cap * 2 : 4;
+      d = reallocarray (r->disks, ncap, sizeof *d);
+      if (d == NULL) {
+        vv_error_errno (errno, "%s", what);
+        return -1;
+      }
+      r->disks = d;
+      cap = ncap;
+    }
+    d = &r->disks[r->n_disks];
+    memset (d, 0, sizeof *d);
+    r->n_disks++;
+    if (vv_cat_column_text (s, 0, &d->name) == -1
+        || vv_cat_column_text (s, 3, &d->sha256) == -1
+        || vv_cat_column_text (s, 4, &d->format) == -1
+        || vv_cat_column_text (s, 5, &d->object) == -1)
+      return -1;
+    d->virtual_size = sqlite3_column_int64 (s, 1);
+    d->stored_bytes = sqlite3_column_int64 (s, 2);
+  }
+  if (rc != SQLITE_DONE)
+    return vv_cat_error (c, "reading the disks of backup '%s'", r->id);
+  return 0;
+}
+
+/* One row of BACKUP_COLUMNS and its disks. */
+static struct vv_backup_rec *
+read_backup (struct vv_catalog *c, sqlite3_stmt *s)
+{
+  struct vv_backup_rec *r = calloc (1, sizeof *r);
+
+  if (r == NULL) {
+    vv_error_errno (errno, "reading a backup");
+    return NULL;
+  }
+  if (vv_cat_column_text (s, 0, &r->id) == -1
+      || vv_cat_column_text (s, 1, &r->domain) == -1
+      || vv_cat_column_text (s, 2, &r->domain_uuid) == -1
+      || vv_cat_column_text (s, 3, &r->type) == -1
+      || vv_cat_column_text (s, 4, &r->status) == -1
+      || vv_cat_column_text (s, 5, &r->chain_id) == -1
+      || vv_cat_column_text (s, 6, &r->parent_id) == -1
+      || vv_cat_column_text (s, 7, &r->created_at) == -1
+      || vv_cat_column_text (s, 8, &r->completed_at) == -1
+      || vv_cat_column_text (s, 10, &r->target) == -1
+      || vv_cat_column_text (s, 11, &r->reason) == -1
+      || vv_cat_column_text (s, 12, &r->notes) == -1
+      || vv_cat_column_text (s, 13, &r->error) == -1
+      || vv_cat_column_text (s, 14, &r->checkpoint) == -1
+      || vv_cat_column_text (s, 15, &r->prefix) == -1
+      || vv_cat_column_text (s, 16, &r->job_id) == -1)
+    goto fail;
+  r->size_bytes = sqlite3_column_int64 (s, 9);
+  r->owner_uid = sqlite3_column_int64 (s, 17);
+  if (load_disks (c, r) == -1)
+    goto fail;
+  return r;
+
+ fail:
+  vv_backup_rec_free (r);
+  return NULL;
+}
+
+/* Steps s (already bound) to the end and returns every row. */
+static int
+collect (struct vv_catalog *c, sqlite3_stmt *s, const char *what,
+         struct vv_backup_rec ***ret, size_t *ret_n)
+{
+  struct vv_backup_rec **v = NULL;
+  size_t n = 0, cap = 0;
+  int rc;
+
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
+    struct vv_backup_rec *b = read_backup (c, s);
+    if (b == NULL || vv_cat_append ((void ***) &v, &n, &cap, b) == -1) {
+      vv_backup_rec_free (b);
+      goto fail;
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    vv_cat_error (c, "%s", what);
+    goto fail;
+  }
+  *ret = v;
+  *ret_n = n;
+  return 0;
+
+ fail:
+  vv_backup_recs_free (v, n);
+  return -1;
+}
+
+struct vv_backup_rec *
+vv_catalog_backup_get (struct vv_catalog *c, const char *id,
+                       int64_t owner_filter)
+{
+  static const char what[] = "reading a backup";
+  int rc;
+
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return NULL;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT " BACKUP_COLUMNS " FROM backups"
+                      " WHERE id = ?1 AND (?2 = -1 OR owner_uid = ?2)",
+                      &s) == -1)
+    return NULL;
+  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_int64 (s, 2, owner_filter)) {
+    vv_cat_bind_error (c, what);
+    return NULL;
+  }
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_ROW)
+    return read_backup (c, s);
+  if (rc == SQLITE_DONE)
+    not_found (id);
+  else
+    vv_cat_error (c, "reading backup '%s'", id);
+  return NULL;
+}
+
+int
+vv_catalog_backup_list (struct vv_catalog *c, const char *domain,
+                        int64_t owner_filter,
+                        struct vv_backup_rec ***ret, size_t *ret_n)
+{
+  static const char what[] = "listing backups";
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT " BACKUP_COLUMNS " FROM backups"
+                      " WHERE (?1 IS NULL OR domain = ?1 OR domain_uuid = ?1)"
+                      " AND (?2 = -1 OR owner_uid = ?2)"
+                      " ORDER BY created_at DESC, rowid DESC", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, domain)
+      || vv_cat_bind_int64 (s, 2, owner_filter))
+    return vv_cat_bind_error (c, what);
+  return collect (c, s, what, ret, ret_n);
+}
+
+int
+vv_catalog_backup_list_unfinished (struct vv_catalog *c,
+                                   struct vv_backup_rec ***ret,
+                                   size_t *ret_n)
+{
+  static const char what[] = "listing unfinished backups";
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT " BACKUP_COLUMNS " FROM backups"
+                      " WHERE status IN ('pending', 'running')"
+                      " ORDER BY created_at DESC, rowid DESC", &s) == -1)
+    return -1;
+  return collect (c, s, what, ret, ret_n);
+}
+
+int
+vv_catalog_backup_list_with_checkpoint (struct vv_catalog *c,
+                                        const char *domain_uuid,
+                                        struct vv_backup_rec ***ret,
+                                        size_t *ret_n)
+{
+  static const char what[] = "listing backups with checkpoints";
+
+  if (domain_uuid == NULL) {
+    vv_error_code (VV_ERR_INVALID, "domain uuid is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT " BACKUP_COLUMNS " FROM backups"
+                      " WHERE domain_uuid = ?1 AND status = 'completed'"
+                      " AND checkpoint IS NOT NULL"
+                      " ORDER BY created_at ASC, rowid ASC", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, domain_uuid))
+    return vv_cat_bind_error (c, what);
+  return collect (c, s, what, ret, ret_n);
+}
+
+/* Catalog lock held. */
+static int
+count_children (struct vv_catalog *c, const char *id, int64_t *ret)
+{
+  static const char what[] = "counting the incrementals of a backup";
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (vv_cat_prepare (c, what,
+                      "SELECT count(*) FROM backups WHERE parent_id = ?1",
+                      &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, id))
+    return vv_cat_bind_error (c, what);
+  if (sqlite3_step (s) != SQLITE_ROW)
+    return vv_cat_error (c, "counting the incrementals of backup '%s'", id);
+  *ret = sqlite3_column_int64 (s, 0);
+  return 0;
+}
+
+int
+vv_catalog_backup_count_children (struct vv_catalog *c, const char *id)
+{
+  int64_t n;
+
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  if (count_children (c, id, &n) == -1)
+    return -1;
+  return n > INT32_MAX ? INT32_MAX : (int) n;
+}
+
+/* ---- writing ---- */
+
+/* Catalog lock held. */
+static int
+insert_disk (struct vv_catalog *c, const char *id, const struct vv_disk_rec *d)
+{
+  static const char what[] = "recording a disk of a backup";
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  int ext;
+
+  if (d == NULL || d->name == NULL || d->format == NULL
+      || d->object == NULL) {
+    vv_error_code (VV_ERR_INVALID,
+                   "a disk of backup '%s' needs a name, format and object",
+                   id);
+    return -1;
+  }
+  if (check_size ("virtual size", id, d->virtual_size) == -1
+      || check_size ("stored size", id, d->stored_bytes) == -1)
+    return -1;
+  if (vv_cat_prepare (c, what,
+                      "INSERT INTO backup_disks (backup_id, name,"
+                      " virtual_size, stored_bytes, sha256, format, object)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, id)
+      || vv_cat_bind_text (s, 2, d->name)
+      || vv_cat_bind_int64 (s, 3, (int64_t) d->virtual_size)
+      || vv_cat_bind_int64 (s, 4, (int64_t) d->stored_bytes)
+      || vv_cat_bind_text (s, 5, d->sha256)
+      || vv_cat_bind_text (s, 6, d->format)
+      || vv_cat_bind_text (s, 7, d->object))
+    return vv_cat_bind_error (c, what);
+  if (sqlite3_step (s) == SQLITE_DONE)
+    return 0;
+  ext = sqlite3_extended_errcode (c->db);
+  if (ext == SQLITE_CONSTRAINT_UNIQUE) {
+    vv_error_code (VV_ERR_BUSY, "backup '%s' already has a disk '%s'",
+                   id, d->name);
+    return -1;
+  }
+  if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+    return not_found (id);
+  return vv_cat_error (c, "recording disk '%s' of backup '%s'", d->name, id);
+}
+
+static bool
+streq (const char *a, const char *b)
+{
+  return a && b && strcmp (a, b) == 0;
+}
+
+/* Catalog lock held.  A target must exist before anything is stored on
+ * it; the chain's row is made by its first backup.
+ */
+static int
+check_target_and_chain (struct vv_catalog *c, const struct vv_backup_rec *r,
+                        const char *now)
+{
+  static const char what[] = "checking the chain of a backup";
+  _cleanup_stmt_ sqlite3_stmt *t = NULL;
+  _cleanup_stmt_ sqlite3_stmt *ch = NULL;
+  _cleanup_stmt_ sqlite3_stmt *ins = NULL;
+  int rc;
+
+  if (vv_cat_prepare (c, what, "SELECT 1 FROM targets WHERE name = ?1",
+                      &t) == -1)
+    return -1;
+  if (vv_cat_bind_text (t, 1, r->target))
+    return vv_cat_bind_error (c, what);
+  rc = sqlite3_step (t);
+  if (rc == SQLITE_DONE) {
+    vv_error_code (VV_ERR_NOT_FOUND, "no target named '%s'", r->target);
+    return -1;
+  }
+  if (rc != SQLITE_ROW)
+    return vv_cat_error (c, "%s", what);
+
+  if (vv_cat_prepare (c, what,
+                      "SELECT domain_uuid, target FROM chains WHERE id = ?1",
+                      &ch) == -1)
+    return -1;
+  if (vv_cat_bind_text (ch, 1, r->chain_id))
+    return vv_cat_bind_error (c, what);
+  rc = sqlite3_step (ch);
+  if (rc == SQLITE_ROW) {
+    const char *uuid = (const char *) sqlite3_column_text (ch, 0);
+    const char *target = (const char *) sqlite3_column_text (ch, 1);
+    if (!streq (uuid, r->domain_uuid)) {
+      vv_error_code (VV_ERR_INVALID,
+                     "chain '%s' belongs to domain %s, not %s",
+                     r->chain_id, uuid ? uuid : "?", r->domain_uuid);
+      return -1;
+    }
+    if (!streq (target, r->target)) {
+      vv_error_code (VV_ERR_INVALID,
+                     "chain '%s' is stored on target '%s', not '%s'",
+                     r->chain_id, target ? target : "?", r->target);
+      return -1;
+    }
+    return 0;
+  }
+  if (rc != SQLITE_DONE)
+    return vv_cat_error (c, "%s", what);
+
+  if (vv_cat_prepare (c, what,
+                      "INSERT INTO chains (id, domain_uuid, target,"
+                      " owner_uid, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                      &ins) == -1)
+    return -1;
+  if (vv_cat_bind_text (ins, 1, r->chain_id)
+      || vv_cat_bind_text (ins, 2, r->domain_uuid)
+      || vv_cat_bind_text (ins, 3, r->target)
+      || vv_cat_bind_int64 (ins, 4, r->owner_uid)
+      || vv_cat_bind_text (ins, 5, r->created_at ? r->created_at : now))
+    return vv_cat_bind_error (c, what);
+  if (sqlite3_step (ins) != SQLITE_DONE)
+    return vv_cat_error (c, "recording chain '%s'", r->chain_id);
+  return 0;
+}
+
+/* Catalog lock held.  An incremental continues its parent's chain. */
+static int
+check_parent (struct vv_catalog *c, const struct vv_backup_rec *r)
+{
+  static const char what[] = "checking the parent of a backup";
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  const char *chain;
+  int rc;
+
+  if (r->parent_id == NULL)
+    return 0;
+  if (vv_cat_prepare (c, what, "SELECT chain_id FROM backups WHERE id = ?1",
+                      &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, r->parent_id))
+    return vv_cat_bind_error (c, what);
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_DONE) {
+    vv_error_code (VV_ERR_NOT_FOUND,
+                   "parent backup '%s' of '%s' is not in the catalog",
+                   r->parent_id, r->id);
+    return -1;
+  }
+  if (rc != SQLITE_ROW)
+    return vv_cat_error (c, "%s", what);
+  chain = (const char *) sqlite3_column_text (s, 0);
+  if (!streq (chain, r->chain_id)) {
+    vv_error_code (VV_ERR_INVALID,
+                   "parent backup '%s' belongs to chain '%s', not '%s'",
+                   r->parent_id, chain ? chain : "?", r->chain_id);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+validate_backup (const struct vv_backup_rec *r)
+{
+  const char *missing = NULL;
+
+  if (r == NULL || r->id == NULL)
+    missing = "id";
+  else if (r->domain == NULL)
+    missing = "domain";
+  else if (r->domain_uuid == NULL)
+    missing = "domain_uuid";
+  else if (r->type == NULL)
+    missing = "type";
+  else if (r->chain_id == NULL)
+    missing = "chain_id";
+  else if (r->target == NULL)
+    missing = "target";
+  else if (r->prefix == NULL)
+    missing = "prefix";
+  if (missing) {
+    vv_error_code (VV_ERR_INVALID, "backup record lacks its %s", missing);
+    return -1;
+  }
+  if (strcmp (r->type, "full") != 0 && strcmp (r->type, "incremental") != 0) {
+    vv_error_code (VV_ERR_INVALID,
+                   "backup type '%s' is neither full nor incremental",
+                   r->type);
+    return -1;
+  }
+  if ((strcmp (r->type, "full") == 0) != (r->parent_id == NULL)) {
+    vv_error_code (VV_ERR_INVALID,
+                   "backup '%s': a full backup has no parent and an "
+                   "incremental one has one", r->id);
+    return -1;
+  }
+  if (r->status && vv_cat_check_status ("backup", r->status) == -1)
+    return -1;
+  if (r->n_disks > 0 && r->disks == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup '%s' lists %zu disks but none "
+                   "are given", r->id, r->n_disks);
+    return -1;
+  }
+  return check_size ("size", r->id, r->size_bytes);
+}
+
+int
+vv_catalog_backup_insert (struct vv_catalog *c,
+                          const struct vv_backup_rec *r)
+{
+  static const char what[] = "recording a backup";
+  char now[VV_TIME_MAX];
+  size_t i;
+
+  if (validate_backup (r) == -1)
+    return -1;
+  vv_now_utc (now);
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_txn_ struct vv_cat_txn txn = { 0 };
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_begin (c, &txn) == -1
+      || check_target_and_chain (c, r, now) == -1
+      || check_parent (c, r) == -1)
+    return -1;
+
+  if (vv_cat_prepare (c, what,
+                      "INSERT INTO backups (" BACKUP_COLUMNS ") VALUES"
+                      " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                      " ?13, ?14, ?15, ?16, ?17, ?18)", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, r->id)
+      || vv_cat_bind_text (s, 2, r->domain)
+      || vv_cat_bind_text (s, 3, r->domain_uuid)
+      || vv_cat_bind_text (s, 4, r->type)
+      || vv_cat_bind_text (s, 5, r->status ? r->status : "pending")
+      || vv_cat_bind_text (s, 6, r->chain_id)
+      || vv_cat_bind_text (s, 7, r->parent_id)
+      || vv_cat_bind_text (s, 8, r->created_at ? r->created_at : now)
+      || vv_cat_bind_text (s, 9, r->completed_at)
+      || vv_cat_bind_int64 (s, 10, (int64_t) r->size_bytes)
+      || vv_cat_bind_text (s, 11, r->target)
+      || vv_cat_bind_text (s, 12, r->reason)
+      || vv_cat_bind_text (s, 13, r->notes)
+      || vv_cat_bind_text (s, 14, r->error)
+      || vv_cat_bind_text (s, 15, r->checkpoint)
+      || vv_cat_bind_text (s, 16, r->prefix)
+      || vv_cat_bind_text (s, 17, r->job_id)
+      || vv_cat_bind_int64 (s, 18, r->owner_uid))
+    return vv_cat_bind_error (c, what);
+  if (sqlite3_step (s) != SQLITE_DONE) {
+    if (sqlite3_extended_errcode (c->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      vv_error_code (VV_ERR_BUSY, "backup '%s' already exists", r->id);
+      return -1;
+    }
+    return vv_cat_error (c, "recording backup '%s'", r->id);
+  }
+  for (i = 0; i < r->n_disks; i++)
+    if (insert_disk (c, r->id, &r->disks[i]) == -1)
+      return -1;
+  return vv_cat_commit (&txn);
+}
+
+/* Catalog lock held.  Runs an UPDATE of one backup whose first parameter
+ * is the id; NOT_FOUND when no row changed.
+ */
+static int
+update_one (struct vv_catalog *c, sqlite3_stmt *s, const char *id,
+            const char *what)
+{
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return vv_cat_error (c, "%s '%s'", what, id);
+  if (sqlite3_changes (c->db) == 0)
+    return not_found (id);
+  return 0;
+}
+
+int
+vv_catalog_backup_set_status (struct vv_catalog *c, const char *id,
+                              const char *status, const char *error)
+{
+  static const char what[] = "updating the status of backup";
+  char now[VV_TIME_MAX];
+
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  if (vv_cat_check_status ("backup", status) == -1)
+    return -1;
+  vv_now_utc (now);
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "UPDATE backups SET status = ?2, error = ?3,"
+                      " completed_at = ?4 WHERE id = ?1", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, id)
+      || vv_cat_bind_text (s, 2, status)
+      || vv_cat_bind_text (s, 3, error)
+      || vv_cat_bind_text (s, 4, vv_cat_status_is_final (status) ? now : NULL))
+    return vv_cat_bind_error (c, what);
+  return update_one (c, s, id, what);
+}
+
+int
+vv_catalog_backup_set_checkpoint (struct vv_catalog *c, const char *id,
+                                  const char *checkpoint)
+{
+  static const char what[] = "recording the checkpoint of backup";
+
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "UPDATE backups SET checkpoint = ?2 WHERE id = ?1",
+                      &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_text (s, 2, checkpoint))
+    return vv_cat_bind_error (c, what);
+  return update_one (c, s, id, what);
+}
+
+int
+vv_catalog_backup_add_disk (struct vv_catalog *c, const char *id,
+                            const struct vv_disk_rec *d)
+{
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  return insert_disk (c, id, d);
+}
+
+int
+vv_catalog_backup_complete (struct vv_catalog *c, const char *id,
+                            uint64_t size_bytes)
+{
+  static const char what[] = "completing backup";
+  char now[VV_TIME_MAX];
+
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  if (check_size ("size", id, size_bytes) == -1)
+    return -1;
+  vv_now_utc (now);
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "UPDATE backups SET status = 'completed',"
+                      " size_bytes = ?2, completed_at = ?3, error = NULL"
+                      " WHERE id = ?1", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, id)
+      || vv_cat_bind_int64 (s, 2, (int64_t) size_bytes)
+      || vv_cat_bind_text (s, 3, now))
+    return vv_cat_bind_error (c, what);
+  return update_one (c, s, id, what);
+}
+
+int
+vv_catalog_backup_delete (struct vv_catalog *c, const char *id)
+{
+  static const char what[] = "deleting a backup";
+  int64_t children;
+  int rc;
+
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_txn_ struct vv_cat_txn txn = { 0 };
+  _cleanup_stmt_ sqlite3_stmt *get = NULL;
+  _cleanup_stmt_ sqlite3_stmt *del = NULL;
+  _cleanup_stmt_ sqlite3_stmt *chain = NULL;
+  if (vv_cat_begin (c, &txn) == -1)
+    return -1;
+
+  if (vv_cat_prepare (c, what, "SELECT chain_id FROM backups WHERE id = ?1",
+                      &get) == -1)
+    return -1;
+  if (vv_cat_bind_text (get, 1, id))
+    return vv_cat_bind_error (c, what);
+  rc = sqlite3_step (get);
+  if (rc == SQLITE_DONE)
+    return not_found (id);
+  if (rc != SQLITE_ROW)
+    return vv_cat_error (c, "deleting backup '%s'", id);
+
+  if (count_children (c, id, &children) == -1)
+    return -1;
+  if (children > 0) {
+    vv_error_code (VV_ERR_BUSY,
+                   "backup '%s' is the parent of %" PRId64 " %s; delete "
+                   "them first", id, VV_PLURAL (children, "backup"));
+    return -1;
+  }
+
+  /* Its disks go with it (ON DELETE CASCADE). */
+  if (vv_cat_prepare (c, what, "DELETE FROM backups WHERE id = ?1",
+                      &del) == -1)
+    return -1;
+  if (vv_cat_bind_text (del, 1, id))
+    return vv_cat_bind_error (c, what);
+  if (vv_cat_step_done (c, del, what) == -1)
+    return -1;
+
+  if (vv_cat_prepare (c, what,
+                      "DELETE FROM chains WHERE id = ?1 AND NOT EXISTS"
+                      " (SELECT 1 FROM backups WHERE chain_id = ?1)",
+                      &chain) == -1)
+    return -1;
+  if (sqlite3_bind_value (chain, 1, sqlite3_column_value (get, 0)))
+    return vv_cat_bind_error (c, what);
+  if (vv_cat_step_done (c, chain, what) == -1)
+    return -1;
+  sqlite3_reset (get);
+  return vv_cat_commit (&txn);
+}

@@ -1,2 +1,212 @@
 #include <config.h>
-/* placeholder: being written */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "catalog/catalog-internal.h"
+#include "util/error.h"
+#include "util/strutil.h"
+
+void
+vv_target_rec_free (struct vv_target_rec *r)
+{
+  if (r == NULL)
+    return;
+  free (r->name);
+  free (r->url);
+  free (r->params);
+  free (r->created_at);
+  free (r);
+}
+
+int
+vv_catalog_target_add (struct vv_catalog *c, const struct vv_target_rec *r)
+{
+  static const char what[] = "adding a target";
+  char now[VV_TIME_MAX];
+
+  if (r == NULL || r->name == NULL || r->url == NULL) {
+    vv_error_code (VV_ERR_INVALID, "a target needs a name and a URL");
+    return -1;
+  }
+  if (!isfinite (r->price_per_gb_month) || r->price_per_gb_month < 0) {
+    vv_error_code (VV_ERR_INVALID,
+                   "price per GB-month of target '%s' must be 0 or more",
+                   r->name);
+    return -1;
+  }
+  vv_now_utc (now);
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "INSERT INTO targets (name, url, params,"
+                      " price_per_gb_month, created_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5)", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, r->name)
+      || vv_cat_bind_text (s, 2, r->url)
+      || vv_cat_bind_text (s, 3, r->params)
+      || sqlite3_bind_double (s, 4, r->price_per_gb_month)
+      || vv_cat_bind_text (s, 5, r->created_at ? r->created_at : now))
+    return vv_cat_bind_error (c, what);
+  if (sqlite3_step (s) != SQLITE_DONE) {
+    if (sqlite3_extended_errcode (c->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      vv_error_code (VV_ERR_BUSY, "target '%s' already exists", r->name);
+      return -1;
+    }
+    return vv_cat_error (c, "adding target '%s'", r->name);
+  }
+  return 0;
+}
+
+static struct vv_target_rec *
+read_target (sqlite3_stmt *s)
+{
+  struct vv_target_rec *r = calloc (1, sizeof *r);
+
+  if (r == NULL) {
+    vv_error_errno (ENOMEM, "reading a target");
+    return NULL;
+  }
+  if (vv_cat_column_text (s, 0, &r->name) == -1
+      || vv_cat_column_text (s, 1, &r->url) == -1
+      || vv_cat_column_text (s, 2, &r->params) == -1
+      || vv_cat_column_text (s, 4, &r->created_at) == -1) {
+    vv_target_rec_free (r);
+    return NULL;
+  }
+  r->price_per_gb_month = sqlite3_column_double (s, 3);
+  return r;
+}
+
+#define TARGET_COLUMNS "name, url, params, price_per_gb_month, created_at"
+
+struct vv_target_rec *
+vv_catalog_target_get (struct vv_catalog *c, const char *name)
+{
+  static const char what[] = "reading a target";
+  int r;
+
+  if (name == NULL) {
+    vv_error_code (VV_ERR_INVALID, "target name is missing");
+    return NULL;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT " TARGET_COLUMNS " FROM targets"
+                      " WHERE name = ?1", &s) == -1)
+    return NULL;
+  if (vv_cat_bind_text (s, 1, name)) {
+    vv_cat_bind_error (c, what);
+    return NULL;
+  }
+  r = sqlite3_step (s);
+  if (r == SQLITE_ROW)
+    return read_target (s);
+  if (r == SQLITE_DONE)
+    vv_error_code (VV_ERR_NOT_FOUND, "no target named '%s'",
+                   name);
+  else
+    vv_cat_error (c, "reading target '%s'", name);
+  return NULL;
+}
+
+int
+vv_catalog_target_list (struct vv_catalog *c,
+                        struct vv_target_rec ***ret, size_t *ret_n)
+{
+  static const char what[] = "listing targets";
+  struct vv_target_rec **v = NULL;
+  size_t n = 0, cap = 0, i;
+  int r;
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT " TARGET_COLUMNS " FROM targets"
+                      " ORDER BY name", &s) == -1)
+    return -1;
+  while ((r = sqlite3_step (s)) == SQLITE_ROW) {
+    struct vv_target_rec *t = read_target (s);
+    if (t == NULL || vv_cat_append ((void ***) &v, &n, &cap, t) == -1) {
+      vv_target_rec_free (t);
+      goto fail;
+    }
+  }
+  if (r != SQLITE_DONE) {
+    vv_cat_error (c, "%s", what);
+    goto fail;
+  }
+  *ret = v;
+  *ret_n = n;
+  return 0;
+
+ fail:
+  for (i = 0; i < n; i++)
+    vv_target_rec_free (v[i]);
+  free (v);
+  return -1;
+}
+
+int
+vv_catalog_target_remove (struct vv_catalog *c, const char *name)
+{
+  static const char what[] = "removing a target";
+  int64_t n;
+
+  if (name == NULL) {
+    vv_error_code (VV_ERR_INVALID, "target name is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_txn_ struct vv_cat_txn txn = { 0 };
+  _cleanup_stmt_ sqlite3_stmt *count = NULL;
+  _cleanup_stmt_ sqlite3_stmt *chains = NULL;
+  _cleanup_stmt_ sqlite3_stmt *del = NULL;
+  if (vv_cat_begin (c, &txn) == -1)
+    return -1;
+
+  if (vv_cat_prepare (c, what,
+                      "SELECT count(*) FROM backups WHERE target = ?1",
+                      &count) == -1)
+    return -1;
+  if (vv_cat_bind_text (count, 1, name))
+    return vv_cat_bind_error (c, what);
+  if (sqlite3_step (count) != SQLITE_ROW)
+    return vv_cat_error (c, "removing target '%s'", name);
+  n = sqlite3_column_int64 (count, 0);
+  sqlite3_reset (count);
+  if (n > 0) {
+    vv_error_code (VV_ERR_BUSY,
+                   "target '%s' still holds %" PRId64 " %s; delete them "
+                   "first", name, VV_PLURAL (n, "backup"));
+    return -1;
+  }
+
+  /* Chains end with their last backup; drop any left without one. */
+  if (vv_cat_prepare (c, what, "DELETE FROM chains WHERE target = ?1",
+                      &chains) == -1)
+    return -1;
+  if (vv_cat_bind_text (chains, 1, name))
+    return vv_cat_bind_error (c, what);
+  if (vv_cat_step_done (c, chains, what) == -1)
+    return -1;
+
+  if (vv_cat_prepare (c, what, "DELETE FROM targets WHERE name = ?1",
+                      &del) == -1)
+    return -1;
+  if (vv_cat_bind_text (del, 1, name))
+    return vv_cat_bind_error (c, what);
+  if (vv_cat_step_done (c, del, what) == -1)
+    return -1;
+  if (sqlite3_changes (c->db) == 0) {
+    vv_error_code (VV_ERR_NOT_FOUND, "no target named '%s'",
+                   name);
+    return -1;
+  }
+  return vv_cat_commit (&txn);
+}

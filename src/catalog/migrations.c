@@ -1,2 +1,217 @@
 #include <config.h>
-/* placeholder: being written */
+
+#include "catalog/catalog-internal.h"
+#include "util/error.h"
+#include "util/strutil.h"
+
+/* The schema, as an ordered list of steps.  A step is never edited once
+ * released: change the schema by appending a step.  Each runs in its own
+ * transaction together with the schema_version row that records it, so a
+ * crash leaves the file at the previous version, never half-way.
+ * docs/catalog.md describes the tables.
+ */
+static const char migration_1[] =
+  "CREATE TABLE schema_version (\n"
+  "  version INTEGER PRIMARY KEY NOT NULL,\n"
+  "  applied_at TEXT NOT NULL,\n"
+  "  description TEXT NOT NULL\n"
+  ");\n"
+  "CREATE TABLE targets (\n"
+  "  name TEXT PRIMARY KEY NOT NULL,\n"
+  "  url TEXT NOT NULL,\n"
+  "  params TEXT,\n"
+  "  price_per_gb_month REAL NOT NULL DEFAULT 0\n"
+  "    CHECK (price_per_gb_month >= 0),\n"
+  "  owner_uid INTEGER NOT NULL DEFAULT 0,\n"
+  "  created_at TEXT NOT NULL\n"
+  ");\n"
+  "CREATE TABLE instances (\n"
+  "  uuid TEXT PRIMARY KEY NOT NULL,\n"
+  "  name TEXT NOT NULL,\n"
+  "  owner_uid INTEGER NOT NULL,\n"
+  "  created_at TEXT NOT NULL\n"
+  ");\n"
+  "CREATE TABLE chains (\n"
+  "  id TEXT PRIMARY KEY NOT NULL,\n"
+  "  domain_uuid TEXT NOT NULL,\n"
+  "  target TEXT NOT NULL REFERENCES targets (name),\n"
+  "  owner_uid INTEGER NOT NULL,\n"
+  "  created_at TEXT NOT NULL\n"
+  ");\n"
+  "CREATE TABLE backups (\n"
+  "  id TEXT PRIMARY KEY NOT NULL,\n"
+  "  domain TEXT NOT NULL,\n"
+  "  domain_uuid TEXT NOT NULL,\n"
+  "  type TEXT NOT NULL CHECK (type IN ('full', 'incremental')),\n"
+  "  status TEXT NOT NULL CHECK (status IN ('pending', 'running',\n"
+  "    'completed', 'failed', 'cancelled')),\n"
+  "  chain_id TEXT NOT NULL REFERENCES chains (id),\n"
+  "  parent_id TEXT REFERENCES backups (id),\n"
+  "  created_at TEXT NOT NULL,\n"
+  "  completed_at TEXT,\n"
+  "  size_bytes INTEGER NOT NULL DEFAULT 0 CHECK (size_bytes >= 0),\n"
+  "  target TEXT NOT NULL REFERENCES targets (name),\n"
+  "  reason TEXT,\n"
+  "  notes TEXT,\n"
+  "  error TEXT,\n"
+  "  checkpoint TEXT,\n"
+  "  prefix TEXT NOT NULL,\n"
+  "  job_id TEXT,\n"
+  "  owner_uid INTEGER NOT NULL,\n"
+  "  CHECK ((type = 'full') = (parent_id IS NULL))\n"
+  ");\n"
+  "CREATE INDEX backups_by_uuid ON backups (domain_uuid, created_at);\n"
+  "CREATE INDEX backups_by_domain ON backups (domain, created_at);\n"
+  "CREATE INDEX backups_by_created ON backups (created_at);\n"
+  "CREATE INDEX backups_by_parent ON backups (parent_id);\n"
+  "CREATE INDEX backups_by_chain ON backups (chain_id);\n"
+  "CREATE INDEX backups_by_target ON backups (target);\n"
+  "CREATE INDEX backups_by_status ON backups (status);\n"
+  "CREATE TABLE backup_disks (\n"
+  "  backup_id TEXT NOT NULL REFERENCES backups (id) ON DELETE CASCADE,\n"
+  "  name TEXT NOT NULL,\n"
+  "  virtual_size INTEGER NOT NULL CHECK (virtual_size >= 0),\n"
+  "  stored_bytes INTEGER NOT NULL CHECK (stored_bytes >= 0),\n"
+  "  sha256 TEXT,\n"
+  "  format TEXT NOT NULL,\n"
+  "  object TEXT NOT NULL,\n"
+  "  UNIQUE (backup_id, name)\n"
+  ");\n"
+  "CREATE TABLE jobs (\n"
+  "  id TEXT PRIMARY KEY NOT NULL,\n"
+  "  kind TEXT NOT NULL CHECK (kind IN ('backup', 'restore', 'verify')),\n"
+  "  status TEXT NOT NULL CHECK (status IN ('pending', 'running',\n"
+  "    'completed', 'failed', 'cancelled')),\n"
+  "  domain TEXT,\n"
+  "  domain_uuid TEXT,\n"
+  "  backup_id TEXT,\n"
+  "  bytes_done INTEGER NOT NULL DEFAULT 0 CHECK (bytes_done >= 0),\n"
+  "  bytes_total INTEGER NOT NULL DEFAULT 0 CHECK (bytes_total >= 0),\n"
+  "  error TEXT,\n"
+  "  created_at TEXT NOT NULL,\n"
+  "  started_at TEXT,\n"
+  "  finished_at TEXT,\n"
+  "  owner_uid INTEGER NOT NULL\n"
+  ");\n"
+  "CREATE INDEX jobs_by_created ON jobs (created_at);\n"
+  "CREATE INDEX jobs_by_status ON jobs (status);\n"
+  "CREATE TABLE audit (\n"
+  "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+  "  at TEXT NOT NULL,\n"
+  "  uid INTEGER NOT NULL,\n"
+  "  action TEXT NOT NULL,\n"
+  "  object TEXT,\n"
+  "  result TEXT NOT NULL,\n"
+  "  detail TEXT\n"
+  ");\n";
+
+const struct vv_migration vv_catalog_migrations[] = {
+  { 1, "targets, instances, chains, backups, disks, jobs, audit",
+    migration_1 },
+};
+const size_t vv_catalog_n_migrations =
+  sizeof vv_catalog_migrations / sizeof vv_catalog_migrations[0];
+
+static int
+count_rows (struct vv_catalog *c, const char *what, const char *sql,
+            int *ret)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (vv_cat_prepare (c, what, sql, &s) == -1)
+    return -1;
+  if (sqlite3_step (s) != SQLITE_ROW)
+    return vv_cat_error (c, "%s", what);
+  *ret = sqlite3_column_int (s, 0);
+  return 0;
+}
+
+int
+vv_catalog_read_version (struct vv_catalog *c, int *ret)
+{
+  int n;
+
+  if (count_rows (c, "reading the schema version",
+                  "SELECT count(*) FROM sqlite_master"
+                  " WHERE type = 'table' AND name = 'schema_version'",
+                  &n) == -1)
+    return -1;
+  if (n == 0) {
+    /* Without our version table the file must be empty: never build our
+     * schema into somebody else's database.
+     */
+    if (count_rows (c, "reading the schema version",
+                    "SELECT count(*) FROM sqlite_master"
+                    " WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+                    &n) == -1)
+      return -1;
+    if (n > 0) {
+      vv_error ("catalog %s is an SQLite database but not a virtvault "
+                "catalog (it has no schema_version table); give the daemon "
+                "another state directory", c->path);
+      return -1;
+    }
+    *ret = 0;
+    return 0;
+  }
+  return count_rows (c, "reading the schema version",
+                     "SELECT coalesce(max(version), 0) FROM schema_version",
+                     ret);
+}
+
+static int
+apply (struct vv_catalog *c, const struct vv_migration *m)
+{
+  _cleanup_txn_ struct vv_cat_txn txn = { 0 };
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  char now[VV_TIME_MAX];
+  int current;
+
+  if (vv_cat_begin (c, &txn) == -1)
+    return -1;
+  /* Another process may have migrated while we waited for the lock. */
+  if (vv_catalog_read_version (c, &current) == -1)
+    return -1;
+  if (current >= m->version)
+    return 0;
+
+  if (sqlite3_exec (c->db, m->sql, NULL, NULL, NULL) != SQLITE_OK)
+    return vv_cat_error (c, "migrating the schema to version %d",
+                         m->version);
+  vv_now_utc (now);
+  if (vv_cat_prepare (c, "recording the schema version",
+                      "INSERT INTO schema_version"
+                      " (version, applied_at, description)"
+                      " VALUES (?1, ?2, ?3)", &s) == -1)
+    return -1;
+  if (vv_cat_bind_int64 (s, 1, m->version)
+      || vv_cat_bind_text (s, 2, now)
+      || vv_cat_bind_text (s, 3, m->description))
+    return vv_cat_bind_error (c, "recording the schema version");
+  if (vv_cat_step_done (c, s, "recording the schema version") == -1)
+    return -1;
+  return vv_cat_commit (&txn);
+}
+
+int
+vv_catalog_migrate (struct vv_catalog *c)
+{
+  int latest = vv_catalog_latest_schema_version ();
+  int current;
+  size_t i;
+
+  VV_LOCK_GUARD (&c->lock);
+  if (vv_catalog_read_version (c, &current) == -1)
+    return -1;
+  if (current > latest) {
+    vv_error ("catalog %s has schema version %d; this virtvault knows up "
+              "to %d: upgrade virtvault", c->path, current, latest);
+    return -1;
+  }
+  for (i = 0; i < vv_catalog_n_migrations; i++) {
+    const struct vv_migration *m = &vv_catalog_migrations[i];
+    if (m->version > current && apply (c, m) == -1)
+      return -1;
+  }
+  return 0;
+}

@@ -126,24 +126,23 @@ search_dirs (void)
   return TAKE_PTR (dirs);
 }
 
-static const char *const required_callbacks[] = {
-  "open", "put_begin", "put_write", "put_commit", "put_abort",
-  "get", "stat", "list", "remove",
+#define REQUIRED(f) { #f, offsetof (struct virtvault_plugin, f) }
+static const struct {
+  const char *name;
+  size_t offset;
+} required_callbacks[] = {
+  REQUIRED (open), REQUIRED (put_begin), REQUIRED (put_write),
+  REQUIRED (put_commit), REQUIRED (put_abort), REQUIRED (get),
+  REQUIRED (stat), REQUIRED (list), REQUIRED (remove),
 };
 
 static bool
-callback_present (const struct virtvault_plugin *p, const char *cb)
+callback_present (const struct virtvault_plugin *p, size_t offset)
 {
-  if (strcmp (cb, "open") == 0) return p->open != NULL;
-  if (strcmp (cb, "put_begin") == 0) return p->put_begin != NULL;
-  if (strcmp (cb, "put_write") == 0) return p->put_write != NULL;
-  if (strcmp (cb, "put_commit") == 0) return p->put_commit != NULL;
-  if (strcmp (cb, "put_abort") == 0) return p->put_abort != NULL;
-  if (strcmp (cb, "get") == 0) return p->get != NULL;
-  if (strcmp (cb, "stat") == 0) return p->stat != NULL;
-  if (strcmp (cb, "list") == 0) return p->list != NULL;
-  if (strcmp (cb, "remove") == 0) return p->remove != NULL;
-  return false;
+  void (*fn) (void);
+
+  memcpy (&fn, (const char *) p + offset, sizeof fn);
+  return fn != NULL;
 }
 
 /* Checks what the plugin's init returned and fills our copy. */
@@ -178,18 +177,20 @@ check_plugin (const char *path, const char *scheme,
   memset (ours, 0, sizeof *ours);
   memcpy (ours, theirs, size);
 
-  if (ours->name == NULL || strcmp (ours->name, scheme) != 0) {
-    vv_error ("storage plugin %s calls itself '%s', not '%s'; a plugin for "
-              "'%s://' URLs must be named virtvault-%s-plugin.so",
-              path, ours->name ? ours->name : "(null)", scheme,
-              ours->name ? ours->name : "?", ours->name ? ours->name : "?");
+  if (ours->name == NULL) {
+    vv_error ("storage plugin %s has no name; it must be '%s'", path, scheme);
+    return -1;
+  }
+  if (strcmp (ours->name, scheme) != 0) {
+    vv_error ("storage plugin %s calls itself '%.40s', not '%s'; rename the "
+              "file or fix the plugin's name", path, ours->name, scheme);
     return -1;
   }
   for (i = 0; i < sizeof required_callbacks / sizeof required_callbacks[0];
        i++)
-    if (!callback_present (ours, required_callbacks[i])) {
+    if (!callback_present (ours, required_callbacks[i].offset)) {
       vv_error ("storage plugin %s lacks the required callback '%s'",
-                path, required_callbacks[i]);
+                path, required_callbacks[i].name);
       return -1;
     }
   return 0;

@@ -1,2 +1,586 @@
+/* The target layer over one plugin handle: name checks before anything
+ * reaches a plugin, sha256 and byte counts while writing, whole-object
+ * reads, prefix removal and the generic round-trip test.
+ */
 #include <config.h>
-/* placeholder: being written */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/cleanup.h"
+#include "util/error.h"
+#include "util/strutil.h"
+#include "target/target.h"
+
+/* Same limit as the API's target names (docs/api.md). */
+#define TARGET_NAME_MAX 64
+/* More params than any plugin has keys is a mistake, not a config. */
+#define TARGET_PARAMS_MAX 64
+/* Objects removed by one vv_target_remove_prefix: a backup holds a few
+ * per disk, a domain's whole tree a few thousand.
+ */
+#define REMOVE_PREFIX_MAX 1000000
+
+struct vv_target {
+  char *name;
+  char *url;
+  const struct virtvault_plugin *plugin;
+  void *handle;
+};
+
+struct vv_target_writer {
+  struct vv_target *t;
+  void *stream;
+  struct vv_sha256 *sha;
+  uint64_t bytes;
+  bool failed;
+};
+
+/* Replaces the code of the current message and prefixes it with the
+ * target's name.
+ */
+static void
+recode_error (enum vv_errcode code, const char *target_name)
+{
+  char saved[2048];
+
+  snprintf (saved, sizeof saved, "%s", vv_get_error ());
+  vv_error_code (code, "target '%s': %s", target_name, saved);
+}
+
+/* A plugin that fails is supposed to have said why; if it did not, say
+ * at least which plugin and which operation.
+ */
+static void
+plugin_failed (const struct vv_target *t, const char *op, const char *obj)
+{
+  if (vv_get_error ()[0] == '\0')
+    vv_error ("storage plugin '%s' failed to %s%s%s on target '%s' "
+              "without saying why", t->plugin->name, op,
+              obj ? " " : "", obj ? obj : "", t->name);
+}
+
+/* Checks a name before any plugin sees it; see virtvault-plugin.h. */
+static int
+check_object_name (const struct vv_target *t, const char *what,
+                   const char *name, bool is_prefix)
+{
+  size_t len, i, start;
+
+  if (name == NULL) {
+    vv_error_code (VV_ERR_INVALID, "%s missing", what);
+    return -1;
+  }
+  len = strnlen (name, VIRTVAULT_PLUGIN_NAME_MAX + 1);
+  if (len > VIRTVAULT_PLUGIN_NAME_MAX) {
+    vv_error_code (VV_ERR_INVALID, "%s '%.40s...' is longer than %d bytes",
+                   what, name, VIRTVAULT_PLUGIN_NAME_MAX);
+    return -1;
+  }
+  /* A prefix is "" or a name followed by '/'. */
+  if (is_prefix) {
+    if (len == 0)
+      return 0;
+    if (name[len - 1] != '/')
+      goto bad;
+    len--;
+  }
+  if (len == 0)
+    goto bad;
+  for (i = 0, start = 0; i <= len; i++) {
+    unsigned char c = i < len ? name[i] : '/';
+
+    if (c == '/') {
+      size_t n = i - start;
+      if (n == 0 ||
+          (n == 1 && name[start] == '.') ||
+          (n == 2 && name[start] == '.' && name[start + 1] == '.'))
+        goto bad;
+      start = i + 1;
+    }
+    else if (c < 0x20 || c > 0x7e || c == '\\')
+      goto bad;
+  }
+  return 0;
+
+ bad:
+  vv_error_code (VV_ERR_INVALID,
+                 "invalid %s '%.*s' for target '%s': names are relative "
+                 "paths of printable characters, without backslashes, "
+                 "empty, '.' or '..' components",
+                 what, (int) strnlen (name, 200), name, t->name);
+  return -1;
+}
+
+struct vv_target *
+vv_target_open (const char *name, const char *url, const char *const *params)
+{
+  _cleanup_free_ struct vv_target *t = NULL;
+  char scheme[64];
+  size_t i;
+
+  if (vv_check_name ("target name", name, TARGET_NAME_MAX) == -1)
+    return NULL;
+  if (url == NULL || strnlen (url, VV_TARGET_URL_MAX + 1) > VV_TARGET_URL_MAX) {
+    vv_error_code (VV_ERR_INVALID,
+                   "URL of target '%s' is missing or longer than %d bytes",
+                   name, VV_TARGET_URL_MAX);
+    return NULL;
+  }
+  for (i = 0; url[i]; i++)
+    if ((unsigned char) url[i] < 0x20 || url[i] == 0x7f) {
+      vv_error_code (VV_ERR_INVALID,
+                     "URL of target '%s' contains control characters", name);
+      return NULL;
+    }
+  for (i = 0; params && params[i]; i++) {
+    const char *eq = strchr (params[i], '=');
+    if (i >= TARGET_PARAMS_MAX ||
+        strnlen (params[i], VV_TARGET_URL_MAX + 1) > VV_TARGET_URL_MAX ||
+        eq == NULL || eq == params[i]) {
+      vv_error_code (VV_ERR_INVALID,
+                     "bad parameter '%.60s' for target '%s': parameters are "
+                     "at most %d key=value strings of at most %d bytes",
+                     params[i], name, TARGET_PARAMS_MAX, VV_TARGET_URL_MAX);
+      return NULL;
+    }
+  }
+
+  if (vv_url_scheme (url, scheme, sizeof scheme) == -1) {
+    vv_error_prefix ("target '%s': ", name);
+    return NULL;
+  }
+  t = calloc (1, sizeof *t);
+  if (t == NULL) {
+    vv_error_errno (errno, "opening target '%s'", name);
+    return NULL;
+  }
+  t->plugin = vv_plugin_for_scheme (scheme);
+  if (t->plugin == NULL) {
+    vv_error_prefix ("target '%s': ", name);
+    return NULL;
+  }
+  if ((t->name = vv_strdup (name)) == NULL ||
+      (t->url = vv_strdup (url)) == NULL) {
+    free (t->name);
+    return NULL;
+  }
+
+  static const char *const no_params[] = { NULL };
+  vv_clear_error ();
+  t->handle = t->plugin->open (url, params ? params : no_params);
+  if (t->handle == NULL) {
+    plugin_failed (t, "open", url);
+    /* A bad URL or parameter is the caller's mistake. */
+    recode_error (VV_ERR_INVALID, name);
+    free (t->name);
+    free (t->url);
+    return NULL;
+  }
+  return TAKE_PTR (t);
+}
+
+struct vv_target *
+vv_target_close (struct vv_target *t)
+{
+  if (t) {
+    if (t->plugin->close)
+      t->plugin->close (t->handle);
+    free (t->name);
+    free (t->url);
+    free (t);
+  }
+  return NULL;
+}
+
+const char *
+vv_target_name (const struct vv_target *t)
+{
+  return t->name;
+}
+
+const char *
+vv_target_url (const struct vv_target *t)
+{
+  return t->url;
+}
+
+/* Without a test callback: write, stat, read back and remove a probe. */
+static int
+round_trip_test (struct vv_target *t)
+{
+  char id[VV_ID_MAX], name[64], data[128], back[128];
+  uint64_t size;
+  int64_t n;
+  int r;
+
+  if (vv_random_id ("probe", id) == -1)
+    return -1;
+  snprintf (name, sizeof name, ".virtvault-test/%s", id);
+  snprintf (data, sizeof data, "virtvault target test probe %s\n", id);
+  if (vv_target_put_buffer (t, name, data, strlen (data), NULL) == -1)
+    return -1;
+  r = vv_target_stat (t, name, &size);
+  if (r != 1 || size != strlen (data)) {
+    if (r == 0 || r == 1)
+      vv_error ("probe object %s written to target '%s' %s", name, t->name,
+                r == 0 ? "is not there" : "has the wrong size");
+    goto fail;
+  }
+  n = vv_target_get (t, name, back, sizeof back, 0);
+  if (n == -1)
+    goto fail;
+  if ((size_t) n != strlen (data) || memcmp (back, data, n) != 0) {
+    vv_error ("probe object %s read back from target '%s' differs from "
+              "what was written", name, t->name);
+    goto fail;
+  }
+  return vv_target_remove (t, name);
+
+ fail:
+  {
+    char saved[2048];
+    enum vv_errcode code = vv_get_error_code ();
+
+    snprintf (saved, sizeof saved, "%s", vv_get_error ());
+    vv_target_remove (t, name);
+    vv_error_code (code, "%s", saved);
+  }
+  return -1;
+}
+
+int
+vv_target_test (struct vv_target *t)
+{
+  int r;
+
+  if (t->plugin->test) {
+    vv_clear_error ();
+    r = t->plugin->test (t->handle);
+    if (r == -1)
+      plugin_failed (t, "test", NULL);
+  }
+  else
+    r = round_trip_test (t);
+  if (r == -1) {
+    /* Whatever the plugin found, the target cannot be used now. */
+    recode_error (VV_ERR_UNAVAILABLE, t->name);
+    return -1;
+  }
+  return 0;
+}
+
+struct vv_target_writer *
+vv_target_put_begin (struct vv_target *t, const char *name)
+{
+  _cleanup_free_ struct vv_target_writer *w = NULL;
+
+  if (check_object_name (t, "object name", name, false) == -1)
+    return NULL;
+  w = calloc (1, sizeof *w);
+  if (w == NULL) {
+    vv_error_errno (errno, "writing %s to target '%s'", name, t->name);
+    return NULL;
+  }
+  w->t = t;
+  w->sha = vv_sha256_new ();
+  if (w->sha == NULL)
+    return NULL;
+  vv_clear_error ();
+  w->stream = t->plugin->put_begin (t->handle, name);
+  if (w->stream == NULL) {
+    plugin_failed (t, "start writing", name);
+    vv_sha256_free (w->sha);
+    return NULL;
+  }
+  return TAKE_PTR (w);
+}
+
+int
+vv_target_put_write (struct vv_target_writer *w, const void *buf,
+                     size_t count)
+{
+  const struct vv_target *t = w->t;
+
+  if (w->failed) {
+    vv_error ("write to target '%s' after an earlier write failed", t->name);
+    return -1;
+  }
+  if (count == 0)
+    return 0;
+  vv_clear_error ();
+  if (t->plugin->put_write (w->stream, buf, count) == -1) {
+    plugin_failed (t, "write", NULL);
+    w->failed = true;
+    return -1;
+  }
+  vv_sha256_update (w->sha, buf, count);
+  w->bytes += count;
+  return 0;
+}
+
+static void
+writer_free (struct vv_target_writer *w)
+{
+  vv_sha256_free (w->sha);
+  free (w);
+}
+
+int
+vv_target_put_commit (struct vv_target_writer *w,
+                      char ret_sha256[VV_SHA256_HEX], uint64_t *ret_bytes)
+{
+  const struct vv_target *t = w->t;
+  char hex[VV_SHA256_HEX];
+
+  if (w->failed) {
+    vv_target_put_abort (w);
+    vv_error_prefix ("not publishing on target '%s' after a failed write: ",
+                     t->name);
+    return -1;
+  }
+  vv_clear_error ();
+  if (t->plugin->put_commit (w->stream) == -1) {
+    plugin_failed (t, "publish", "an object");
+    writer_free (w);
+    return -1;
+  }
+  vv_sha256_final (w->sha, hex);
+  if (ret_sha256)
+    memcpy (ret_sha256, hex, VV_SHA256_HEX);
+  if (ret_bytes)
+    *ret_bytes = w->bytes;
+  writer_free (w);
+  return 0;
+}
+
+void
+vv_target_put_abort (struct vv_target_writer *w)
+{
+  char saved[2048];
+  enum vv_errcode code;
+
+  if (w == NULL)
+    return;
+  /* Aborting follows an error the caller still has to report. */
+  code = vv_get_error_code ();
+  snprintf (saved, sizeof saved, "%s", vv_get_error ());
+  w->t->plugin->put_abort (w->stream);
+  writer_free (w);
+  if (code == VV_ERR_NONE)
+    vv_clear_error ();
+  else
+    vv_error_code (code, "%s", saved);
+}
+
+int
+vv_target_put_buffer (struct vv_target *t, const char *name,
+                      const void *buf, size_t len,
+                      char ret_sha256[VV_SHA256_HEX])
+{
+  struct vv_target_writer *w = vv_target_put_begin (t, name);
+
+  if (w == NULL)
+    return -1;
+  if (vv_target_put_write (w, buf, len) == -1) {
+    vv_target_put_abort (w);
+    return -1;
+  }
+  return vv_target_put_commit (w, ret_sha256, NULL);
+}
+
+int64_t
+vv_target_get (struct vv_target *t, const char *name, void *buf,
+               size_t count, uint64_t offset)
+{
+  int64_t n;
+
+  if (check_object_name (t, "object name", name, false) == -1)
+    return -1;
+  vv_clear_error ();
+  n = t->plugin->get (t->handle, name, buf, count, offset);
+  if (n < 0) {
+    plugin_failed (t, "read", name);
+    return -1;
+  }
+  if ((uint64_t) n > count) {
+    vv_error ("storage plugin '%s' returned more bytes than asked for "
+              "reading %s", t->plugin->name, name);
+    return -1;
+  }
+  return n;
+}
+
+int
+vv_target_read_all (struct vv_target *t, const char *name, size_t max,
+                    char **ret_buf, size_t *ret_len)
+{
+  _cleanup_free_ char *buf = NULL;
+  uint64_t size;
+  size_t len = 0, alloc;
+  int r;
+
+  r = vv_target_stat (t, name, &size);
+  if (r == -1)
+    return -1;
+  if (r == 0) {
+    vv_error_code (VV_ERR_NOT_FOUND, "object %s does not exist on target "
+                   "'%s'", name, t->name);
+    return -1;
+  }
+  /* Leaves room for the probe byte and the NUL below. */
+  if (max > SIZE_MAX / 4)
+    max = SIZE_MAX / 4;
+  if (size > max)
+    goto too_big;
+  /* Read until the end rather than trusting size, but never past max. */
+  alloc = (size_t) size + 1;
+  buf = malloc (alloc);
+  if (buf == NULL) {
+    vv_error_errno (errno, "reading %s from target '%s'", name, t->name);
+    return -1;
+  }
+  for (;;) {
+    int64_t n;
+
+    if (len + 1 == alloc) {
+      char *nb;
+      if (len >= max + (size_t) 1)
+        break;
+      alloc = alloc * 2 > max + (size_t) 2 ? max + (size_t) 2 : alloc * 2;
+      nb = realloc (buf, alloc);
+      if (nb == NULL) {
+        vv_error_errno (errno, "reading %s from target '%s'", name, t->name);
+        return -1;
+      }
+      buf = nb;
+    }
+    n = vv_target_get (t, name, buf + len, alloc - 1 - len, len);
+    if (n == -1)
+      return -1;
+    if (n == 0)
+      break;
+    len += n;
+  }
+  if (len > max)
+    goto too_big;
+  buf[len] = '\0';
+  *ret_buf = TAKE_PTR (buf);
+  if (ret_len)
+    *ret_len = len;
+  return 0;
+
+ too_big:
+  vv_error ("object %s on target '%s' is larger than the %zu bytes allowed",
+            name, t->name, max);
+  return -1;
+}
+
+int
+vv_target_stat (struct vv_target *t, const char *name, uint64_t *ret_size)
+{
+  uint64_t size = 0;
+  int r;
+
+  if (check_object_name (t, "object name", name, false) == -1)
+    return -1;
+  vv_clear_error ();
+  r = t->plugin->stat (t->handle, name, &size);
+  if (r == -1) {
+    plugin_failed (t, "stat", name);
+    return -1;
+  }
+  if (r == 1 && ret_size)
+    *ret_size = size;
+  return r == 1;
+}
+
+int
+vv_target_list (struct vv_target *t, const char *prefix,
+                virtvault_list_cb cb, void *opaque)
+{
+  if (check_object_name (t, "prefix", prefix, true) == -1)
+    return -1;
+  vv_clear_error ();
+  if (t->plugin->list (t->handle, prefix, cb, opaque) == -1) {
+    plugin_failed (t, "list", prefix);
+    return -1;
+  }
+  return 0;
+}
+
+int
+vv_target_remove (struct vv_target *t, const char *name)
+{
+  if (check_object_name (t, "object name", name, false) == -1)
+    return -1;
+  vv_clear_error ();
+  if (t->plugin->remove (t->handle, name) == -1) {
+    plugin_failed (t, "remove", name);
+    return -1;
+  }
+  return 0;
+}
+
+struct name_list {
+  char **names;
+  size_t n, alloc;
+  const struct vv_target *t;
+};
+
+static int
+collect_name (void *opaque, const char *name, uint64_t size)
+{
+  struct name_list *l = opaque;
+
+  if (l->n >= REMOVE_PREFIX_MAX) {
+    vv_error ("more than %d objects to remove on target '%s'",
+              REMOVE_PREFIX_MAX, l->t->name);
+    return -1;
+  }
+  if (l->n + 1 >= l->alloc) {
+    size_t na = l->alloc ? l->alloc * 2 : 64;
+    char **nn = realloc (l->names, na * sizeof *nn);
+    if (nn == NULL) {
+      vv_error_errno (errno, "listing target '%s'", l->t->name);
+      return -1;
+    }
+    l->names = nn;
+    l->alloc = na;
+  }
+  if ((l->names[l->n] = vv_strdup (name)) == NULL)
+    return -1;
+  l->names[++l->n] = NULL;
+  return 0;
+}
+
+int
+vv_target_remove_prefix (struct vv_target *t, const char *prefix)
+{
+  struct name_list l = { .t = t };
+  _cleanup_strv_ char **names = NULL;
+  int r;
+  size_t i;
+
+  if (check_object_name (t, "prefix", prefix, true) == -1)
+    return -1;
+  if (prefix[0] == '\0') {
+    vv_error_code (VV_ERR_INVALID, "refusing to remove everything on "
+                   "target '%s': the prefix is empty", t->name);
+    return -1;
+  }
+  /* Collect first: removing while a plugin walks its listing could make
+   * it skip objects.
+   */
+  r = vv_target_list (t, prefix, collect_name, &l);
+  names = l.names;
+  if (r == -1)
+    return -1;
+  for (i = 0; i < l.n; i++)
+    if (vv_target_remove (t, names[i]) == -1)
+      return -1;
+  return 0;
+}

@@ -1,0 +1,179 @@
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "restore/restore-internal.h"
+#include "util/cleanup.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/sha256.h"
+#include "util/strutil.h"
+
+/* More parameters than any plugin has keys. */
+#define VV_TARGET_PARAMS_MAX 64
+
+static void
+cleanup_target (struct vv_target **t)
+{
+  vv_target_close (*t);
+}
+
+static void
+cleanup_target_rec (struct vv_target_rec **r)
+{
+  vv_target_rec_free (*r);
+}
+
+static void
+cleanup_sha256 (struct vv_sha256 **h)
+{
+  vv_sha256_free (*h);
+}
+
+/* params is the catalog's JSON array of "key=value" strings. */
+static char **
+parse_params (const char *target, const char *params)
+{
+  _cleanup_json_ json_object *a = NULL;
+  _cleanup_strv_ char **v = NULL;
+  size_t n;
+
+  if (strlen (params) > VV_TARGET_URL_MAX) {
+    vv_error ("the params of target '%s' are longer than %d bytes",
+              target, VV_TARGET_URL_MAX);
+    return NULL;
+  }
+  a = vv_json_parse ("the params of the target", params, strlen (params));
+  if (a == NULL)
+    return NULL;
+  if (!json_object_is_type (a, json_type_array) ||
+      (n = json_object_array_length (a)) > VV_TARGET_PARAMS_MAX) {
+    vv_error ("the params of target '%s' in the catalog are not an array of "
+              "at most %d strings", target, VV_TARGET_PARAMS_MAX);
+    return NULL;
+  }
+  v = calloc (n + 1, sizeof *v);
+  if (v == NULL) {
+    vv_error_errno (ENOMEM, "reading the params of target '%s'", target);
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    json_object *s = json_object_array_get_idx (a, i);
+    if (!json_object_is_type (s, json_type_string)) {
+      vv_error ("param %zu of target '%s' in the catalog is not a string",
+                i, target);
+      return NULL;
+    }
+    if ((v[i] = vv_strdup (json_object_get_string (s))) == NULL)
+      return NULL;
+  }
+  return TAKE_PTR (v);
+}
+
+struct vv_target *
+vv_restore_open_target (struct vv_engine *e, const char *name)
+{
+  _cleanup_ (cleanup_target_rec) struct vv_target_rec *r = NULL;
+  _cleanup_strv_ char **params = NULL;
+
+  r = vv_catalog_target_get (e->catalog, name);
+  if (r == NULL)
+    return NULL;
+  if (r->params && (params = parse_params (name, r->params)) == NULL)
+    return NULL;
+  return vv_target_open (r->name, r->url, (const char *const *) params);
+}
+
+static int
+write_all (int fd, const char *path, const char *buf, size_t len)
+{
+  while (len > 0) {
+    ssize_t r = write (fd, buf, len);
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      vv_error_errno (errno, "cannot write %s", path);
+      return -1;
+    }
+    buf += r;
+    len -= r;
+  }
+  return 0;
+}
+
+int
+vv_restore_fetch (struct vv_target *t, const char *backup_id,
+                  const struct vv_disk_rec *d, int fd, const char *path,
+                  void *buf, struct vv_progress *p)
+{
+  _cleanup_ (cleanup_sha256) struct vv_sha256 *h = NULL;
+  const char *base = vv_restore_object_base (d->object);
+  char sha[VV_SHA256_HEX];
+  uint64_t size, off = 0;
+  int r;
+
+  r = vv_target_stat (t, d->object, &size);
+  if (r == -1) {
+    vv_error_prefix ("%s of backup %s on target '%s': ",
+                     base, backup_id, vv_target_name (t));
+    return -1;
+  }
+  if (r == 0) {
+    vv_error ("%s of backup %s is missing on target '%s' (object %s)",
+              base, backup_id, vv_target_name (t), d->object);
+    return -1;
+  }
+  /* Reading exactly the recorded size (never past the end) keeps ranged
+   * gets valid on every kind of target.
+   */
+  if (size != d->stored_bytes) {
+    vv_error ("%s of backup %s is corrupt on target '%s': it is %" PRIu64
+              " bytes, expected %" PRIu64, base, backup_id,
+              vv_target_name (t), size, d->stored_bytes);
+    return -1;
+  }
+  if ((h = vv_sha256_new ()) == NULL)
+    return -1;
+
+  while (off < size) {
+    size_t want = size - off < VV_RESTORE_BUF_SIZE
+                  ? (size_t) (size - off) : VV_RESTORE_BUF_SIZE;
+    int64_t n;
+
+    if (vv_progress_cancelled (p)) {
+      vv_error_code (VV_ERR_CANCELLED, "cancelled while reading %s of "
+                     "backup %s", base, backup_id);
+      return -1;
+    }
+    n = vv_target_get (t, d->object, buf, want, off);
+    if (n == -1) {
+      vv_error_prefix ("reading %s of backup %s from target '%s': ",
+                       base, backup_id, vv_target_name (t));
+      return -1;
+    }
+    if (n == 0) {
+      vv_error ("%s of backup %s on target '%s' ended at byte %" PRIu64
+                " while being read; it should be %" PRIu64 " bytes",
+                base, backup_id, vv_target_name (t), off, size);
+      return -1;
+    }
+    vv_sha256_update (h, buf, n);
+    if (fd >= 0 && write_all (fd, path, buf, n) == -1)
+      return -1;
+    off += n;
+    vv_progress_add (p, n);
+  }
+
+  vv_sha256_final (h, sha);
+  if (d->sha256 == NULL || strcasecmp (sha, d->sha256) != 0) {
+    vv_error ("%s of backup %s is corrupt on target '%s': sha256 is %s, "
+              "expected %s", base, backup_id, vv_target_name (t), sha,
+              d->sha256 ? d->sha256 : "(none recorded)");
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,135 @@
+#!/bin/bash
+# Full backup benchmark: one running domain with a 4 GiB qcow2 disk holding
+# 1.5 GiB of incompressible data spread over it.  Times, side by side in one
+# run and on the same disk:
+#   virtvault   virtvault backup DOM --wait (qcow2 + sha256 + fsync, file target)
+#   nbdcopy     nbdcopy --flush from a pull-mode backup export of the same disk
+#               to a sparse raw file
+#   qemu-img    qemu-img convert -U -O qcow2 of the disk image, then sync
+# Each is run RUNS times (default 3) with a cold page cache when possible;
+# the table gives the median.  Needs root, libvirtd and a build in _build
+# (./run-tests.sh or ./quickstart.sh makes one).
+#
+#   bench/full-backup.sh [--runs N] [--size-gib 4] [--data-gib 1.5] [--out FILE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+runs=3 size_gib=4 data_mib=1536 out=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --runs) runs=$2; shift 2 ;;
+        --size-gib) size_gib=$2; shift 2 ;;
+        --data-gib) data_mib=$(awk "BEGIN{print int($2*1024)}"); shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        *) echo "usage: $0 [--runs N] [--size-gib G] [--data-gib G] [--out FILE]" >&2; exit 2 ;;
+    esac
+done
+[ -x _build/virtvault ] || { echo "build first: ./run-tests.sh or ./quickstart.sh" >&2; exit 1; }
+
+work=/var/tmp/virtvault-bench
+dom=vvbench-$$
+sock=$work/state/virtvaultd.sock
+vv () { "$top/_build/virtvault" --socket "$sock" "$@"; }
+
+cleanup () {
+    virsh -q destroy "$dom" >/dev/null 2>&1 || true
+    [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+rm -rf "$work"; mkdir -p "$work/images" "$work/out"; chmod 0755 "$work" "$work/images"
+
+echo "preparing a ${size_gib} GiB disk with ${data_mib} MiB of random data ..." >&2
+disk=$work/images/disk.qcow2
+qemu-img create -q -f qcow2 "$disk" "${size_gib}G"
+chunk_mib=32
+chunks=$((data_mib / chunk_mib))
+stride=$(( (size_gib * 1024) / chunks ))   # MiB between chunk starts
+cmds=()
+for i in $(seq 0 $((chunks - 1))); do
+    head -c ${chunk_mib}M /dev/urandom > "$work/chunk.$i"
+    cmds+=(-c "write -s $work/chunk.$i $((i * stride))M ${chunk_mib}M")
+done
+qemu-io -f qcow2 "$disk" "${cmds[@]}" >/dev/null
+rm -f "$work"/chunk.*
+cat > "$work/dom.xml" <<XML
+<domain type='qemu'><name>$dom</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+<os><type arch='x86_64' machine='pc'>hvm</type></os>
+<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+<source file='$disk'/><target dev='vda' bus='virtio'/></disk></devices></domain>
+XML
+virsh -q create "$work/dom.xml" >/dev/null
+
+"$top/_build/virtvaultd" --foreground --state-dir "$work/state" --socket "$sock" \
+    >"$work/daemon.log" 2>&1 &
+dpid=$!
+for i in $(seq 1 100); do vv version >/dev/null 2>&1 && break; sleep 0.1; done
+
+drop_caches () { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+now () { date +%s.%N; }
+
+t_vv () {
+    drop_caches
+    local s e id
+    s=$(now)
+    id=$(vv backup "$dom" --wait)
+    e=$(now)
+    vv show "$id" --json | jq -r '.disks[0].stored_bytes' > "$work/stored"
+    vv delete "$id" >/dev/null
+    awk "BEGIN{printf \"%.2f\", $e - $s}"
+}
+
+t_nbdcopy () {
+    local nsock=$work/nbd/nbd.sock s e
+    mkdir -p "$work/nbd"; chown libvirt-qemu: "$work/nbd" 2>/dev/null || chmod 0777 "$work/nbd"
+    cat > "$work/backup.xml" <<XML
+<domainbackup mode='pull'><server transport='unix' socket='$nsock'/>
+<disks><disk name='vda' backup='yes' type='file'><scratch file='$work/nbd/vda.scratch'/></disk></disks></domainbackup>
+XML
+    virsh -q backup-begin "$dom" "$work/backup.xml" >/dev/null
+    drop_caches
+    s=$(now)
+    nbdcopy --flush "nbd+unix:///vda?socket=$nsock" "$work/out/nbdcopy.raw"
+    e=$(now)
+    virsh -q domjobabort "$dom" >/dev/null
+    rm -rf "$work/nbd" "$work/out/nbdcopy.raw"
+    awk "BEGIN{printf \"%.2f\", $e - $s}"
+}
+
+t_qemu_img () {
+    local s e
+    drop_caches
+    s=$(now)
+    qemu-img convert -U -f qcow2 -O qcow2 "$disk" "$work/out/convert.qcow2"
+    sync "$work/out/convert.qcow2"
+    e=$(now)
+    rm -f "$work/out/convert.qcow2"
+    awk "BEGIN{printf \"%.2f\", $e - $s}"
+}
+
+median () { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A times
+for tool in vv nbdcopy qemu_img; do
+    list=()
+    for r in $(seq 1 "$runs"); do
+        list+=("$("t_$tool")")
+        echo "  $tool run $r: ${list[-1]} s" >&2
+    done
+    times[$tool]=$(printf '%s\n' "${list[@]}" | median)
+done
+
+data_bytes=$((data_mib << 20))
+rate () { awk "BEGIN{printf \"%.0f\", $data_bytes / 1048576 / $1}"; }
+ratio () { awk "BEGIN{printf \"%.2f\", $1 / ${times[nbdcopy]}}"; }
+{
+    echo "| tool | what it does | median of $runs (s) | MiB/s of data | vs nbdcopy |"
+    echo "|---|---|---|---|---|"
+    echo "| virtvault backup --wait | pull-mode export -> qcow2 on file target, sha256, fsync | ${times[vv]} | $(rate "${times[vv]}") | $(ratio "${times[vv]}") |"
+    echo "| nbdcopy --flush | pull-mode export -> sparse raw file | ${times[nbdcopy]} | $(rate "${times[nbdcopy]}") | 1.00 |"
+    echo "| qemu-img convert -O qcow2 | image file -> qcow2 file, then sync | ${times[qemu_img]} | $(rate "${times[qemu_img]}") | $(ratio "${times[qemu_img]}") |"
+    echo
+    echo "disk ${size_gib} GiB, data ${data_mib} MiB in $chunks chunks; stored by virtvault: $(cat "$work/stored") bytes;" \
+         "$(nproc) cores; $(date -u +%Y-%m-%d); virtvault $(vv version 2>/dev/null | head -1)"
+} | tee ${out:+"$out"}

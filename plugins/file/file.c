@@ -47,18 +47,18 @@
  */
 #define CREATE_RETRIES 5
 
-struct file_handle {
+struct file_target {
   char *root;               /* absolute, no trailing '/' unless "/" */
   bool fsync;
   mode_t dir_mode;
 };
 
-struct file_stream {
-  struct file_handle *h;
+struct file_put {
+  struct file_target *h;
   char *name;               /* object name, for messages */
   int dirfd;                /* the object's directory */
   int fd;                   /* the temporary file */
-  char *base;               /* final name inside dirfd */
+  const char *base;         /* final name inside dirfd (points into name) */
   char tmp[NAME_MAX + 1];   /* temporary name inside dirfd */
 };
 
@@ -131,20 +131,24 @@ parse_bool (const char *key, const char *v, bool *ret)
 }
 
 static int
-parse_params (struct file_handle *h, const char *const *params)
+parse_params (struct file_target *h, const char *const *params)
 {
   bool seen_fsync = false, seen_mode = false;
-  size_t i;
+  const char *p = NULL;
+  size_t i, klen = 0;
 
   for (i = 0; params[i]; i++) {
-    const char *p = params[i];
-    const char *eq = strchr (p, '=');
-    size_t klen = eq ? (size_t) (eq - p) : strlen (p);
-    const char *v = eq ? eq + 1 : "";
+    const char *eq, *v;
 
+    p = params[i];
+    eq = strchr (p, '=');
+    klen = eq ? (size_t) (eq - p) : strlen (p);
+    v = eq ? eq + 1 : "";
     if (klen == 5 && strncmp (p, "fsync", 5) == 0) {
-      if (seen_fsync || parse_bool ("fsync", v, &h->fsync) == -1)
-        goto twice_or_bad;
+      if (seen_fsync)
+        goto twice;
+      if (parse_bool ("fsync", v, &h->fsync) == -1)
+        return -1;
       seen_fsync = true;
     }
     else if (klen == 8 && strncmp (p, "dir_mode", 8) == 0) {
@@ -152,7 +156,7 @@ parse_params (struct file_handle *h, const char *const *params)
       unsigned long m;
 
       if (seen_mode)
-        goto twice_or_bad;
+        goto twice;
       errno = 0;
       m = strtoul (v, &end, 8);
       if (*v == '\0' || *end || errno || m > 07777 || (m & 0700) != 0700) {
@@ -168,20 +172,18 @@ parse_params (struct file_handle *h, const char *const *params)
                    "fsync=true|false, dir_mode=OCTAL", (int) klen, p);
       return -1;
     }
-    continue;
-
-  twice_or_bad:
-    if ((klen == 5 && seen_fsync) || (klen == 8 && seen_mode))
-      error_plain ("file target parameter '%.*s' given twice", (int) klen, p);
-    return -1;
   }
   return 0;
+
+ twice:
+  error_plain ("file target parameter '%.*s' is given twice", (int) klen, p);
+  return -1;
 }
 
 static void *
 file_open (const char *url, const char *const *params)
 {
-  _cleanup_free_ struct file_handle *h = NULL;
+  _cleanup_free_ struct file_target *h = NULL;
   const char *rest, *path;
   size_t len;
 
@@ -231,7 +233,7 @@ file_open (const char *url, const char *const *params)
     return NULL;
   }
   /* The directory is not touched here: test() says what is wrong with it. */
-  struct file_handle *ret = h;
+  struct file_target *ret = h;
   h = NULL;
   return ret;
 }
@@ -239,7 +241,7 @@ file_open (const char *url, const char *const *params)
 static void
 file_close (void *handle)
 {
-  struct file_handle *h = handle;
+  struct file_target *h = handle;
 
   free (h->root);
   free (h);
@@ -248,7 +250,7 @@ file_close (void *handle)
 /* ---- walking paths below the root without following links ---- */
 
 static int
-open_root (struct file_handle *h)
+open_root (struct file_target *h)
 {
   int fd = open (h->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -262,24 +264,31 @@ open_root (struct file_handle *h)
   return fd;
 }
 
+#define WALK_CREATE 1   /* make missing directories (fsyncing their parents) */
+#define WALK_QUIET  2   /* report nothing, just fail with errno */
+
 /* Opens directory "path[0..len)" below rootfd one component at a time.
- * With create, missing directories are made (and their parents fsynced).
- * Returns an fd, or -1: with errno ENOENT/ENOTDIR and no message when
- * !create and the directory does not exist, else with a message.
+ * Returns an fd, or -1 with errno set.  A directory that does not exist
+ * (ENOENT, ENOTDIR) is left to the caller to report, without
+ * WALK_CREATE; every other failure is reported unless WALK_QUIET.
  */
 static int
-walk_dir (struct file_handle *h, int rootfd, const char *path, size_t len,
-          bool create)
+walk_dir (struct file_target *h, int rootfd, const char *path, size_t len,
+          int flags)
 {
+  const bool create = flags & WALK_CREATE, quiet = flags & WALK_QUIET;
   _cleanup_close_ int fd = -1;
   size_t i = 0;
+  int e;
 
-  fd = dup (rootfd);
+  fd = fcntl (rootfd, F_DUPFD_CLOEXEC, 0);
   if (fd == -1) {
-    error_errno (errno, "dup");
+    e = errno;
+    if (!quiet)
+      error_errno (e, "cannot open target directory %s", h->root);
+    errno = e;
     return -1;
   }
-  fcntl (fd, F_SETFD, FD_CLOEXEC);
   while (i < len) {
     size_t j = i;
     char comp[NAME_MAX + 1];
@@ -288,9 +297,10 @@ walk_dir (struct file_handle *h, int rootfd, const char *path, size_t len,
     while (j < len && path[j] != '/')
       j++;
     if (j - i > NAME_MAX) {
-      error_plain ("cannot use %.*s in target directory %s: a path "
-                   "component is longer than %d bytes",
-                   (int) len, path, h->root, NAME_MAX);
+      if (!quiet)
+        error_plain ("cannot use %.*s in target directory %s: a path "
+                     "component is longer than %d bytes",
+                     (int) len, path, h->root, NAME_MAX);
       errno = ENAMETOOLONG;
       return -1;
     }
@@ -300,28 +310,34 @@ walk_dir (struct file_handle *h, int rootfd, const char *path, size_t len,
     next = openat (fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next == -1 && errno == ENOENT && create) {
       if (mkdirat (fd, comp, h->dir_mode) == -1 && errno != EEXIST) {
-        error_errno (errno, "cannot create directory %s/%.*s",
-                     h->root, (int) j, path);
+        e = errno;
+        if (!quiet && e != ENOENT)
+          error_errno (e, "cannot create directory %s/%.*s",
+                       h->root, (int) j, path);
+        errno = e;
         return -1;
       }
       /* The new entry must survive a crash along with the object. */
       if (h->fsync && fsync (fd) == -1) {
-        error_errno (errno, "cannot fsync directory %s/%.*s",
-                     h->root, (int) i, path);
+        e = errno;
+        if (!quiet)
+          error_errno (e, "cannot fsync directory %s/%.*s",
+                       h->root, (int) i, path);
+        errno = e;
         return -1;
       }
       next = openat (fd, comp,
                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
     if (next == -1) {
-      int e = errno;
-      if (e == ELOOP)
+      e = errno;
+      if (quiet || ((e == ENOENT || e == ENOTDIR) && !create))
+        ;                       /* the caller decides */
+      else if (e == ELOOP)
         error_plain ("%s/%.*s is a symbolic link; the file target does not "
                      "follow links below its directory", h->root, (int) j,
                      path);
-      else if ((e == ENOENT || e == ENOTDIR) && !create)
-        ;                       /* the caller decides */
-      else
+      else if (e != ENOENT)     /* a racing remove: the caller retries */
         error_errno (e, "cannot open directory %s/%.*s", h->root, (int) j,
                      path);
       errno = e;
@@ -331,12 +347,9 @@ walk_dir (struct file_handle *h, int rootfd, const char *path, size_t len,
     fd = next;
     i = j + 1;
   }
-  next_fd:
-  {
-    int ret = fd;
-    fd = -1;
-    return ret;
-  }
+  e = fd;
+  fd = -1;
+  return e;
 }
 
 /* The directory part of an object name and its length. */
@@ -368,7 +381,7 @@ is_temp_name (const char *s)
  * not including the root.  Best effort: a directory still in use stays.
  */
 static void
-remove_empty_parents (struct file_handle *h, int rootfd, const char *name)
+remove_empty_parents (struct file_target *h, int rootfd, const char *name)
 {
   size_t n = dir_len (name);
 
@@ -382,7 +395,7 @@ remove_empty_parents (struct file_handle *h, int rootfd, const char *name)
       return;
     memcpy (comp, name + start, n - start);
     comp[n - start] = '\0';
-    fd = walk_dir (h, rootfd, name, start ? start - 1 : 0, false);
+    fd = walk_dir (h, rootfd, name, start ? start - 1 : 0, WALK_QUIET);
     if (fd == -1)
       return;
     if (unlinkat (fd, comp, AT_REMOVEDIR) == -1) {
@@ -399,7 +412,7 @@ remove_empty_parents (struct file_handle *h, int rootfd, const char *name)
 static int
 file_test (void *handle)
 {
-  struct file_handle *h = handle;
+  struct file_target *h = handle;
   _cleanup_close_ int rootfd = -1;
   _cleanup_close_ int fd = -1;
   char probe[] = ".test-probe" TEMP_TAG "XXXXXX";
@@ -436,6 +449,7 @@ file_test (void *handle)
                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd == -1)
     goto not_writable;
+  errno = 0;
   if (write (fd, data, sizeof data - 1) != (ssize_t) sizeof data - 1 ||
       fsync (fd) == -1 || close (fd) == -1) {
     e = errno ? errno : EIO;
@@ -460,7 +474,7 @@ file_test (void *handle)
 /* ---- put ---- */
 
 static void
-stream_free (struct file_stream *s)
+stream_free (struct file_put *s)
 {
   if (s->fd >= 0)
     close (s->fd);
@@ -472,7 +486,7 @@ stream_free (struct file_stream *s)
 
 /* Creates the temporary file in s->dirfd; -1 with errno on failure. */
 static int
-create_temp (struct file_stream *s)
+create_temp (struct file_put *s)
 {
   static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   int tries;
@@ -499,9 +513,9 @@ create_temp (struct file_stream *s)
 static void *
 file_put_begin (void *handle, const char *name)
 {
-  struct file_handle *h = handle;
+  struct file_target *h = handle;
   _cleanup_close_ int rootfd = -1;
-  struct file_stream *s;
+  struct file_put *s;
   struct stat st;
   int attempt;
 
@@ -522,16 +536,19 @@ file_put_begin (void *handle, const char *name)
   }
   s->h = h;
   s->fd = s->dirfd = -1;
-  s->base = (char *) base_name (s->name);
+  s->base = base_name (s->name);
 
   /* A concurrent remove() may delete a directory we just walked into
    * because it was empty; walking again recreates it.
    */
   for (attempt = 0; ; attempt++) {
-    s->dirfd = walk_dir (h, rootfd, name, dir_len (name), true);
+    s->dirfd = walk_dir (h, rootfd, name, dir_len (name), WALK_CREATE);
     if (s->dirfd == -1) {
       if (errno == ENOENT && attempt < CREATE_RETRIES)
         continue;
+      if (errno == ENOENT)
+        error_errno (errno, "cannot create the directories of %s in target "
+                     "directory %s", name, h->root);
       goto fail;
     }
     if (fstatat (s->dirfd, s->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -564,7 +581,7 @@ file_put_begin (void *handle, const char *name)
 static int
 file_put_write (void *stream, const void *buf, size_t count)
 {
-  struct file_stream *s = stream;
+  struct file_put *s = stream;
   const char *p = buf;
 
   while (count > 0) {
@@ -590,7 +607,7 @@ file_put_write (void *stream, const void *buf, size_t count)
 static void
 file_put_abort (void *stream)
 {
-  struct file_stream *s = stream;
+  struct file_put *s = stream;
   int saved_errno = errno;
 
   if (s->fd >= 0) {
@@ -613,8 +630,8 @@ file_put_abort (void *stream)
 static int
 file_put_commit (void *stream)
 {
-  struct file_stream *s = stream;
-  struct file_handle *h = s->h;
+  struct file_put *s = stream;
+  struct file_target *h = s->h;
   int fd = s->fd;
 
   if (h->fsync && fsync (fd) == -1) {
@@ -670,34 +687,49 @@ file_put_commit (void *stream)
 
 /* ---- get / stat ---- */
 
-/* Opens an existing object for reading; -1 with errno ENOENT (and no
- * message) if it does not exist.
+#define OBJECT_MISSING (-2)
+
+/* Opens an existing object for reading.  Returns the fd, -1 after
+ * reporting an error, or OBJECT_MISSING (not reported) if there is no
+ * such object.
  */
 static int
-open_object (struct file_handle *h, const char *name)
+open_object (struct file_target *h, const char *name, struct stat *st)
 {
   _cleanup_close_ int rootfd = -1;
   _cleanup_close_ int dirfd = -1;
-  int fd;
+  int fd, e;
 
   rootfd = open_root (h);
   if (rootfd == -1)
     return -1;
-  dirfd = walk_dir (h, rootfd, name, dir_len (name), false);
-  if (dirfd == -1) {
-    if (errno == ENOTDIR)
-      errno = ENOENT;
-    return -1;
-  }
-  fd = openat (dirfd, base_name (name), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  dirfd = walk_dir (h, rootfd, name, dir_len (name), 0);
+  if (dirfd == -1)
+    return errno == ENOENT || errno == ENOTDIR ? OBJECT_MISSING : -1;
+  /* O_NONBLOCK: opening a FIFO planted in the tree must not hang. */
+  fd = openat (dirfd, base_name (name),
+               O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd == -1) {
-    int e = errno;
+    e = errno;
+    if (e == ENOENT || e == ENOTDIR)
+      return OBJECT_MISSING;
     if (e == ELOOP)
       error_plain ("%s/%s is a symbolic link; the file target does not "
                    "follow links below its directory", h->root, name);
-    else if (e != ENOENT)
+    else
       error_errno (e, "cannot open %s in target directory %s", name, h->root);
-    errno = e;
+    return -1;
+  }
+  if (fstat (fd, st) == -1) {
+    e = errno;
+    close (fd);
+    error_errno (e, "cannot stat %s in target directory %s", name, h->root);
+    return -1;
+  }
+  /* Directories, devices and the like are not objects. */
+  if (!S_ISREG (st->st_mode)) {
+    close (fd);
+    return OBJECT_MISSING;
   }
   return fd;
 }
@@ -706,10 +738,11 @@ static int64_t
 file_get (void *handle, const char *name, void *buf, size_t count,
           uint64_t offset)
 {
-  struct file_handle *h = handle;
+  struct file_target *h = handle;
   _cleanup_close_ int fd = -1;
   char *p = buf;
   size_t done = 0;
+  struct stat st;
 
   if (offset > INT64_MAX) {
     error_plain ("offset %llu is out of range reading %s",
@@ -718,13 +751,13 @@ file_get (void *handle, const char *name, void *buf, size_t count,
   }
   if (count > SSIZE_MAX)
     count = SSIZE_MAX;
-  fd = open_object (h, name);
-  if (fd == -1) {
-    if (errno == ENOENT)
-      error_plain ("%s does not exist in target directory %s", name,
-                   h->root);
-    return -1;
+  fd = open_object (h, name, &st);
+  if (fd == OBJECT_MISSING) {
+    error_plain ("%s does not exist in target directory %s", name, h->root);
+    fd = -1;
   }
+  if (fd == -1)
+    return -1;
   while (done < count) {
     ssize_t n = pread (fd, p + done, count - done, offset + done);
 
@@ -745,20 +778,17 @@ file_get (void *handle, const char *name, void *buf, size_t count,
 static int
 file_stat (void *handle, const char *name, uint64_t *ret_size)
 {
-  struct file_handle *h = handle;
+  struct file_target *h = handle;
   _cleanup_close_ int fd = -1;
   struct stat st;
 
-  fd = open_object (h, name);
-  if (fd == -1)
-    return errno == ENOENT ? 0 : -1;
-  if (fstat (fd, &st) == -1) {
-    error_errno (errno, "cannot stat %s in target directory %s", name,
-                 h->root);
-    return -1;
-  }
-  if (!S_ISREG (st.st_mode))
+  fd = open_object (h, name, &st);
+  if (fd == OBJECT_MISSING) {
+    fd = -1;
     return 0;
+  }
+  if (fd == -1)
+    return -1;
   *ret_size = st.st_size;
   return 1;
 }
@@ -771,14 +801,24 @@ compare_names (const void *a, const void *b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
-/* Calls cb for the files below dirfd (whose relative name is rel, "" or
- * ending in '/') in name order, recursing into subdirectories.  Takes
- * ownership of dirfd.
+/* True if a name starting with "full" (len bytes) can start with prefix
+ * or be below it.
+ */
+static bool
+may_match (const char *full, size_t len, const char *prefix, size_t plen)
+{
+  return strncmp (full, prefix, len < plen ? len : plen) == 0;
+}
+
+/* Calls cb, in name order, for every object below dirfd whose name
+ * starts with prefix; rel is dirfd's own name relative to the root ("" or
+ * ending in '/').  Takes ownership of dirfd.
  */
 static int
-list_dir (struct file_handle *h, int dirfd, const char *rel,
+list_dir (struct file_target *h, int dirfd, const char *rel,
           const char *prefix, virtvault_list_cb cb, void *opaque)
 {
+  const size_t rlen = strlen (rel), plen = strlen (prefix);
   char **names = NULL;
   size_t n = 0, alloc = 0, i;
   struct dirent *d;
@@ -791,12 +831,16 @@ list_dir (struct file_handle *h, int dirfd, const char *rel,
     close (dirfd);
     return -1;
   }
-  /* Read the whole directory first so it is closed before recursing:
-   * the number of open descriptors does not grow with the depth.
+  /* Read the whole directory before calling back or descending: entries
+   * come out sorted, and open descriptors do not pile up with the depth.
    */
-  errno = 0;
-  while ((d = readdir (dir)) != NULL) {
-    if (strcmp (d->d_name, ".") == 0 || strcmp (d->d_name, "..") == 0)
+  for (;;) {
+    errno = 0;
+    d = readdir (dir);
+    if (d == NULL)
+      break;
+    if (strcmp (d->d_name, ".") == 0 || strcmp (d->d_name, "..") == 0 ||
+        is_temp_name (d->d_name))
       continue;
     if (n + 1 >= alloc) {
       size_t na = alloc ? alloc * 2 : 32;
@@ -809,7 +853,6 @@ list_dir (struct file_handle *h, int dirfd, const char *rel,
     if ((names[n] = strdup (d->d_name)) == NULL)
       goto oom;
     n++;
-    errno = 0;
   }
   if (errno) {
     error_errno (errno, "cannot list %s/%s", h->root, rel);
@@ -819,38 +862,35 @@ list_dir (struct file_handle *h, int dirfd, const char *rel,
     qsort (names, n, sizeof *names, compare_names);
 
   for (i = 0; i < n; i++) {
-    _cleanup_free_ char *full = NULL;
+    char full[VIRTVAULT_PLUGIN_NAME_MAX + 2];
+    size_t len = rlen + strlen (names[i]);
     struct stat st;
     int sub;
 
-    if (is_temp_name (names[i]))
+    /* Longer names can not be objects; this also bounds the depth. */
+    if (len > VIRTVAULT_PLUGIN_NAME_MAX)
+      continue;
+    memcpy (full, rel, rlen);
+    memcpy (full + rlen, names[i], len - rlen + 1);
+    if (!may_match (full, len, prefix, plen))
       continue;
     if (fstatat (dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == -1) {
       if (errno == ENOENT)      /* removed while we list */
         continue;
-      error_errno (errno, "cannot stat %s/%s%s", h->root, rel, names[i]);
+      error_errno (errno, "cannot stat %s/%s", h->root, full);
       goto out;
     }
-    if (asprintf (&full, "%s%s%s", rel, names[i],
-                  S_ISDIR (st.st_mode) ? "/" : "") == -1) {
-      full = NULL;
-      goto oom;
-    }
-    /* Longer names can not be objects, and this bounds the depth. */
-    if (strlen (full) > VIRTVAULT_PLUGIN_NAME_MAX)
-      continue;
-    /* Only what can match the prefix: "a/" when prefix is "a/b/". */
-    if (strncmp (full, prefix, strlen (full) < strlen (prefix)
-                 ? strlen (full) : strlen (prefix)) != 0)
-      continue;
     if (S_ISREG (st.st_mode)) {
-      if (strlen (full) >= strlen (prefix) &&
-          cb (opaque, full, st.st_size) == -1)
+      if (len >= plen && cb (opaque, full, st.st_size) == -1)
         goto out;
     }
     else if (S_ISDIR (st.st_mode)) {
-      /* Dot-directories hold the target's own probes and similar. */
-      if (names[i][0] == '.' && strlen (full) > strlen (prefix))
+      /* Dot-directories hold the target's own probes (.virtvault-test). */
+      if (names[i][0] == '.')
+        continue;
+      full[len++] = '/';
+      full[len] = '\0';
+      if (len > VIRTVAULT_PLUGIN_NAME_MAX || !may_match (full, len, prefix, plen))
         continue;
       sub = openat (dirfd, names[i],
                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -882,20 +922,29 @@ static int
 file_list (void *handle, const char *prefix, virtvault_list_cb cb,
            void *opaque)
 {
-  struct file_handle *h = handle;
+  struct file_target *h = handle;
   _cleanup_close_ int rootfd = -1;
+  _cleanup_free_ char *rel = NULL;
+  size_t dlen;
   int fd;
 
   rootfd = open_root (h);
   if (rootfd == -1)
     return -1;
-  fd = dup (rootfd);
-  if (fd == -1) {
-    error_errno (errno, "dup");
+  /* Start in the prefix's directory ("a/b" of "a/b/c"), named explicitly
+   * even if it is a dot-directory.
+   */
+  dlen = dir_len (prefix);
+  fd = walk_dir (h, rootfd, prefix, dlen, 0);
+  if (fd == -1)
+    return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+  rel = strndup (prefix, dlen ? dlen + 1 : 0);
+  if (rel == NULL) {
+    close (fd);
+    error_errno (errno, "listing %s", h->root);
     return -1;
   }
-  fcntl (fd, F_SETFD, FD_CLOEXEC);
-  return list_dir (h, fd, "", prefix, cb, opaque);
+  return list_dir (h, fd, rel, prefix, cb, opaque);
 }
 
 /* ---- remove ---- */
@@ -903,14 +952,14 @@ file_list (void *handle, const char *prefix, virtvault_list_cb cb,
 static int
 file_remove (void *handle, const char *name)
 {
-  struct file_handle *h = handle;
+  struct file_target *h = handle;
   _cleanup_close_ int rootfd = -1;
   _cleanup_close_ int dirfd = -1;
 
   rootfd = open_root (h);
   if (rootfd == -1)
     return -1;
-  dirfd = walk_dir (h, rootfd, name, dir_len (name), false);
+  dirfd = walk_dir (h, rootfd, name, dir_len (name), 0);
   if (dirfd == -1)
     return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
   if (unlinkat (dirfd, base_name (name), 0) == -1 && errno != ENOENT) {

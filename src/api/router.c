@@ -1,2 +1,422 @@
 #include <config.h>
-/* placeholder: being written */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+#include "util/json.h"
+#include "util/strutil.h"
+#include "api/api-internal.h"
+
+#define API_VERSION 1
+
+static int
+handle_version (struct vv_api_request *r, json_object **ret)
+{
+  json_object *o = json_object_new_object ();
+
+  if (o == NULL) {
+    vv_error ("out of memory");
+    return -1;
+  }
+  json_object_object_add (o, "version", json_object_new_string (PACKAGE_VERSION));
+  json_object_object_add (o, "api", json_object_new_int (API_VERSION));
+  *ret = o;
+  return 200;
+}
+
+/* Path patterns are relative to /v1/; "*" is the {id} or {name}. */
+static const struct route {
+  const char *method;
+  const char *pattern;
+  vv_api_handler handler;
+  const char *action;           /* audit action of mutating calls */
+} routes[] = {
+  { "GET",    "version",           handle_version,           NULL },
+  { "POST",   "backups",           vv_api_backup_create,     "backup.create" },
+  { "GET",    "backups",           vv_api_backup_list,       NULL },
+  { "GET",    "backups/*",         vv_api_backup_get,        NULL },
+  { "DELETE", "backups/*",         vv_api_backup_delete,     "backup.delete" },
+  { "POST",   "backups/*/verify",  vv_api_backup_verify,     "backup.verify" },
+  { "POST",   "backups/*/restore", vv_api_backup_restore,    "backup.restore" },
+  { "GET",    "jobs",              vv_api_job_list,          NULL },
+  { "GET",    "jobs/*",            vv_api_job_get,           NULL },
+  { "POST",   "jobs/*/cancel",     vv_api_job_cancel,        "job.cancel" },
+  { "GET",    "targets",           vv_api_target_list,       NULL },
+  { "POST",   "targets",           vv_api_target_create,     "target.create" },
+  { "GET",    "targets/*",         vv_api_target_get,        NULL },
+  { "DELETE", "targets/*",         vv_api_target_delete,     "target.delete" },
+  { "POST",   "targets/*/test",    vv_api_target_test,       "target.test" },
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* Does path (relative to /v1/) match pattern?  On a match, the "*"
+ * segment is copied to param (param_len bytes) when there is one.
+ */
+static bool
+match (const char *pattern, const char *path, char *param, size_t param_len)
+{
+  for (;;) {
+    const char *pe = strchrnul (pattern, '/');
+    const char *se = strchrnul (path, '/');
+    size_t plen = pe - pattern, slen = se - path;
+
+    if (slen == 0)
+      return false;
+    if (plen == 1 && pattern[0] == '*') {
+      if (slen >= param_len)
+        slen = param_len - 1;   /* too long: caught by the caller */
+      memcpy (param, path, slen);
+      param[slen] = '\0';
+    }
+    else if (plen != slen || memcmp (pattern, path, slen) != 0)
+      return false;
+    if (*pe == '\0' || *se == '\0')
+      return *pe == '\0' && *se == '\0';
+    pattern = pe + 1;
+    path = se + 1;
+  }
+}
+
+/* Longest segment of path (for the {id} length limit). */
+static size_t
+longest_segment (const char *path)
+{
+  size_t longest = 0;
+
+  while (*path) {
+    size_t n = strcspn (path, "/");
+    if (n > longest)
+      longest = n;
+    path += n;
+    if (*path == '/')
+      path++;
+  }
+  return longest;
+}
+
+void
+vv_api_log (struct vv_api_context *ctx, const char *fmt, ...)
+{
+  char line[2048];
+  va_list ap;
+
+  if (ctx == NULL || ctx->log == NULL)
+    return;
+  va_start (ap, fmt);
+  vsnprintf (line, sizeof line, fmt, ap);
+  va_end (ap);
+  ctx->log (line);
+}
+
+void
+vv_api_set_audit (struct vv_api_request *r, const char *object,
+                  const char *detail)
+{
+  if (object) {
+    free (r->audit_object);
+    r->audit_object = strdup (object);
+  }
+  if (detail) {
+    free (r->audit_detail);
+    r->audit_detail = strdup (detail);
+  }
+}
+
+int
+vv_api_require_admin (struct vv_api_request *r, const char *what)
+{
+  if (r->admin)
+    return 0;
+  vv_error_code (VV_ERR_FORBIDDEN,
+                 "%s is for administrators only (uid %u is not root and not "
+                 "in admin_uids of the daemon config)", what,
+                 (unsigned) r->uid);
+  return -1;
+}
+
+json_object *
+vv_api_parse_body (struct vv_api_request *r, const char *what,
+                   const char *const *allowed, bool empty_ok)
+{
+  json_object *o;
+  size_t i;
+
+  for (i = 0; i < r->body_len; i++)
+    if (!strchr (" \t\r\n", r->body[i]))
+      break;
+  if (i == r->body_len && empty_ok) {
+    o = json_object_new_object ();
+    if (o == NULL)
+      vv_error ("out of memory");
+    return o;
+  }
+  o = vv_json_parse (what, r->body ? r->body : "", r->body_len);
+  if (o == NULL)
+    return NULL;
+  if (vv_json_check_keys (o, what, allowed) == -1) {
+    json_object_put (o);
+    return NULL;
+  }
+  return o;
+}
+
+static int
+hexval (char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decodes s[0..len) ('+' is a space, as in forms). */
+static char *
+url_decode (const char *s, size_t len)
+{
+  char *out = malloc (len + 1), *o = out;
+
+  if (out == NULL) {
+    vv_error ("out of memory");
+    return NULL;
+  }
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == '%' && i + 2 < len && hexval (s[i + 1]) >= 0
+        && hexval (s[i + 2]) >= 0) {
+      char c = (char) (hexval (s[i + 1]) * 16 + hexval (s[i + 2]));
+      if (c == '\0') {
+        free (out);
+        vv_error_code (VV_ERR_INVALID, "the query string contains %%00");
+        return NULL;
+      }
+      *o++ = c;
+      i += 2;
+    }
+    else
+      *o++ = s[i] == '+' ? ' ' : s[i];
+  }
+  *o = '\0';
+  return out;
+}
+
+int
+vv_api_query_get (struct vv_api_request *r, const char *const *allowed,
+                  const char *key, char **ret)
+{
+  const char *q = r->query;
+  char *found = NULL;
+
+  if (q == NULL || q[0] == '\0')
+    return 0;
+  if (strlen (q) > VV_API_QUERY_MAX) {
+    vv_error_code (VV_ERR_INVALID, "the query string is longer than %d bytes",
+                   VV_API_QUERY_MAX);
+    return -1;
+  }
+  while (*q) {
+    size_t n = strcspn (q, "&");
+    const char *eq = memchr (q, '=', n);
+    size_t klen = eq ? (size_t) (eq - q) : n;
+    _cleanup_free_ char *k = NULL;
+    const char *const *a;
+
+    if (n == 0) {
+      q++;
+      continue;
+    }
+    k = url_decode (q, klen);
+    if (k == NULL)
+      goto fail;
+    for (a = allowed; *a; a++)
+      if (strcmp (*a, k) == 0)
+        break;
+    if (*a == NULL) {
+      vv_error_code (VV_ERR_INVALID,
+                     "unknown query parameter '%s' for %s %s", k,
+                     r->method, r->path);
+      goto fail;
+    }
+    if (strcmp (k, key) == 0) {
+      if (found) {
+        vv_error_code (VV_ERR_INVALID, "query parameter '%s' is given twice",
+                       k);
+        goto fail;
+      }
+      found = eq ? url_decode (eq + 1, n - klen - 1) : strdup ("");
+      if (found == NULL)
+        goto fail;
+    }
+    q += n;
+    if (*q == '&')
+      q++;
+  }
+  if (found == NULL)
+    return 0;
+  *ret = found;
+  return 1;
+
+ fail:
+  free (found);
+  return -1;
+}
+
+static char *
+serialise (json_object *o)
+{
+  const char *s = json_object_to_json_string_ext (o,
+                                                  JSON_C_TO_STRING_PLAIN
+                                                  | JSON_C_TO_STRING_NOSLASHESCAPE);
+  return s ? vv_printf ("%s\n", s) : NULL;
+}
+
+static int
+error_answer (struct vv_api_request *r, int status, char **ret_body)
+{
+  enum vv_errcode code = vv_get_error_code ();
+  const char *msg = vv_get_error ();
+  _cleanup_json_ json_object *o = NULL;
+  json_object *e;
+
+  if (code == VV_ERR_NONE) {
+    code = VV_ERR_FAILED;
+    msg = "internal error: a handler failed without saying why";
+  }
+  if (status == 0)
+    status = vv_error_code_http_status (code);
+  vv_api_log (r->ctx, "uid %u %s %s: %d %s: %s", (unsigned) r->uid,
+                r->method ? r->method : "?", r->path ? r->path : "?", status,
+                vv_error_code_name (code), msg);
+
+  o = json_object_new_object ();
+  e = json_object_new_object ();
+  if (o && e) {
+    json_object_object_add (e, "code",
+                            json_object_new_string (vv_error_code_name (code)));
+    json_object_object_add (e, "message", json_object_new_string (msg));
+    json_object_object_add (o, "error", e);
+    *ret_body = serialise (o);
+  }
+  else
+    json_object_put (e);
+  if (*ret_body == NULL)
+    *ret_body = strdup ("{\"error\":{\"code\":\"failed\","
+                        "\"message\":\"out of memory\"}}\n");
+  return status;
+}
+
+static void
+audit (struct vv_api_request *r, const char *action, int status)
+{
+  /* The catalog call may overwrite this thread's error: keep it. */
+  enum vv_errcode code = vv_get_error_code ();
+  char msg[2048];
+
+  snprintf (msg, sizeof msg, "%s", vv_get_error ());
+  if (vv_catalog_audit (r->ctx->engine->catalog, r->uid, action,
+                        r->audit_object ? r->audit_object : r->param,
+                        status >= 0 ? "ok" : vv_error_code_name (code),
+                        status >= 0 ? r->audit_detail : msg) == -1)
+    vv_api_log (r->ctx, "cannot write the audit row of %s by uid %u: %s",
+                action, (unsigned) r->uid, vv_get_error ());
+  if (status < 0)
+    vv_error_code (code, "%s", msg);
+}
+
+static bool
+is_admin (struct vv_api_context *ctx, uid_t uid)
+{
+  if (uid == 0)
+    return true;
+  for (size_t i = 0; i < ctx->n_admin_uids; i++)
+    if (ctx->admin_uids[i] == uid)
+      return true;
+  return false;
+}
+
+int
+vv_api_handle (struct vv_api_context *ctx, uid_t uid,
+               const char *method, const char *path, const char *query,
+               const char *body, size_t body_len,
+               char **ret_body)
+{
+  struct vv_api_request r = {
+    .ctx = ctx, .uid = uid, .method = method, .path = path, .query = query,
+    .body = body, .body_len = body_len,
+  };
+  char param[VV_API_PARAM_MAX + 1] = "";
+  const struct route *found = NULL;
+  char allowed[64] = "";
+  _cleanup_json_ json_object *answer = NULL;
+  int status;
+
+  *ret_body = NULL;
+  vv_clear_error ();
+  r.admin = is_admin (ctx, uid);
+  r.owner_filter = r.admin ? VV_OWNER_ANY : (int64_t) uid;
+
+  if (method == NULL || path == NULL) {
+    vv_error_code (VV_ERR_INVALID, "request without a method or path");
+    return error_answer (&r, 0, ret_body);
+  }
+  if (strlen (path) > VV_API_PATH_MAX) {
+    vv_error_code (VV_ERR_INVALID, "the path is longer than %d bytes",
+                   VV_API_PATH_MAX);
+    return error_answer (&r, 0, ret_body);
+  }
+  if (vv_str_has_prefix (path, "/v1/")) {
+    for (size_t i = 0; i < N_ROUTES; i++) {
+      if (!match (routes[i].pattern, path + 4, param, sizeof param))
+        continue;
+      if (strcmp (routes[i].method, method) == 0) {
+        found = &routes[i];
+        break;
+      }
+      if (strlen (allowed) + strlen (routes[i].method) + 6 < sizeof allowed)
+        sprintf (allowed + strlen (allowed), "%s%s", allowed[0] ? " or " : "",
+                 routes[i].method);
+    }
+  }
+  if (found == NULL && allowed[0]) {
+    vv_error_code (VV_ERR_INVALID, "method %s is not allowed on %s; use %s",
+                   method, path, allowed);
+    return error_answer (&r, 405, ret_body);
+  }
+  if (found == NULL) {
+    vv_error_code (VV_ERR_NOT_FOUND,
+                   "no endpoint %s %s; see docs/api.md for the endpoints "
+                   "under /v1/", method, path);
+    return error_answer (&r, 0, ret_body);
+  }
+  if (strchr (found->pattern, '*'))
+    r.param = param;
+
+  if (r.param && longest_segment (path) > VV_API_PARAM_MAX) {
+    vv_error_code (VV_ERR_INVALID, "a path component is longer than %d bytes",
+                   VV_API_PARAM_MAX);
+    status = -1;
+  }
+  else
+    status = found->handler (&r, &answer);
+  if (status >= 0 && answer == NULL) {
+    vv_error ("internal error: %s %s gave no answer", method, path);
+    status = -1;
+  }
+  if (found->action)
+    audit (&r, found->action, status);
+  free (r.audit_object);
+  free (r.audit_detail);
+  if (status < 0)
+    return error_answer (&r, 0, ret_body);
+
+  *ret_body = serialise (answer);
+  if (*ret_body == NULL) {
+    vv_error ("out of memory serialising the answer");
+    return error_answer (&r, 0, ret_body);
+  }
+  return status;
+}

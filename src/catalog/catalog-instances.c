@@ -87,11 +87,10 @@ vv_catalog_instance_get (struct vv_catalog *c, const char *uuid)
   }
   if (vv_cat_column_text (s, 0, &r->uuid) == -1
       || vv_cat_column_text (s, 1, &r->name) == -1
-      || vv_cat_column_text (s, 3, &r->created_at) == -1)
-    {
-      vv_instance_rec_free (r);
-      return NULL;
-    }
+      || vv_cat_column_text (s, 3, &r->created_at) == -1) {
+    vv_instance_rec_free (r);
+    return NULL;
+  }
   r->owner_uid = sqlite3_column_int64 (s, 2);
   return r;
 }

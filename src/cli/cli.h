@@ -176,7 +176,6 @@ cli_cleanup_progress (struct cli_progress **p)
 int cli_wait_job (struct cli *cli, const char *job_id, const char *what,
                   json_object **ret_job);
 void cli_block_signals (void);
-void cli_unblock_signals (void);
 
 /* The commands (cmd-*.c). */
 extern const struct cli_command cli_cmd_backup;

@@ -1,2 +1,244 @@
 #include <config.h>
-/* placeholder: being written */
+/* The backups in the catalog: virtvault list [DOMAIN], show ID, delete ID. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/error.h"
+#include "util/strutil.h"
+
+/* Parses the options of a command that has none of its own. */
+static int
+parse_plain (struct cli *cli, const struct cli_command *cmd,
+             int argc, char **argv, int min, int max)
+{
+  static const struct option longopts[] = {
+    CLI_COMMON_LONGOPTS,
+    { NULL, 0, NULL, 0 },
+  };
+  int c, r;
+
+  while ((c = getopt_long (argc, argv, CLI_SHORTOPTS, longopts,
+                           NULL)) != -1)
+    if ((r = cli_common_option (cli, cmd, c, argv)) >= 0)
+      return r;
+  return cli_check_args (cmd, argc, argv, min, max);
+}
+
+static void
+human (json_object *o, const char *key, char ret[32])
+{
+  int64_t v = cli_get_int (o, key, -1);
+
+  if (v < 0)
+    snprintf (ret, 32, "-");
+  else
+    vv_human_size ((uint64_t) v, ret);
+}
+
+static int
+run_list (struct cli *cli, const struct cli_command *cmd,
+          int argc, char **argv)
+{
+  static const char *const headers[] = {
+    "ID", "DOMAIN", "TYPE", "STATUS", ">SIZE", "CREATED", NULL
+  };
+  _cleanup_json_ json_object *list = NULL;
+  _cleanup_table_ struct cli_table *t = NULL;
+  _cleanup_free_ char *path = NULL, *esc = NULL;
+  int r;
+
+  if ((r = parse_plain (cli, cmd, argc, argv, 0, 1)) >= 0)
+    return r;
+  if (optind < argc) {
+    if ((esc = cli_escape (argv[optind])) == NULL ||
+        (path = vv_printf ("/v1/backups?domain=%s", esc)) == NULL)
+      return CLI_EXIT_FAILED;
+  }
+  else if ((path = vv_strdup ("/v1/backups")) == NULL)
+    return CLI_EXIT_FAILED;
+
+  if ((r = cli_request (cli, "GET", path, NULL, &list)) != CLI_EXIT_OK)
+    return r;
+  if (!json_object_is_type (list, json_type_array)) {
+    vv_error ("virtvaultd answered GET %s with something else than a list",
+              path);
+    return CLI_EXIT_FAILED;
+  }
+  if (cli->json) {
+    cli_print_json (list);
+    return CLI_EXIT_OK;
+  }
+
+  if ((t = cli_table_new (headers)) == NULL)
+    return CLI_EXIT_FAILED;
+  for (size_t i = 0; i < json_object_array_length (list); i++) {
+    json_object *b = json_object_array_get_idx (list, i);
+    const char *status = cli_get_str (b, "status");
+    char size[32] = "-", created[CLI_TIME_MAX];
+
+    if (status && strcmp (status, "completed") == 0)
+      human (b, "size_bytes", size);
+    cli_format_time (cli_get_str (b, "created_at"), created);
+    if (cli_table_add (t, (const char *const[]) {
+          cli_get_str (b, "id"), cli_get_str (b, "domain"),
+          cli_get_str (b, "type"), status, size, created }) < 0)
+      return CLI_EXIT_FAILED;
+  }
+  cli_table_print (t, stdout);
+  return CLI_EXIT_OK;
+}
+
+static int
+print_disks (json_object *backup)
+{
+  static const char *const headers[] = {
+    "NAME", ">VIRTUAL SIZE", ">STORED", "SHA256", NULL
+  };
+  _cleanup_table_ struct cli_table *t = cli_table_new (headers);
+  json_object *disks = cli_get_array (backup, "disks");
+
+  if (t == NULL)
+    return -1;
+  for (size_t i = 0; disks && i < json_object_array_length (disks); i++) {
+    json_object *d = json_object_array_get_idx (disks, i);
+    char vsize[32], stored[32];
+
+    human (d, "virtual_size", vsize);
+    human (d, "stored_bytes", stored);
+    if (cli_table_add (t, (const char *const[]) {
+          cli_get_str (d, "name"), vsize, stored,
+          cli_get_str (d, "sha256") }) < 0)
+      return -1;
+  }
+  printf ("\n");
+  cli_table_print (t, stdout);
+  return 0;
+}
+
+static int
+print_backup_details (json_object *b)
+{
+  _cleanup_fields_ struct cli_fields *f = cli_fields_new ();
+  _cleanup_free_ char *size = NULL, *owner = NULL;
+  char created[CLI_TIME_MAX], completed[CLI_TIME_MAX], hsize[32];
+  int64_t bytes = cli_get_int (b, "size_bytes", -1);
+  int64_t uid = cli_get_int (b, "owner_uid", -1);
+  static const struct {
+    const char *label, *key;
+  } optional[] = {
+    { "Reason", "reason" },
+    { "Notes", "notes" },
+    { "Error", "error" },
+  };
+
+  if (f == NULL)
+    return -1;
+  cli_format_time (cli_get_str (b, "created_at"), created);
+  cli_format_time (cli_get_str (b, "completed_at"), completed);
+  if (bytes >= 0) {
+    vv_human_size ((uint64_t) bytes, hsize);
+    size = vv_printf ("%s (%" PRId64 " bytes)", hsize, bytes);
+  }
+  if (uid >= 0)
+    owner = vv_printf ("%" PRId64, uid);
+
+  if (cli_fields_add (f, "ID", cli_get_str (b, "id")) < 0 ||
+      cli_fields_add (f, "Domain", cli_get_str (b, "domain")) < 0 ||
+      cli_fields_add (f, "Domain UUID", cli_get_str (b, "domain_uuid")) < 0 ||
+      cli_fields_add (f, "Type", cli_get_str (b, "type")) < 0 ||
+      cli_fields_add (f, "Status", cli_get_str (b, "status")) < 0 ||
+      cli_fields_add (f, "Target", cli_get_str (b, "target")) < 0 ||
+      cli_fields_add (f, "Chain", cli_get_str (b, "chain_id")) < 0 ||
+      cli_fields_add (f, "Parent", cli_get_str (b, "parent_id")) < 0 ||
+      cli_fields_add (f, "Created", created) < 0 ||
+      cli_fields_add (f, "Completed", completed) < 0 ||
+      cli_fields_add (f, "Size", size) < 0 ||
+      cli_fields_add (f, "Checkpoint", cli_get_str (b, "checkpoint")) < 0 ||
+      cli_fields_add (f, "Job", cli_get_str (b, "job_id")) < 0 ||
+      cli_fields_add (f, "Owner uid", owner) < 0)
+    return -1;
+  for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++) {
+    const char *v = cli_get_str (b, optional[i].key);
+
+    if (v && v[0] && cli_fields_add (f, optional[i].label, v) < 0)
+      return -1;
+  }
+  cli_fields_print (f, stdout);
+  return print_disks (b);
+}
+
+static int
+run_show (struct cli *cli, const struct cli_command *cmd,
+          int argc, char **argv)
+{
+  _cleanup_json_ json_object *backup = NULL;
+  _cleanup_free_ char *path = NULL, *esc = NULL;
+  int r;
+
+  if ((r = parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
+    return r;
+  if ((esc = cli_escape (argv[optind])) == NULL ||
+      (path = vv_printf ("/v1/backups/%s", esc)) == NULL)
+    return CLI_EXIT_FAILED;
+  if ((r = cli_request (cli, "GET", path, NULL, &backup)) != CLI_EXIT_OK)
+    return r;
+  if (cli->json)
+    cli_print_json (backup);
+  else if (print_backup_details (backup) < 0)
+    return CLI_EXIT_FAILED;
+  return CLI_EXIT_OK;
+}
+
+static int
+run_delete (struct cli *cli, const struct cli_command *cmd,
+            int argc, char **argv)
+{
+  _cleanup_json_ json_object *answer = NULL;
+  _cleanup_free_ char *path = NULL, *esc = NULL;
+  int r;
+
+  if ((r = parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
+    return r;
+  if ((esc = cli_escape (argv[optind])) == NULL ||
+      (path = vv_printf ("/v1/backups/%s", esc)) == NULL)
+    return CLI_EXIT_FAILED;
+  if ((r = cli_request (cli, "DELETE", path, NULL, &answer)) != CLI_EXIT_OK)
+    return r;
+  if (cli->json)
+    cli_print_json (answer);
+  else
+    printf ("Deleted %s\n", argv[optind]);
+  return CLI_EXIT_OK;
+}
+
+const struct cli_command cli_cmd_list = {
+  .name = "list",
+  .synopsis = "[DOMAIN]",
+  .summary = "List backups, newest first, of every domain or of one",
+  .help =
+  "Prints a table: ID, DOMAIN, TYPE, STATUS, SIZE (stored bytes),\n"
+  "CREATED (local time).  DOMAIN is a domain name or UUID.  With --json:\n"
+  "the array of backup objects (docs/api.md).\n",
+  .run = run_list,
+};
+
+const struct cli_command cli_cmd_show = {
+  .name = "show",
+  .synopsis = "ID",
+  .summary = "Show one backup in detail, with its disks",
+  .help =
+  "Prints one \"key: value\" per line (reason, notes and error only when\n"
+  "present), then a table of the disks: NAME, VIRTUAL SIZE, STORED,\n"
+  "SHA256.  With --json: the backup object.\n",
+  .run = run_show,
+};
+
+const struct cli_command cli_cmd_delete = {
+  .name = "delete",
+  .synopsis = "ID",
+  .summary = "Delete a backup from its target and the catalog",
+  .help =
+  "Prints \"Deleted ID\" (with --json: {\"deleted\": \"ID\"}).\n",
+  .run = run_delete,
+};

@@ -1,0 +1,73 @@
+/* Helpers shared by backup.c and backup-delete.c (not for other modules). */
+#ifndef VV_ENGINE_INTERNAL_H
+#define VV_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <libvirt/libvirt.h>
+
+#include "engine/engine.h"
+#include "target/target.h"
+
+/* Every checkpoint virtvault creates is named this way; no other
+ * checkpoint is ever touched.
+ */
+#define VV_CHECKPOINT_PREFIX "virtvault-"
+
+/* Opens the catalog's target by name (params parsed from the record). */
+struct vv_target *vv_engine_open_target (struct vv_engine *e,
+                                         const char *name);
+
+/* <state_dir>/run/<backup-id>: the private directory of one attempt. */
+char *vv_engine_run_dir (struct vv_engine *e, const char *backup_id);
+
+/* Ends the domain's libvirt job (if any) and waits until libvirt says no
+ * job is active.  Never fails for "no job".
+ */
+int vv_engine_abort_job (virDomainPtr dom, const char *what);
+
+/* True if the domain's active backup job serves its NBD socket from
+ * run_dir (so the job belongs to that backup attempt).
+ */
+bool vv_engine_backup_job_in (virDomainPtr dom, const char *run_dir);
+
+/* Deletes a virtvault checkpoint in libvirt.  A checkpoint that is gone
+ * is fine.  When the bitmap is missing (or any_fallback is set and the
+ * full delete fails) only the metadata is removed.  Returns 0 when no
+ * such checkpoint exists any more.
+ */
+int vv_engine_delete_checkpoint (virDomainPtr dom, const char *name,
+                                 bool any_fallback);
+
+/* Deletes the libvirt checkpoints of the domain's completed backups other
+ * than keep_id and clears them in the catalog; best effort (until
+ * incrementals use them they only cost guest write performance).
+ */
+void vv_engine_prune_checkpoints (struct vv_engine *e, virDomainPtr dom,
+                                  const char *domain_uuid,
+                                  const char *keep_id);
+
+/* What a backup attempt may have created, for cleanup. */
+struct vv_attempt {
+  const char *backup_id;
+  const char *domain;           /* name, for messages */
+  const char *checkpoint;       /* NULL if none was planned */
+  const char *prefix;           /* objects on the target */
+  const char *target;           /* target name */
+};
+
+/* Undoes everything an unfinished attempt may have left: the libvirt job
+ * (when job_is_ours, or when the active backup job serves from this
+ * attempt's run directory), the checkpoint, the objects under the prefix,
+ * the run directory; then marks the backup status (failed or cancelled)
+ * with message and clears its checkpoint.  dom may be NULL (domain gone
+ * or libvirt unreachable); t may be NULL (opened by name).  Best effort:
+ * returns -1 only when the catalog could not be updated, and leaves the
+ * caller's current error untouched.
+ */
+int vv_engine_cleanup_attempt (struct vv_engine *e, virDomainPtr dom,
+                               const struct vv_attempt *a, bool job_is_ours,
+                               struct vv_target *t, const char *status,
+                               const char *message);
+
+#endif

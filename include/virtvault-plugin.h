@@ -72,6 +72,7 @@ struct virtvault_plugin {
    * or NULL.  Does not need to contact the storage; test() does that.
    */
   void *(*open) (const char *url, const char *const *params);
+  /* Optional: frees the handle (NULL if there is nothing to free). */
   void (*close) (void *handle);
 
   /* Optional: check that the target is reachable and writable right now,
@@ -113,11 +114,20 @@ struct virtvault_plugin {
    */
   int (*remove) (void *handle, const char *name);
 
+  /* Optional.  Delete what puts interrupted before commit or abort (a
+   * killed daemon) left below prefix: temporary files, unfinished
+   * multipart uploads.  Published objects are not touched.  Called when
+   * recovering from a crash and when a backup's objects are removed.
+   */
+  int (*remove_partial) (void *handle, const char *prefix);
+
   /* Fields are appended below this line only. */
 };
 
 /* Provided by the host program (virtvaultd, the tests).  Records the
- * error of the current thread; printf-style.
+ * error of the current thread; printf-style.  errno at the time of the
+ * call classifies it: ENOSPC or EDQUOT means "target full" (the API's
+ * "unavailable"), anything else a plain failure.
  */
 extern void virtvault_error (const char *fmt, ...)
   __attribute__ ((format (printf, 1, 2)));

@@ -1,2 +1,334 @@
+/* Manifests: write -> read round trips, and data-driven cases.
+ *
+ * Each tests/data/manifests/<case>.json is read as "manifest <case>"; the
+ * sibling <case>.expect holds "ok" or a fragment of the error message.
+ * VIRTVAULT_REGENERATE=1 rewrites every .expect with what the code says
+ * now (then review the diff before committing it).
+ */
 #include <config.h>
-int main (void) { return 77; }
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog/catalog.h"
+#include "engine/manifest.h"
+#include "util/cleanup.h"
+#include "util/error.h"
+#include "util/strutil.h"
+
+#define CHECK(cond)                                                     \
+  do {                                                                  \
+    if (!(cond)) {                                                      \
+      fprintf (stderr, "%s:%d: check failed: %s\n  last error: %s\n",  \
+               __FILE__, __LINE__, #cond, vv_get_error ());             \
+      exit (EXIT_FAILURE);                                              \
+    }                                                                   \
+  } while (0)
+
+/* At least this many data cases must be found: catches a wrong data dir. */
+#define MIN_CASES 10
+
+static bool
+str_same (const char *a, const char *b)
+{
+  return (a == NULL && b == NULL) || (a && b && strcmp (a, b) == 0);
+}
+
+/* Field by field; names the first difference. */
+static bool
+backup_equal (const struct vv_backup_rec *a, const struct vv_backup_rec *b)
+{
+#define SAME_STR(f)                                                     \
+  if (!str_same (a->f, b->f)) {                                         \
+    fprintf (stderr, "field %s differs: '%s' vs '%s'\n", #f,            \
+             a->f ? a->f : "(null)", b->f ? b->f : "(null)");           \
+    return false;                                                       \
+  }
+#define SAME_NUM(f)                                                     \
+  if (a->f != b->f) {                                                   \
+    fprintf (stderr, "field %s differs\n", #f);                         \
+    return false;                                                       \
+  }
+  SAME_STR (id); SAME_STR (domain); SAME_STR (domain_uuid); SAME_STR (type);
+  SAME_STR (status); SAME_STR (chain_id); SAME_STR (parent_id);
+  SAME_STR (created_at); SAME_STR (completed_at); SAME_STR (target);
+  SAME_STR (reason); SAME_STR (notes); SAME_STR (error);
+  SAME_STR (checkpoint); SAME_STR (prefix); SAME_STR (job_id);
+  SAME_NUM (size_bytes); SAME_NUM (owner_uid); SAME_NUM (n_disks);
+  for (size_t i = 0; i < a->n_disks; i++) {
+    SAME_STR (disks[i].name); SAME_STR (disks[i].sha256);
+    SAME_STR (disks[i].format); SAME_STR (disks[i].object);
+    SAME_NUM (disks[i].virtual_size); SAME_NUM (disks[i].stored_bytes);
+  }
+  return true;
+#undef SAME_STR
+#undef SAME_NUM
+}
+
+#define UUID "0b3e2f4c-9d1a-4c47-8f3e-6a1b2c3d4e5f"
+#define PREFIX UUID "/ch-7b1e22c0a9f3/bk-3f9a0c21d4e5/"
+
+static void
+test_round_trip (void)
+{
+  struct vv_disk_rec disks[] = {
+    { .name = (char *) "vda", .virtual_size = 4294967296ULL,
+      .stored_bytes = 1610678272ULL, .format = (char *) "qcow2",
+      .sha256 = (char *) "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+      .object = (char *) PREFIX "vda.qcow2" },
+    { .name = (char *) "vdb", .virtual_size = 1073741824ULL,
+      .stored_bytes = 0, .format = (char *) "qcow2",
+      .sha256 = (char *) "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      .object = (char *) PREFIX "vdb.qcow2" },
+  };
+  /* What the reader gives back: a completed backup of no target. */
+  struct vv_backup_rec b = {
+    .id = (char *) "bk-3f9a0c21d4e5", .domain = (char *) "web01",
+    .domain_uuid = (char *) UUID, .type = (char *) "full",
+    .status = (char *) "completed", .chain_id = (char *) "ch-7b1e22c0a9f3",
+    .created_at = (char *) "2026-11-23T15:52:35Z",
+    .completed_at = (char *) "2026-11-23T15:54:02Z",
+    .size_bytes = 1610678272ULL,
+    .reason = (char *) "no completed backup of \"web01\" to build on",
+    .notes = (char *) "skipped hdc: cdrom\nskipped vdc: shareable",
+    .checkpoint = (char *) "virtvault-bk-3f9a0c21d4e5",
+    .prefix = (char *) PREFIX, .owner_uid = 1000,
+    .n_disks = 2, .disks = disks,
+  };
+  struct vv_backup_rec inc = b;
+  struct vv_backup_rec *r;
+  char *text;
+
+  text = vv_manifest_write (&b);
+  CHECK (text);
+  CHECK (vv_str_has_suffix (text, "}\n"));
+  CHECK (strstr (text, "\"format_version\": 1"));
+  CHECK (strstr (text, "\"tool\": \"virtvault " PACKAGE_VERSION "\""));
+  /* Objects are stored relative to the backup's own prefix. */
+  CHECK (strstr (text, "\"object\": \"vda.qcow2\""));
+  CHECK (strstr (text, "\"object\": \"domain.xml\""));
+  CHECK (strstr (text, PREFIX) == NULL);
+  r = vv_manifest_read ("manifest round-trip", text, strlen (text));
+  CHECK (r);
+  CHECK (backup_equal (&b, r));
+  vv_backup_rec_free (r);
+  free (text);
+
+  /* An incremental without the optional fields; objects already relative
+   * are written as they are.
+   */
+  inc.id = (char *) "bk-0000000000b2";
+  inc.type = (char *) "incremental";
+  inc.parent_id = (char *) "bk-3f9a0c21d4e5";
+  inc.reason = inc.notes = inc.checkpoint = NULL;
+  inc.owner_uid = 0;
+  inc.prefix = (char *) UUID "/ch-7b1e22c0a9f3/bk-0000000000b2/";
+  inc.n_disks = 1;
+  inc.disks = (struct vv_disk_rec[]) { disks[0] };
+  inc.disks[0].object = (char *) "vda.qcow2";
+  text = vv_manifest_write (&inc);
+  CHECK (text);
+  CHECK (strstr (text, "\"parent_id\": \"bk-3f9a0c21d4e5\""));
+  CHECK (strstr (text, "\"notes\": null"));
+  r = vv_manifest_read ("manifest round-trip", text, strlen (text));
+  CHECK (r);
+  inc.disks[0].object = (char *) UUID "/ch-7b1e22c0a9f3/bk-0000000000b2/vda.qcow2";
+  CHECK (backup_equal (&inc, r));
+  vv_backup_rec_free (r);
+  free (text);
+
+  /* The writer refuses what no reader would accept. */
+  inc.completed_at = NULL;
+  CHECK (vv_manifest_write (&inc) == NULL);
+  CHECK (strstr (vv_get_error (), "not complete"));
+  inc.completed_at = b.completed_at;
+  inc.disks[0].sha256 = (char *) "not-a-digest";
+  CHECK (vv_manifest_write (&inc) == NULL);
+  CHECK (vv_get_error_code () == VV_ERR_INVALID);
+  CHECK (strstr (vv_get_error (), "refusing to write the manifest of "
+                 "backup 'bk-0000000000b2': field 'sha256'"));
+  inc.disks[0].sha256 = disks[0].sha256;
+  inc.n_disks = 0;
+  CHECK (vv_manifest_write (&inc) == NULL);
+  CHECK (strstr (vv_get_error (), "must list 1 to"));
+  CHECK (vv_manifest_write (NULL) == NULL);
+}
+
+static void
+test_limits (void)
+{
+  static const char nul[] = "{\"format_version\": 1}\0{}";
+  size_t big = VV_MANIFEST_MAX + 1;
+  char *text = malloc (big);
+
+  CHECK (text);
+  memset (text, ' ', big);
+  CHECK (vv_manifest_read ("manifest big", text, big) == NULL);
+  CHECK (strstr (vv_get_error (), "manifest big is 1048577 bytes; the "
+                 "limit is 1048576"));
+  free (text);
+  CHECK (vv_manifest_read ("manifest nul", nul, sizeof nul - 1) == NULL);
+  CHECK (strstr (vv_get_error (), "contains a NUL byte"));
+  CHECK (vv_manifest_read ("manifest none", NULL, 0) == NULL);
+  CHECK (strstr (vv_get_error (), "manifest none is empty"));
+}
+
+static char *
+read_file (const char *path, size_t *ret_len)
+{
+  _cleanup_fclose_ FILE *f = fopen (path, "r");
+  char *buf = NULL;
+  size_t cap = 0, len = 0, n;
+
+  if (f == NULL) {
+    fprintf (stderr, "cannot open %s: %s\n", path, strerror (errno));
+    exit (EXIT_FAILURE);
+  }
+  do {
+    if (len + 4096 + 1 > cap) {
+      cap = (cap + 4096) * 2;
+      buf = realloc (buf, cap);
+      CHECK (buf);
+    }
+    n = fread (buf + len, 1, cap - len - 1, f);
+    len += n;
+  } while (n > 0);
+  CHECK (!ferror (f));
+  buf[len] = '\0';
+  *ret_len = len;
+  return buf;
+}
+
+static void
+write_file (const char *path, const char *text)
+{
+  FILE *f = fopen (path, "w");
+
+  CHECK (f);
+  CHECK (fputs (text, f) >= 0);
+  CHECK (fclose (f) == 0);
+}
+
+static const char *
+data_dir (char *buf, size_t len)
+{
+  const char *top = getenv ("abs_top_srcdir");
+  const char *srcdir = getenv ("srcdir");
+
+  if (top && *top)
+    snprintf (buf, len, "%s/tests/data/manifests", top);
+  else
+    snprintf (buf, len, "%s/data/manifests", srcdir && *srcdir ? srcdir : ".");
+  return buf;
+}
+
+static int
+by_name (const struct dirent **a, const struct dirent **b)
+{
+  return strcmp ((*a)->d_name, (*b)->d_name);
+}
+
+static int
+is_case (const struct dirent *d)
+{
+  return vv_str_has_suffix (d->d_name, ".json");
+}
+
+/* Runs one case; returns true when its outcome matches .expect. */
+static bool
+run_case (const char *dir, const char *file, bool regenerate)
+{
+  _cleanup_free_ char *name = strndup (file, strlen (file) - 5);
+  _cleanup_free_ char *json = vv_printf ("%s/%s", dir, file);
+  _cleanup_free_ char *expect_path = vv_printf ("%s/%s.expect", dir, name);
+  _cleanup_free_ char *what = vv_printf ("manifest %s", name);
+  _cleanup_free_ char *text = NULL;
+  _cleanup_free_ char *expect = NULL;
+  _cleanup_free_ char *actual = NULL;
+  struct vv_backup_rec *r;
+  size_t len;
+
+  CHECK (name && json && expect_path && what);
+  text = read_file (json, &len);
+  r = vv_manifest_read (what, text, len);
+  actual = vv_strdup (r ? "ok" : vv_get_error ());
+  CHECK (actual);
+
+  if (r) {
+    /* What was accepted survives being written and read again. */
+    _cleanup_free_ char *again = vv_manifest_write (r);
+    struct vv_backup_rec *r2;
+    CHECK (again);
+    r2 = vv_manifest_read (what, again, strlen (again));
+    CHECK (r2);
+    CHECK (backup_equal (r, r2));
+    vv_backup_rec_free (r2);
+    vv_backup_rec_free (r);
+  }
+
+  if (regenerate) {
+    _cleanup_free_ char *line = vv_printf ("%s\n", actual);
+    CHECK (line);
+    write_file (expect_path, line);
+    return true;
+  }
+
+  expect = read_file (expect_path, &len);
+  while (len > 0 && expect[len - 1] == '\n')
+    expect[--len] = '\0';
+  if (strcmp (expect, "ok") == 0 ? strcmp (actual, "ok") == 0
+      : (len > 0 && strcmp (actual, "ok") != 0 && strstr (actual, expect))) {
+    printf ("PASS: %s\n", name);
+    return true;
+  }
+  printf ("FAIL: %s\n  expected: %s\n  got:      %s\n", name, expect, actual);
+  return false;
+}
+
+static void
+test_data_cases (void)
+{
+  char dir[4096];
+  struct dirent **ents;
+  const char *regen = getenv ("VIRTVAULT_REGENERATE");
+  bool regenerate = regen && strcmp (regen, "1") == 0;
+  int n, i, failed = 0;
+
+  data_dir (dir, sizeof dir);
+  n = scandir (dir, &ents, is_case, by_name);
+  if (n < 0) {
+    fprintf (stderr, "cannot read %s: %s (set abs_top_srcdir or srcdir)\n",
+             dir, strerror (errno));
+    exit (EXIT_FAILURE);
+  }
+  for (i = 0; i < n; i++) {
+    if (!run_case (dir, ents[i]->d_name, regenerate))
+      failed++;
+    free (ents[i]);
+  }
+  free (ents);
+  if (n < MIN_CASES) {
+    fprintf (stderr, "only %d cases in %s; expected at least %d\n", n, dir,
+             MIN_CASES);
+    exit (EXIT_FAILURE);
+  }
+  if (regenerate)
+    printf ("regenerated %d .expect files in %s\n", n, dir);
+  if (failed) {
+    fprintf (stderr, "%d of %d manifest cases failed\n", failed, n);
+    exit (EXIT_FAILURE);
+  }
+}
+
+int
+main (void)
+{
+  test_round_trip ();
+  test_limits ();
+  test_data_cases ();
+  printf ("test-manifest: all checks passed\n");
+  return EXIT_SUCCESS;
+}

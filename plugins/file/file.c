@@ -330,7 +330,13 @@ walk_dir (struct file_target *h, int rootfd, const char *path, size_t len,
                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
     if (next == -1) {
+      struct stat st;
+
       e = errno;
+      /* O_DIRECTORY wins over O_NOFOLLOW: a link fails with ENOTDIR. */
+      if (e == ENOTDIR && fstatat (fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK (st.st_mode))
+        e = ELOOP;
       if (quiet || ((e == ENOENT || e == ENOTDIR) && !create))
         ;                       /* the caller decides */
       else if (e == ELOOP)
@@ -407,6 +413,22 @@ remove_empty_parents (struct file_target *h, int rootfd, const char *name)
   }
 }
 
+/* Overwrites the last TEMP_RANDOM characters of name with random ones. */
+static int
+randomize_suffix (char *name)
+{
+  static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  unsigned char rnd[TEMP_RANDOM];
+  char *p = name + strlen (name) - TEMP_RANDOM;
+  size_t i;
+
+  if (getrandom (rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd)
+    return -1;
+  for (i = 0; i < TEMP_RANDOM; i++)
+    p[i] = chars[rnd[i] % (sizeof chars - 1)];
+  return 0;
+}
+
 /* ---- test ---- */
 
 static int
@@ -418,6 +440,7 @@ file_test (void *handle)
   char probe[] = ".test-probe" TEMP_TAG "XXXXXX";
   const char data[] = "virtvault probe\n";
   struct stat st;
+  bool ok;
   int e;
 
   if (stat (h->root, &st) == -1) {
@@ -436,32 +459,31 @@ file_test (void *handle)
   if (rootfd == -1)
     return -1;
 
-  unsigned char rnd[TEMP_RANDOM];
-  if (getrandom (rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd) {
+  /* The probe looks like a temporary file, so list() never shows it. */
+  if (randomize_suffix (probe) == -1) {
     error_errno (errno, "getrandom");
     return -1;
   }
-  for (size_t i = 0; i < TEMP_RANDOM; i++)
-    probe[sizeof probe - 1 - TEMP_RANDOM + i] =
-      "abcdefghijklmnopqrstuvwxyz0123456789"[rnd[i] % 36];
-
   fd = openat (rootfd, probe,
                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd == -1)
     goto not_writable;
   errno = 0;
-  if (write (fd, data, sizeof data - 1) != (ssize_t) sizeof data - 1 ||
-      fsync (fd) == -1 || close (fd) == -1) {
-    e = errno ? errno : EIO;
-    fd = -1;
-    unlinkat (rootfd, probe, 0);
-    errno = e;
-    goto not_writable;
+  ok = write (fd, data, sizeof data - 1) == (ssize_t) sizeof data - 1 &&
+    fsync (fd) == 0;
+  e = errno ? errno : EIO;
+  if (close (fd) == -1 && ok) {
+    ok = false;
+    e = errno;
   }
   fd = -1;
-  if (unlinkat (rootfd, probe, 0) == -1)
-    goto not_writable;
-  return 0;
+  if (unlinkat (rootfd, probe, 0) == -1 && ok) {
+    ok = false;
+    e = errno;
+  }
+  if (ok)
+    return 0;
+  errno = e;
 
  not_writable:
   if (errno == ENOSPC || errno == EDQUOT)
@@ -488,24 +510,19 @@ stream_free (struct file_put *s)
 static int
 create_temp (struct file_put *s)
 {
-  static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   int tries;
 
   for (tries = 0; tries < 100; tries++) {
-    unsigned char rnd[TEMP_RANDOM];
-    size_t n, i;
-
-    if (getrandom (rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd)
+    snprintf (s->tmp, sizeof s->tmp, ".%s" TEMP_TAG "XXXXXX", s->base);
+    if (randomize_suffix (s->tmp) == -1)
       return -1;
-    n = (size_t) snprintf (s->tmp, sizeof s->tmp, ".%s" TEMP_TAG, s->base);
-    for (i = 0; i < TEMP_RANDOM; i++)
-      s->tmp[n + i] = chars[rnd[i] % (sizeof chars - 1)];
-    s->tmp[n + i] = '\0';
     s->fd = openat (s->dirfd, s->tmp,
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     0640);
-    if (s->fd >= 0 || errno != EEXIST)
-      return s->fd >= 0 ? 0 : -1;
+    if (s->fd >= 0)
+      return 0;
+    if (errno != EEXIST)
+      return -1;
   }
   return -1;
 }
@@ -668,11 +685,11 @@ file_put_commit (void *stream)
     goto fail;
   }
   if (h->fsync && fsync (s->dirfd) == -1) {
-    /* Published but maybe not durable: report it, keep the object. */
+    /* A failed commit publishes nothing, so the caller can retry. */
     error_errno (errno, "cannot fsync the directory of %s in target "
                  "directory %s", s->name, h->root);
-    stream_free (s);
-    return -1;
+    unlinkat (s->dirfd, s->base, 0);
+    goto fail;
   }
   stream_free (s);
   return 0;
@@ -816,7 +833,7 @@ may_match (const char *full, size_t len, const char *prefix, size_t plen)
  */
 static int
 list_dir (struct file_target *h, int dirfd, const char *rel,
-          const char *prefix, virtvault_list_cb cb, void *opaque)
+          const char *prefix, bool temps, virtvault_list_cb cb, void *opaque)
 {
   const size_t rlen = strlen (rel), plen = strlen (prefix);
   char **names = NULL;
@@ -840,7 +857,7 @@ list_dir (struct file_target *h, int dirfd, const char *rel,
     if (d == NULL)
       break;
     if (strcmp (d->d_name, ".") == 0 || strcmp (d->d_name, "..") == 0 ||
-        is_temp_name (d->d_name))
+        (!temps && is_temp_name (d->d_name)))
       continue;
     if (n + 1 >= alloc) {
       size_t na = alloc ? alloc * 2 : 32;
@@ -881,6 +898,9 @@ list_dir (struct file_target *h, int dirfd, const char *rel,
       goto out;
     }
     if (S_ISREG (st.st_mode)) {
+      /* temps: list only what interrupted puts left, for remove_partial. */
+      if (temps != is_temp_name (names[i]))
+        continue;
       if (len >= plen && cb (opaque, full, st.st_size) == -1)
         goto out;
     }
@@ -900,7 +920,7 @@ list_dir (struct file_target *h, int dirfd, const char *rel,
         error_errno (errno, "cannot list %s/%s", h->root, full);
         goto out;
       }
-      if (list_dir (h, sub, full, prefix, cb, opaque) == -1)
+      if (list_dir (h, sub, full, prefix, temps, cb, opaque) == -1)
         goto out;
     }
     /* Links, sockets and devices are not objects. */
@@ -919,8 +939,8 @@ list_dir (struct file_target *h, int dirfd, const char *rel,
 }
 
 static int
-file_list (void *handle, const char *prefix, virtvault_list_cb cb,
-           void *opaque)
+list_objects (void *handle, const char *prefix, bool temps,
+              virtvault_list_cb cb, void *opaque)
 {
   struct file_target *h = handle;
   _cleanup_close_ int rootfd = -1;
@@ -944,7 +964,14 @@ file_list (void *handle, const char *prefix, virtvault_list_cb cb,
     error_errno (errno, "listing %s", h->root);
     return -1;
   }
-  return list_dir (h, fd, rel, prefix, cb, opaque);
+  return list_dir (h, fd, rel, prefix, temps, cb, opaque);
+}
+
+static int
+file_list (void *handle, const char *prefix, virtvault_list_cb cb,
+           void *opaque)
+{
+  return list_objects (handle, prefix, false, cb, opaque);
 }
 
 /* ---- remove ---- */
@@ -975,6 +1002,50 @@ file_remove (void *handle, const char *name)
   return 0;
 }
 
+/* ---- remove_partial ---- */
+
+struct temp_names {
+  char **names;
+  size_t n;
+};
+
+static int
+collect_temp (void *opaque, const char *name, uint64_t size)
+{
+  struct temp_names *t = opaque;
+  char **nn = realloc (t->names, (t->n + 1) * sizeof *nn);
+
+  if (nn == NULL || (nn[t->n] = strdup (name)) == NULL) {
+    if (nn)
+      t->names = nn;
+    error_errno (ENOMEM, "listing temporary files");
+    return -1;
+  }
+  t->names = nn;
+  t->n++;
+  return 0;
+}
+
+/* Temporary files of puts that never reached commit or abort (the daemon
+ * was killed) are invisible to list; recovery removes them here.
+ */
+static int
+file_remove_partial (void *handle, const char *prefix)
+{
+  struct temp_names t = { NULL, 0 };
+  size_t i;
+  int r;
+
+  r = list_objects (handle, prefix, true, collect_temp, &t);
+  for (i = 0; i < t.n; i++) {
+    if (r == 0 && file_remove (handle, t.names[i]) == -1)
+      r = -1;
+    free (t.names[i]);
+  }
+  free (t.names);
+  return r;
+}
+
 static struct virtvault_plugin plugin = {
   .name = "file",
   .version = PACKAGE_VERSION,
@@ -991,6 +1062,7 @@ static struct virtvault_plugin plugin = {
   .stat = file_stat,
   .list = file_list,
   .remove = file_remove,
+  .remove_partial = file_remove_partial,
 };
 
 VIRTVAULT_REGISTER_PLUGIN (plugin)

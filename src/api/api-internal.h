@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "catalog/catalog.h"
 #include "util/cleanup.h"
+#include "util/error.h"
 
 /* Longest path and query string routed, and longest {id} / {name}. */
 #define VV_API_PATH_MAX 1024
@@ -81,6 +82,10 @@ int vv_api_query_get (struct vv_api_request *r, const char *const *allowed,
  */
 void vv_api_set_audit (struct vv_api_request *r, const char *object,
                        const char *detail);
+/* {"error":{"code":...,"message":...}} and a newline, never NULL unless
+ * even a small allocation fails.
+ */
+char *vv_api_error_body (enum vv_errcode code, const char *msg);
 /* Logs a line through ctx->log (printf-style), if the daemon gave one. */
 void vv_api_log (struct vv_api_context *ctx, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));

@@ -274,13 +274,33 @@ serialise (json_object *o)
   return s ? vv_printf ("%s\n", s) : NULL;
 }
 
+char *
+vv_api_error_body (enum vv_errcode code, const char *msg)
+{
+  _cleanup_json_ json_object *o = json_object_new_object ();
+  json_object *e = json_object_new_object ();
+  char *body = NULL;
+
+  if (o && e) {
+    json_object_object_add (e, "code",
+                            json_object_new_string (vv_error_code_name (code)));
+    json_object_object_add (e, "message", json_object_new_string (msg));
+    json_object_object_add (o, "error", e);
+    body = serialise (o);
+  }
+  else
+    json_object_put (e);
+  if (body == NULL)
+    body = strdup ("{\"error\":{\"code\":\"failed\","
+                   "\"message\":\"out of memory\"}}\n");
+  return body;
+}
+
 static int
 error_answer (struct vv_api_request *r, int status, char **ret_body)
 {
   enum vv_errcode code = vv_get_error_code ();
   const char *msg = vv_get_error ();
-  _cleanup_json_ json_object *o = NULL;
-  json_object *e;
 
   if (code == VV_ERR_NONE) {
     code = VV_ERR_FAILED;
@@ -289,23 +309,9 @@ error_answer (struct vv_api_request *r, int status, char **ret_body)
   if (status == 0)
     status = vv_error_code_http_status (code);
   vv_api_log (r->ctx, "uid %u %s %s: %d %s: %s", (unsigned) r->uid,
-                r->method ? r->method : "?", r->path ? r->path : "?", status,
-                vv_error_code_name (code), msg);
-
-  o = json_object_new_object ();
-  e = json_object_new_object ();
-  if (o && e) {
-    json_object_object_add (e, "code",
-                            json_object_new_string (vv_error_code_name (code)));
-    json_object_object_add (e, "message", json_object_new_string (msg));
-    json_object_object_add (o, "error", e);
-    *ret_body = serialise (o);
-  }
-  else
-    json_object_put (e);
-  if (*ret_body == NULL)
-    *ret_body = strdup ("{\"error\":{\"code\":\"failed\","
-                        "\"message\":\"out of memory\"}}\n");
+              r->method ? r->method : "?", r->path ? r->path : "?", status,
+              vv_error_code_name (code), msg);
+  *ret_body = vv_api_error_body (code, msg);
   return status;
 }
 

@@ -21,14 +21,22 @@ vv_cat_error (struct vv_catalog *c, const char *fmt, ...)
 {
   char what[WHAT_MAX];
   va_list ap;
-  int code = sqlite3_errcode (c->db);
+  int code = sqlite3_extended_errcode (c->db) & 0xff;
+  int sys = sqlite3_system_errno (c->db);
+  bool os = code == SQLITE_CANTOPEN || code == SQLITE_IOERR
+    || code == SQLITE_FULL;
 
   va_start (ap, fmt);
   vsnprintf (what, sizeof what, fmt, ap);
   va_end (ap);
+  /* SQLite's own text for OS failures ("unable to open database file")
+   * does not say why; errno does.
+   */
   vv_error_code (code == SQLITE_BUSY || code == SQLITE_LOCKED
                  ? VV_ERR_BUSY : VV_ERR_FAILED,
-                 "catalog %s: %s: %s", c->path, what, sqlite3_errmsg (c->db));
+                 "catalog %s: %s: %s%s%s%s", c->path, what,
+                 sqlite3_errmsg (c->db), os && sys ? " (" : "",
+                 os && sys ? strerror (sys) : "", os && sys ? ")" : "");
   return -1;
 }
 

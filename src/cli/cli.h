@@ -74,6 +74,12 @@ int cli_common_option (struct cli *cli, const struct cli_command *cmd,
  */
 int cli_check_args (const struct cli_command *cmd, int argc, char **argv,
                     int min, int max);
+/* Option parsing for a command with no options of its own: the common
+ * ones, then [min, max] positional arguments.  Returns -1 to go on, else
+ * the exit status to return.
+ */
+int cli_parse_plain (struct cli *cli, const struct cli_command *cmd,
+                     int argc, char **argv, int min, int max);
 /* Records a usage error for cmd ("backup: ...; see 'virtvault backup
  * --help'") and returns CLI_EXIT_USAGE.
  */
@@ -84,6 +90,9 @@ int cli_usage_error (const struct cli_command *cmd, const char *fmt, ...)
 
 /* Escapes s for use as one path segment or query value. */
 char *cli_escape (const char *s);
+/* "/v1/<collection>/<id escaped>[/<action>]". */
+char *cli_object_path (const char *collection, const char *id,
+                       const char *action);
 /* method is GET, POST or DELETE; path starts with "/v1/" (segments from
  * the user escaped with cli_escape).  body may be NULL (POST then sends
  * an empty body).  On a 2xx answer returns 0 and, if ret is not NULL,

@@ -143,6 +143,17 @@ cli_escape (const char *s)
   return out;
 }
 
+char *
+cli_object_path (const char *collection, const char *id, const char *action)
+{
+  _cleanup_free_ char *esc = cli_escape (id);
+
+  if (esc == NULL)
+    return NULL;
+  return vv_printf ("/v1/%s/%s%s%s", collection, esc,
+                    action ? "/" : "", action ? action : "");
+}
+
 static int
 transport_error (struct cli_client *c, CURLcode res,
                  const char *method, const char *path)
@@ -214,7 +225,8 @@ cli_request (struct cli *cli, const char *method, const char *path,
   if ((url = vv_printf ("http://localhost%s", path)) == NULL)
     return CLI_EXIT_FAILED;
   if (body) {
-    text = json_object_to_json_string_ext (body, JSON_C_TO_STRING_PLAIN);
+    text = json_object_to_json_string_ext (body, JSON_C_TO_STRING_PLAIN |
+                                           JSON_C_TO_STRING_NOSLASHESCAPE);
     text_len = strlen (text);
   }
 

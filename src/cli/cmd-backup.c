@@ -42,7 +42,7 @@ add_disks (const struct cli_command *cmd, json_object *body,
 static int
 print_backup (struct cli *cli, const char *backup_id)
 {
-  _cleanup_free_ char *esc = NULL, *path = NULL;
+  _cleanup_free_ char *path = NULL;
   _cleanup_json_ json_object *backup = NULL;
   int r;
 
@@ -50,8 +50,7 @@ print_backup (struct cli *cli, const char *backup_id)
     printf ("%s\n", backup_id);
     return CLI_EXIT_OK;
   }
-  if ((esc = cli_escape (backup_id)) == NULL ||
-      (path = vv_printf ("/v1/backups/%s", esc)) == NULL)
+  if ((path = cli_object_path ("backups", backup_id, NULL)) == NULL)
     return CLI_EXIT_FAILED;
   if ((r = cli_request (cli, "GET", path, NULL, &backup)) != CLI_EXIT_OK)
     return r;

@@ -7,24 +7,6 @@
 #include "util/error.h"
 #include "util/strutil.h"
 
-/* Parses the options of a command that has none of its own. */
-static int
-parse_plain (struct cli *cli, const struct cli_command *cmd,
-             int argc, char **argv, int min, int max)
-{
-  static const struct option longopts[] = {
-    CLI_COMMON_LONGOPTS,
-    { NULL, 0, NULL, 0 },
-  };
-  int c, r;
-
-  while ((c = getopt_long (argc, argv, CLI_SHORTOPTS, longopts,
-                           NULL)) != -1)
-    if ((r = cli_common_option (cli, cmd, c, argv)) >= 0)
-      return r;
-  return cli_check_args (cmd, argc, argv, min, max);
-}
-
 static void
 human (json_object *o, const char *key, char ret[32])
 {
@@ -48,7 +30,7 @@ run_list (struct cli *cli, const struct cli_command *cmd,
   _cleanup_free_ char *path = NULL, *esc = NULL;
   int r;
 
-  if ((r = parse_plain (cli, cmd, argc, argv, 0, 1)) >= 0)
+  if ((r = cli_parse_plain (cli, cmd, argc, argv, 0, 1)) >= 0)
     return r;
   if (optind < argc) {
     if ((esc = cli_escape (argv[optind])) == NULL ||
@@ -173,13 +155,12 @@ run_show (struct cli *cli, const struct cli_command *cmd,
           int argc, char **argv)
 {
   _cleanup_json_ json_object *backup = NULL;
-  _cleanup_free_ char *path = NULL, *esc = NULL;
+  _cleanup_free_ char *path = NULL;
   int r;
 
-  if ((r = parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
+  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
     return r;
-  if ((esc = cli_escape (argv[optind])) == NULL ||
-      (path = vv_printf ("/v1/backups/%s", esc)) == NULL)
+  if ((path = cli_object_path ("backups", argv[optind], NULL)) == NULL)
     return CLI_EXIT_FAILED;
   if ((r = cli_request (cli, "GET", path, NULL, &backup)) != CLI_EXIT_OK)
     return r;
@@ -195,13 +176,12 @@ run_delete (struct cli *cli, const struct cli_command *cmd,
             int argc, char **argv)
 {
   _cleanup_json_ json_object *answer = NULL;
-  _cleanup_free_ char *path = NULL, *esc = NULL;
+  _cleanup_free_ char *path = NULL;
   int r;
 
-  if ((r = parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
+  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
     return r;
-  if ((esc = cli_escape (argv[optind])) == NULL ||
-      (path = vv_printf ("/v1/backups/%s", esc)) == NULL)
+  if ((path = cli_object_path ("backups", argv[optind], NULL)) == NULL)
     return CLI_EXIT_FAILED;
   if ((r = cli_request (cli, "DELETE", path, NULL, &answer)) != CLI_EXIT_OK)
     return r;

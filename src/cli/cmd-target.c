@@ -1,2 +1,269 @@
 #include <config.h>
-/* placeholder: being written */
+/* virtvault target list | add | test | remove: where backups are stored. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/error.h"
+#include "util/strutil.h"
+
+/* More than any plugin has keys; the daemon checks them anyway. */
+#define MAX_PARAMS 64
+
+static double
+get_double (json_object *o, const char *key)
+{
+  json_object *v;
+
+  if (o && json_object_object_get_ex (o, key, &v) &&
+      (json_object_is_type (v, json_type_double) ||
+       json_object_is_type (v, json_type_int)))
+    return json_object_get_double (v);
+  return 0;
+}
+
+/* "k=v,k2=v2", or NULL when there are none. */
+static char *
+join_params (json_object *target)
+{
+  json_object *params = cli_get_array (target, "params");
+  char *s = NULL;
+
+  for (size_t i = 0; params && i < json_object_array_length (params); i++) {
+    const char *p = json_object_get_string (json_object_array_get_idx (params,
+                                                                       i));
+    char *n = vv_printf ("%s%s%s", s ? s : "", s ? "," : "", p ? p : "");
+
+    free (s);
+    if ((s = n) == NULL)
+      return NULL;
+  }
+  return s;
+}
+
+static int
+run_target_list (struct cli *cli, const struct cli_command *cmd,
+                 int argc, char **argv)
+{
+  static const char *const headers[] = {
+    "NAME", "URL", "PARAMS", ">PRICE/GB-MONTH", "CREATED", NULL
+  };
+  _cleanup_json_ json_object *list = NULL;
+  _cleanup_table_ struct cli_table *t = NULL;
+  int r;
+
+  if ((r = cli_parse_plain (cli, cmd, argc, argv, 0, 0)) >= 0)
+    return r;
+  if ((r = cli_request (cli, "GET", "/v1/targets", NULL,
+                        &list)) != CLI_EXIT_OK)
+    return r;
+  if (!json_object_is_type (list, json_type_array)) {
+    vv_error ("virtvaultd answered GET /v1/targets with something else "
+              "than a list");
+    return CLI_EXIT_FAILED;
+  }
+  if (cli->json) {
+    cli_print_json (list);
+    return CLI_EXIT_OK;
+  }
+  if ((t = cli_table_new (headers)) == NULL)
+    return CLI_EXIT_FAILED;
+  for (size_t i = 0; i < json_object_array_length (list); i++) {
+    json_object *tg = json_object_array_get_idx (list, i);
+    _cleanup_free_ char *params = join_params (tg);
+    char price[32], created[CLI_TIME_MAX];
+
+    snprintf (price, sizeof price, "%g", get_double (tg, "price_per_gb_month"));
+    cli_format_time (cli_get_str (tg, "created_at"), created);
+    if (cli_table_add (t, (const char *const[]) {
+          cli_get_str (tg, "name"), cli_get_str (tg, "url"),
+          params, price, created }) < 0)
+      return CLI_EXIT_FAILED;
+  }
+  cli_table_print (t, stdout);
+  return CLI_EXIT_OK;
+}
+
+static int
+parse_price (const struct cli_command *cmd, const char *s, double *ret)
+{
+  char *end;
+  double v;
+
+  errno = 0;
+  v = strtod (s, &end);
+  if (errno != 0 || end == s || *end != '\0' || !isfinite (v) || v < 0)
+    return cli_usage_error (cmd, "--price-per-gb-month must be a number "
+                            ">= 0 (e.g. 0.02), not '%s'", s);
+  *ret = v;
+  return -1;
+}
+
+static int
+run_target_add (struct cli *cli, const struct cli_command *cmd,
+                int argc, char **argv)
+{
+  enum {
+    OPT_URL = CLI_OPT_FIRST_COMMAND_OPTION,
+    OPT_PARAM, OPT_PRICE,
+  };
+  static const struct option longopts[] = {
+    CLI_COMMON_LONGOPTS,
+    { "url", required_argument, NULL, OPT_URL },
+    { "param", required_argument, NULL, OPT_PARAM },
+    { "price-per-gb-month", required_argument, NULL, OPT_PRICE },
+    { NULL, 0, NULL, 0 },
+  };
+  _cleanup_json_ json_object *body = json_object_new_object ();
+  _cleanup_json_ json_object *params = json_object_new_array ();
+  _cleanup_json_ json_object *target = NULL;
+  const char *url = NULL;
+  bool have_price = false;
+  double price = 0;
+  int c, r;
+
+  if (body == NULL || params == NULL)
+    return CLI_EXIT_FAILED;
+  while ((c = getopt_long (argc, argv, CLI_SHORTOPTS, longopts,
+                           NULL)) != -1) {
+    switch (c) {
+    case OPT_URL:
+      url = optarg;
+      break;
+    case OPT_PARAM:
+      if (strchr (optarg, '=') == NULL || optarg[0] == '=')
+        return cli_usage_error (cmd, "--param must be KEY=VALUE, not '%s'",
+                                optarg);
+      if (json_object_array_length (params) >= MAX_PARAMS)
+        return cli_usage_error (cmd, "more than %d --param options",
+                                MAX_PARAMS);
+      json_object_array_add (params, json_object_new_string (optarg));
+      break;
+    case OPT_PRICE:
+      if ((r = parse_price (cmd, optarg, &price)) >= 0)
+        return r;
+      have_price = true;
+      break;
+    default:
+      if ((r = cli_common_option (cli, cmd, c, argv)) >= 0)
+        return r;
+    }
+  }
+  if ((r = cli_check_args (cmd, argc, argv, 1, 1)) >= 0)
+    return r;
+  if (url == NULL || url[0] == '\0')
+    return cli_usage_error (cmd, "missing --url URL (e.g. "
+                            "file:///srv/backup)");
+
+  json_object_object_add (body, "name", json_object_new_string (argv[optind]));
+  json_object_object_add (body, "url", json_object_new_string (url));
+  json_object_object_add (body, "params", json_object_get (params));
+  if (have_price)
+    json_object_object_add (body, "price_per_gb_month",
+                            json_object_new_double (price));
+  if ((r = cli_request (cli, "POST", "/v1/targets", body,
+                        &target)) != CLI_EXIT_OK)
+    return r;
+  if (cli->json)
+    cli_print_json (target);
+  else
+    printf ("Added target %s (%s)\n", argv[optind], url);
+  return CLI_EXIT_OK;
+}
+
+static int
+run_target_test (struct cli *cli, const struct cli_command *cmd,
+                 int argc, char **argv)
+{
+  _cleanup_json_ json_object *answer = NULL;
+  _cleanup_free_ char *path = NULL;
+  json_object *ok = NULL;
+  int r;
+
+  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
+    return r;
+  if ((path = cli_object_path ("targets", argv[optind], "test")) == NULL)
+    return CLI_EXIT_FAILED;
+  if ((r = cli_request (cli, "POST", path, NULL, &answer)) != CLI_EXIT_OK)
+    return r;
+  if (!json_object_object_get_ex (answer, "ok", &ok) ||
+      !json_object_get_boolean (ok)) {
+    vv_error ("target '%s' failed its test; see the daemon's log",
+              argv[optind]);
+    return CLI_EXIT_FAILED;
+  }
+  if (cli->json)
+    cli_print_json (answer);
+  else
+    printf ("Target %s is OK\n", argv[optind]);
+  return CLI_EXIT_OK;
+}
+
+static int
+run_target_remove (struct cli *cli, const struct cli_command *cmd,
+                   int argc, char **argv)
+{
+  _cleanup_json_ json_object *answer = NULL;
+  _cleanup_free_ char *path = NULL;
+  int r;
+
+  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
+    return r;
+  if ((path = cli_object_path ("targets", argv[optind], NULL)) == NULL)
+    return CLI_EXIT_FAILED;
+  if ((r = cli_request (cli, "DELETE", path, NULL, &answer)) != CLI_EXIT_OK)
+    return r;
+  if (cli->json)
+    cli_print_json (answer);
+  else
+    printf ("Removed target %s\n", argv[optind]);
+  return CLI_EXIT_OK;
+}
+
+const struct cli_command cli_cmd_target_list = {
+  .name = "target list",
+  .synopsis = "",
+  .summary = "List the storage targets",
+  .help =
+  "Prints a table: NAME, URL, PARAMS, PRICE/GB-MONTH, CREATED.  With\n"
+  "--json: the array of targets.\n",
+  .run = run_target_list,
+};
+
+const struct cli_command cli_cmd_target_add = {
+  .name = "target add",
+  .synopsis = "NAME --url URL [--param KEY=VALUE]... "
+              "[--price-per-gb-month X]",
+  .summary = "Add a storage target (admin only)",
+  .help =
+  "NAME: 1-64 characters of [A-Za-z0-9._-].  With --json: the target.\n"
+  "\n"
+  "Options:\n"
+  "  --url URL                 where backups go, e.g. file:///srv/backup\n"
+  "                            (docs/plugins.md lists the schemes)\n"
+  "  --param KEY=VALUE         a setting of the target's plugin; repeatable\n"
+  "  --price-per-gb-month X    storage price, for cost reports (default 0)\n",
+  .run = run_target_add,
+};
+
+const struct cli_command cli_cmd_target_test = {
+  .name = "target test",
+  .synopsis = "NAME",
+  .summary = "Check that a target can be reached and written",
+  .help =
+  "Prints \"Target NAME is OK\", or the reason and exit status 1.  With\n"
+  "--json: {\"name\": ..., \"ok\": true}.\n",
+  .run = run_target_test,
+};
+
+const struct cli_command cli_cmd_target_remove = {
+  .name = "target remove",
+  .synopsis = "NAME",
+  .summary = "Remove a target no backup uses (admin only)",
+  .help =
+  "Refused while backups are stored on it.  Prints \"Removed target\n"
+  "NAME\" (with --json: {\"deleted\": \"NAME\"}).\n",
+  .run = run_target_remove,
+};

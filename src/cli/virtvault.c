@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "util/error.h"
+#include "util/strutil.h"
 
 static const struct cli_command *const commands[] = {
   &cli_cmd_backup,
@@ -142,10 +143,8 @@ set_socket (const struct cli_command *cmd, struct cli *cli, const char *path)
 
 /* What the user typed for the option getopt just complained about. */
 static const char *
-bad_option_text (char **argv)
+bad_option_text (char **argv, char buf[3])
 {
-  static __thread char buf[3];
-
   if (optopt > 0 && optopt < 0x100) {
     buf[0] = '-';
     buf[1] = (char) optopt;
@@ -159,6 +158,8 @@ int
 cli_common_option (struct cli *cli, const struct cli_command *cmd,
                    int c, char **argv)
 {
+  char buf[3];
+
   switch (c) {
   case CLI_OPT_JSON:
     cli->json = true;
@@ -170,10 +171,10 @@ cli_common_option (struct cli *cli, const struct cli_command *cmd,
     return CLI_EXIT_OK;
   case ':':
     return cli_usage_error (cmd, "option '%s' needs an argument",
-                            bad_option_text (argv));
+                            bad_option_text (argv, buf));
   default:
     return cli_usage_error (cmd, "unknown option '%s'",
-                            bad_option_text (argv));
+                            bad_option_text (argv, buf));
   }
 }
 
@@ -198,6 +199,23 @@ cli_check_args (const struct cli_command *cmd, int argc, char **argv,
   if (n > max)
     return cli_usage_error (cmd, "unexpected argument '%s'", argv[optind + max]);
   return -1;
+}
+
+int
+cli_parse_plain (struct cli *cli, const struct cli_command *cmd,
+                 int argc, char **argv, int min, int max)
+{
+  static const struct option longopts[] = {
+    CLI_COMMON_LONGOPTS,
+    { NULL, 0, NULL, 0 },
+  };
+  int c, r;
+
+  while ((c = getopt_long (argc, argv, CLI_SHORTOPTS, longopts,
+                           NULL)) != -1)
+    if ((r = cli_common_option (cli, cmd, c, argv)) >= 0)
+      return r;
+  return cli_check_args (cmd, argc, argv, min, max);
 }
 
 static const struct cli_command *
@@ -233,6 +251,7 @@ run (struct cli *cli, int argc, char **argv)
   const struct cli_command *cmd;
   const char *group;
   _cleanup_free_ char *name = NULL;
+  char buf[3];
   int c, r, words;
 
   opterr = 0;
@@ -255,18 +274,21 @@ run (struct cli *cli, int argc, char **argv)
       return CLI_EXIT_OK;
     case ':':
       return cli_usage_error (NULL, "option '%s' needs an argument",
-                              bad_option_text (argv));
+                              bad_option_text (argv, buf));
     default:
       return cli_usage_error (NULL, "unknown option '%s'",
-                              bad_option_text (argv));
+                              bad_option_text (argv, buf));
     }
   }
   if (optind >= argc)
     return cli_usage_error (NULL, "missing command");
 
   if ((group = find_group (argv[optind])) != NULL) {
-    if (optind + 1 >= argc)
-      return cli_usage_error (NULL, "%s: missing subcommand", group);
+    if (optind + 1 >= argc) {
+      vv_error_code (VV_ERR_INVALID, "%s: missing subcommand; see "
+                     "'virtvault %s --help'", group, group);
+      return CLI_EXIT_USAGE;
+    }
     if (strcmp (argv[optind + 1], "--help") == 0 ||
         strcmp (argv[optind + 1], "-h") == 0) {
       print_group_help (group);

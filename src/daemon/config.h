@@ -1,1 +1,50 @@
-/* placeholder */
+/* virtvaultd's configuration: `key = value` lines and # comments
+ * (examples/virtvaultd.conf documents every key).  The command line
+ * overrides the file; what neither sets gets the built-in default.
+ */
+#ifndef VV_DAEMON_CONFIG_H
+#define VV_DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define VV_DEFAULT_CONFIG SYSCONFDIR "/virtvault/virtvaultd.conf"
+#define VV_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/virtvault"
+#define VV_DEFAULT_SOCKET "/run/virtvault/virtvaultd.sock"
+#define VV_DEFAULT_CONNECT "qemu:///system"
+#define VV_DEFAULT_WORKERS 2
+#define VV_DEFAULT_TARGET "local"
+
+/* Most admin_uids entries, longest line of the file. */
+#define VV_CONFIG_MAX_ADMINS 64
+#define VV_CONFIG_LINE_MAX 4096
+
+struct vv_daemon_config {
+  char *state_dir;              /* NULL = not set */
+  char *socket;
+  char *connect;
+  unsigned workers;             /* 0 = not set */
+  uid_t *admin_uids;
+  size_t n_admin_uids;
+  bool admin_uids_set;
+  char *default_target;
+};
+
+/* Reads path into c (which starts zeroed).  Errors name "path:line". */
+int vv_daemon_config_load (struct vv_daemon_config *c, const char *path);
+/* Fills what is still unset with the defaults above. */
+int vv_daemon_config_defaults (struct vv_daemon_config *c);
+void vv_daemon_config_clear (struct vv_daemon_config *c);
+
+/* Value checkers shared by the file and the command line; what names the
+ * source in errors ("--workers", "virtvaultd.conf:3: workers").
+ */
+int vv_daemon_parse_workers (const char *what, const char *s,
+                             unsigned *ret);
+int vv_daemon_parse_path (const char *what, const char *s, size_t max,
+                          char **ret);
+int vv_daemon_parse_admin_uids (const char *what, const char *s,
+                                uid_t **ret, size_t *ret_n);
+
+#endif

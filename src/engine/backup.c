@@ -1,2 +1,927 @@
 #include <config.h>
-/* placeholder: being written */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "engine/domain.h"
+#include "engine/engine.h"
+#include "engine/engine-internal.h"
+#include "engine/manifest.h"
+#include "engine/nbd-reader.h"
+#include "qcow2/qcow2.h"
+#include "target/target.h"
+#include "util/cleanup.h"
+#include "util/error.h"
+#include "util/strutil.h"
+
+/* Longest disk target name we accept ("vda", "sdab"). */
+#define DISK_NAME_MAX 32
+
+struct vv_backup_job {
+  char *backup_id;
+  char *domain;                 /* name at prepare time, for messages */
+  char *domain_uuid;
+  char *target;
+  char *chain_id;
+  char *prefix;
+  char *checkpoint;             /* NULL when no selected disk can carry one */
+  char **disks;                 /* selected target devs, NULL-terminated */
+  size_t n_disks;
+};
+
+struct vv_backup_job *
+vv_backup_job_free (struct vv_backup_job *job)
+{
+  if (job) {
+    free (job->backup_id);
+    free (job->domain);
+    free (job->domain_uuid);
+    free (job->target);
+    free (job->chain_id);
+    free (job->prefix);
+    free (job->checkpoint);
+    vv_strv_free (job->disks);
+    free (job);
+  }
+  return NULL;
+}
+
+static void
+cleanup_job (struct vv_backup_job **j)
+{
+  vv_backup_job_free (*j);
+}
+
+char *
+vv_backup_prefix (const char *domain_uuid, const char *chain_id,
+                  const char *backup_id)
+{
+  return vv_printf ("%s/%s/%s/", domain_uuid, chain_id, backup_id);
+}
+
+/* Appends "; text" (or text) to *notes. */
+static int
+add_note (char **notes, const char *text)
+{
+  char *n = *notes ? vv_printf ("%s; %s", *notes, text) : vv_strdup (text);
+
+  if (n == NULL)
+    return -1;
+  free (*notes);
+  *notes = n;
+  return 0;
+}
+
+/* Like vv_domain_disk_ineligible, plus the names we can not use in
+ * object names.
+ */
+static const char *
+disk_ineligible (const struct vv_domain_disk *d)
+{
+  const char *why = vv_domain_disk_ineligible (d);
+
+  if (why)
+    return why;
+  if (vv_check_name ("disk name", d->target, DISK_NAME_MAX) == -1) {
+    vv_clear_error ();
+    return "unusual target name";
+  }
+  return NULL;
+}
+
+static const char *
+job_operation_name (int op)
+{
+  switch (op) {
+  case VIR_DOMAIN_JOB_OPERATION_START: return "start";
+  case VIR_DOMAIN_JOB_OPERATION_SAVE: return "save";
+  case VIR_DOMAIN_JOB_OPERATION_RESTORE: return "restore";
+  case VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN: return "incoming migration";
+  case VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT: return "migration";
+  case VIR_DOMAIN_JOB_OPERATION_SNAPSHOT: return "snapshot";
+  case VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_REVERT: return "snapshot revert";
+  case VIR_DOMAIN_JOB_OPERATION_DUMP: return "dump";
+  case VIR_DOMAIN_JOB_OPERATION_BACKUP: return "backup";
+  default: return "unknown operation";
+  }
+}
+
+/* VV_ERR_BUSY when libvirt already runs a job on the domain. */
+static int
+check_no_job (virDomainPtr dom, const char *name)
+{
+  virDomainJobInfo info;
+  virTypedParameterPtr params = NULL;
+  int nparams = 0, type, op = -1;
+
+  if (virDomainGetJobInfo (dom, &info) == -1) {
+    vv_error ("cannot get the job state of domain '%s': %s",
+              name, vv_libvirt_error ());
+    return -1;
+  }
+  if (info.type == VIR_DOMAIN_JOB_NONE)
+    return 0;
+  if (virDomainGetJobStats (dom, &type, &params, &nparams, 0) == 0) {
+    virTypedParamsGetInt (params, nparams, VIR_DOMAIN_JOB_OPERATION, &op);
+    virTypedParamsFree (params, nparams);
+  }
+  vv_error_code (VV_ERR_BUSY,
+                 "domain '%s' already has a libvirt job running (%s); wait "
+                 "for it to finish or abort it with 'virsh domjobabort %s'",
+                 name, job_operation_name (op), name);
+  return -1;
+}
+
+/* The disks of the request, in domain order, and notes on what was
+ * skipped.
+ */
+static int
+select_disks (const struct vv_domain_info *info, const char *name,
+              const struct vv_backup_request *req, char ***ret_disks,
+              size_t *ret_n, char **ret_notes)
+{
+  _cleanup_strv_ char **sel = NULL;
+  _cleanup_free_ char *notes = NULL;
+  _cleanup_free_ char *skipped = NULL;
+  size_t n = 0;
+
+  sel = calloc (info->n_disks + 1, sizeof *sel);
+  if (sel == NULL) {
+    vv_error_errno (ENOMEM, "selecting disks");
+    return -1;
+  }
+
+  if (req->disks) {
+    for (size_t i = 0; req->disks[i]; i++) {
+      const struct vv_domain_disk *d;
+      const char *why;
+
+      d = vv_domain_info_find_disk (info, req->disks[i]);
+      if (d == NULL) {
+        _cleanup_free_ char *all = NULL;
+        for (size_t j = 0; j < info->n_disks; j++) {
+          char *s = vv_printf ("%s%s%s", all ? all : "", all ? ", " : "",
+                               info->disks[j].target);
+          if (s == NULL)
+            return -1;
+          free (all);
+          all = s;
+        }
+        vv_error_code (VV_ERR_INVALID, "domain '%s' has no disk '%s' "
+                       "(disks: %s)", name, req->disks[i],
+                       all ? all : "none");
+        return -1;
+      }
+      why = disk_ineligible (d);
+      if (why) {
+        vv_error_code (VV_ERR_INVALID, "disk %s of domain '%s' can not be "
+                       "backed up: %s", d->target, name, why);
+        return -1;
+      }
+      for (size_t j = 0; j < n; j++)
+        if (strcmp (sel[j], d->target) == 0) {
+          vv_error_code (VV_ERR_INVALID, "disk '%s' is listed twice",
+                         d->target);
+          return -1;
+        }
+      if ((sel[n++] = vv_strdup (d->target)) == NULL)
+        return -1;
+    }
+  }
+  else {
+    const struct vv_domain_disk *primary = NULL;
+
+    for (size_t i = 0; i < info->n_disks; i++) {
+      const struct vv_domain_disk *d = &info->disks[i];
+      const char *why = disk_ineligible (d);
+
+      if (why) {
+        _cleanup_free_ char *note = vv_printf ("skipped %s: %s", d->target,
+                                               why);
+        if (note == NULL || add_note (&notes, note) == -1)
+          return -1;
+        continue;
+      }
+      if (req->all_disks) {
+        if ((sel[n++] = vv_strdup (d->target)) == NULL)
+          return -1;
+      }
+      /* The primary disk: the lowest boot order, else the first. */
+      else if (primary == NULL
+               || (d->boot_order
+                   && (primary->boot_order == 0
+                       || d->boot_order < primary->boot_order)))
+        primary = d;
+    }
+    if (primary && (sel[n++] = vv_strdup (primary->target)) == NULL)
+      return -1;
+    if (n == 0) {
+      vv_error_code (VV_ERR_INVALID,
+                     "domain '%s' has no disk that can be backed up (%s)",
+                     name, notes ? notes : "it has no disks");
+      return -1;
+    }
+  }
+
+  for (size_t i = 0; i < n; i++) {
+    const struct vv_domain_disk *d = vv_domain_info_find_disk (info, sel[i]);
+    if (!vv_domain_disk_can_checkpoint (d)) {
+      _cleanup_free_ char *note =
+        vv_printf ("no checkpoint on %s: %s image", d->target,
+                   d->driver_type ? d->driver_type : "unknown format");
+      if (note == NULL || add_note (&notes, note) == -1)
+        return -1;
+    }
+  }
+
+  *ret_disks = TAKE_PTR (sel);
+  *ret_n = n;
+  *ret_notes = TAKE_PTR (notes);
+  return 0;
+}
+
+static bool
+any_checkpoint_disk (const struct vv_domain_info *info, char **disks)
+{
+  for (size_t i = 0; disks[i]; i++)
+    if (vv_domain_disk_can_checkpoint (vv_domain_info_find_disk (info,
+                                                                 disks[i])))
+      return true;
+  return false;
+}
+
+/* "full: ..." - why this backup is a full one. */
+static const char *
+full_reason (struct vv_engine *e, const char *uuid)
+{
+  struct vv_backup_rec **v = NULL;
+  size_t n = 0;
+  bool earlier = false;
+
+  if (vv_catalog_backup_list (e->catalog, uuid, VV_OWNER_ANY, &v, &n) == 0) {
+    for (size_t i = 0; i < n && !earlier; i++)
+      earlier = strcmp (v[i]->status, "completed") == 0;
+    vv_backup_recs_free (v, n);
+  }
+  else
+    vv_clear_error ();
+  return earlier ? "full: incremental backups are not available in this "
+    "version" : "full: no earlier completed backup of this domain";
+}
+
+static int
+check_request (const struct vv_backup_request *req)
+{
+  size_t n = 0;
+
+  if (req->target
+      && vv_check_name ("target name", req->target, DISK_NAME_MAX * 2) == -1)
+    return -1;
+  if (req->all_disks && req->disks) {
+    vv_error_code (VV_ERR_INVALID,
+                   "give either all disks or a list of disks, not both");
+    return -1;
+  }
+  if (req->disks) {
+    for (; req->disks[n]; n++) {
+      if (n >= VV_MAX_DISKS) {
+        vv_error_code (VV_ERR_INVALID, "more than %d disks requested",
+                       VV_MAX_DISKS);
+        return -1;
+      }
+      if (vv_check_name ("disk name", req->disks[n], DISK_NAME_MAX) == -1)
+        return -1;
+    }
+    if (n == 0) {
+      vv_error_code (VV_ERR_INVALID, "the list of disks is empty");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int
+vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
+                   struct vv_backup_job **ret_job,
+                   struct vv_backup_rec **ret_rec)
+{
+  _cleanup_vir_conn_ virConnectPtr conn = NULL;
+  _cleanup_vir_domain_ virDomainPtr dom = NULL;
+  _cleanup_domain_info_ struct vv_domain_info *info = NULL;
+  _cleanup_(cleanup_job) struct vv_backup_job *job = NULL;
+  _cleanup_free_ char *notes = NULL;
+  struct vv_target_rec *trec;
+  const char *target = req->target ? req->target : e->default_target;
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  char id[VV_ID_MAX], chain[VV_ID_MAX];
+  const char *name;
+  struct vv_backup_rec rec = { 0 };
+  int active;
+
+  if (check_request (req) == -1)
+    return -1;
+  conn = vv_libvirt_open (e->libvirt_uri);
+  if (conn == NULL)
+    return -1;
+  dom = vv_domain_lookup (conn, e->libvirt_uri, req->domain);
+  if (dom == NULL)
+    return -1;
+  name = virDomainGetName (dom);
+  if (virDomainGetUUIDString (dom, uuid) == -1) {
+    vv_error ("cannot get the UUID of domain '%s': %s", name,
+              vv_libvirt_error ());
+    return -1;
+  }
+  active = virDomainIsActive (dom);
+  if (active == -1) {
+    vv_error ("cannot get the state of domain '%s': %s", name,
+              vv_libvirt_error ());
+    return -1;
+  }
+  if (active == 0) {
+    vv_error_code (VV_ERR_INVALID, "domain '%s' is not running; this "
+                   "version backs up running domains only", name);
+    return -1;
+  }
+  if (check_no_job (dom, name) == -1)
+    return -1;
+
+  job = calloc (1, sizeof *job);
+  if (job == NULL) {
+    vv_error_errno (ENOMEM, "preparing a backup");
+    return -1;
+  }
+  {
+    _cleanup_free_ char *what = vv_printf ("domain '%s'", name);
+    if (what == NULL)
+      return -1;
+    info = vv_domain_get_info (dom, what, 0);
+    if (info == NULL)
+      return -1;
+  }
+  if (select_disks (info, name, req, &job->disks, &job->n_disks,
+                    &notes) == -1)
+    return -1;
+
+  trec = vv_catalog_target_get (e->catalog, target);
+  if (trec == NULL)
+    return -1;
+  vv_target_rec_free (trec);
+
+  if (vv_catalog_instance_upsert (e->catalog, uuid, name,
+                                  req->owner_uid) == -1)
+    return -1;
+  if (vv_random_id ("bk", id) == -1 || vv_random_id ("ch", chain) == -1)
+    return -1;
+
+  job->backup_id = vv_strdup (id);
+  job->domain = vv_strdup (name);
+  job->domain_uuid = vv_strdup (uuid);
+  job->target = vv_strdup (target);
+  job->chain_id = vv_strdup (chain);
+  job->prefix = vv_backup_prefix (uuid, chain, id);
+  if (!job->backup_id || !job->domain || !job->domain_uuid || !job->target
+      || !job->chain_id || !job->prefix)
+    return -1;
+  if (any_checkpoint_disk (info, job->disks)
+      && (job->checkpoint = vv_printf (VV_CHECKPOINT_PREFIX "%s", id)) == NULL)
+    return -1;
+
+  rec.id = id;
+  rec.domain = (char *) name;
+  rec.domain_uuid = uuid;
+  rec.type = (char *) "full";
+  rec.status = (char *) "pending";
+  rec.chain_id = chain;
+  rec.parent_id = NULL;
+  rec.target = (char *) target;
+  rec.reason = (char *) full_reason (e, uuid);
+  rec.notes = notes;
+  rec.prefix = job->prefix;
+  rec.job_id = (char *) req->job_id;
+  rec.owner_uid = req->owner_uid;
+  if (vv_catalog_backup_insert (e->catalog, &rec) == -1)
+    return -1;
+
+  if (ret_rec) {
+    struct vv_backup_rec *r = vv_catalog_backup_get (e->catalog, id,
+                                                     VV_OWNER_ANY);
+    if (r == NULL)
+      return -1;
+    *ret_rec = r;
+  }
+  *ret_job = TAKE_PTR (job);
+  return 0;
+}
+
+/* ---- run ---- */
+
+/* Escapes text for an XML attribute. */
+static char *
+xml_escape (const char *s)
+{
+  size_t len = 0;
+  char *r, *p;
+
+  for (const char *q = s; *q; q++)
+    len += *q == '&' ? 5 : *q == '<' || *q == '>' ? 4
+      : *q == '\'' || *q == '"' ? 6 : 1;
+  r = p = malloc (len + 1);
+  if (r == NULL) {
+    vv_error_errno (ENOMEM, "building XML");
+    return NULL;
+  }
+  for (const char *q = s; *q; q++) {
+    const char *e = *q == '&' ? "&amp;" : *q == '<' ? "&lt;"
+      : *q == '>' ? "&gt;" : *q == '\'' ? "&apos;" : *q == '"' ? "&quot;"
+      : NULL;
+    if (e) {
+      strcpy (p, e);
+      p += strlen (e);
+    }
+    else
+      *p++ = *q;
+  }
+  *p = '\0';
+  return r;
+}
+
+static bool
+selected (const struct vv_backup_job *job, const char *target)
+{
+  for (size_t i = 0; i < job->n_disks; i++)
+    if (strcmp (job->disks[i], target) == 0)
+      return true;
+  return false;
+}
+
+/* Everything one run holds, released by run_state_clear. */
+struct run_state {
+  char what[VV_DOMAIN_NAME_MAX + 32];   /* "backup of 'web01'" */
+  virConnectPtr conn;
+  virDomainPtr dom;
+  bool domain_gone;
+  struct vv_domain_info *info;
+  struct vv_target *t;
+  char *run_dir;
+  char *socket;
+  bool job_begun;
+  struct vv_qcow2_plan **plans;
+  uint64_t stored;              /* bytes of all objects so far */
+};
+
+static void
+run_state_clear (struct run_state *s, size_t n_disks)
+{
+  if (s->plans) {
+    for (size_t i = 0; i < n_disks; i++)
+      vv_qcow2_plan_free (s->plans[i]);
+    free (s->plans);
+  }
+  free (s->socket);
+  free (s->run_dir);
+  vv_target_close (s->t);
+  vv_domain_info_free (s->info);
+  if (s->dom)
+    virDomainFree (s->dom);
+  if (s->conn)
+    virConnectClose (s->conn);
+}
+
+static int
+cancelled (struct run_state *s, struct vv_progress *p)
+{
+  if (!vv_progress_cancelled (p))
+    return 0;
+  vv_error_code (VV_ERR_CANCELLED, "%s was cancelled", s->what);
+  return 1;
+}
+
+/* Directories QEMU must traverse (it binds the NBD socket itself). */
+static int
+make_run_dir (struct vv_engine *e, struct run_state *s,
+              const struct vv_backup_job *job)
+{
+  _cleanup_free_ char *run_root = vv_printf ("%s/run", e->state_dir);
+  const char *dirs[2];
+  uid_t uid;
+  gid_t gid;
+
+  if (run_root == NULL)
+    return -1;
+  if (vv_domain_qemu_ids (s->info, &uid, &gid) == -1)
+    return -1;
+  if (vv_mkdir_p (run_root, 0711) == -1)
+    return -1;
+  dirs[0] = e->state_dir;
+  dirs[1] = run_root;
+  for (size_t i = 0; i < 2; i++) {
+    struct stat st;
+    if (stat (dirs[i], &st) == -1) {
+      vv_error_errno (errno, "cannot stat %s", dirs[i]);
+      return -1;
+    }
+    if ((st.st_mode & 0011) != 0011
+        && chmod (dirs[i], (st.st_mode & 07777) | 0011) == -1) {
+      vv_error_errno (errno, "cannot make %s traversable for QEMU", dirs[i]);
+      return -1;
+    }
+  }
+
+  s->run_dir = vv_engine_run_dir (e, job->backup_id);
+  if (s->run_dir == NULL)
+    return -1;
+  /* Left over from an attempt with this id that was not cleaned up. */
+  if (vv_remove_tree (s->run_dir) == -1)
+    return -1;
+  if (mkdir (s->run_dir, 0700) == -1) {
+    vv_error_errno (errno, "cannot create directory %s", s->run_dir);
+    return -1;
+  }
+  if (geteuid () == 0 && chown (s->run_dir, uid, gid) == -1) {
+    vv_error_errno (errno, "cannot give %s to QEMU's user %u:%u",
+                    s->run_dir, (unsigned) uid, (unsigned) gid);
+    return -1;
+  }
+
+  s->socket = vv_printf ("%s/nbd.sock", s->run_dir);
+  if (s->socket == NULL)
+    return -1;
+  if (strlen (s->socket) >= sizeof ((struct sockaddr_un *) 0)->sun_path) {
+    vv_error ("the NBD socket path %s is too long for a UNIX socket; use "
+              "a shorter state directory", s->socket);
+    return -1;
+  }
+  return 0;
+}
+
+/* The <domainbackup> and <domaincheckpoint> documents. */
+static int
+build_xml (const struct run_state *s, const struct vv_backup_job *job,
+           char **ret_backup, char **ret_checkpoint)
+{
+  _cleanup_free_ char *bxml = NULL;
+  _cleanup_free_ char *cxml = NULL;
+  size_t blen = 0, clen = 0;
+  FILE *b = NULL, *c = NULL;
+  _cleanup_free_ char *sock = xml_escape (s->socket);
+  int ret = -1;
+
+  if (sock == NULL)
+    return -1;
+  b = open_memstream (&bxml, &blen);
+  c = open_memstream (&cxml, &clen);
+  if (b == NULL || c == NULL) {
+    vv_error_errno (errno, "building XML");
+    goto out;
+  }
+  fprintf (b, "<domainbackup mode='pull'>\n"
+           "  <server transport='unix' socket='%s'/>\n"
+           "  <disks>\n", sock);
+  fprintf (c, "<domaincheckpoint>\n"
+           "  <name>%s</name>\n"
+           "  <description>virtvault backup %s chain %s</description>\n"
+           "  <disks>\n", job->checkpoint ? job->checkpoint : "",
+           job->backup_id, job->chain_id);
+  for (size_t i = 0; i < s->info->n_disks; i++) {
+    const struct vv_domain_disk *d = &s->info->disks[i];
+    _cleanup_free_ char *dev = xml_escape (d->target);
+
+    if (dev == NULL)
+      goto out;
+    if (selected (job, d->target)) {
+      _cleanup_free_ char *scratch = NULL;
+      _cleanup_free_ char *scratch_x = NULL;
+
+      scratch = vv_printf ("%s/%s.scratch", s->run_dir, d->target);
+      if (scratch == NULL || (scratch_x = xml_escape (scratch)) == NULL)
+        goto out;
+      fprintf (b, "    <disk name='%s' backup='yes' type='file'>\n"
+               "      <scratch file='%s'/>\n"
+               "    </disk>\n", dev, scratch_x);
+      fprintf (c, "    <disk name='%s' checkpoint='%s'/>\n", dev,
+               vv_domain_disk_can_checkpoint (d) ? "bitmap" : "no");
+    }
+    else {
+      fprintf (b, "    <disk name='%s' backup='no'/>\n", dev);
+      fprintf (c, "    <disk name='%s' checkpoint='no'/>\n", dev);
+    }
+  }
+  fprintf (b, "  </disks>\n</domainbackup>\n");
+  fprintf (c, "  </disks>\n</domaincheckpoint>\n");
+  ret = 0;
+
+ out:
+  if (b && fclose (b) != 0 && ret == 0) {
+    vv_error_errno (errno, "building XML");
+    ret = -1;
+  }
+  if (c && fclose (c) != 0 && ret == 0) {
+    vv_error_errno (errno, "building XML");
+    ret = -1;
+  }
+  if (ret == 0) {
+    *ret_backup = TAKE_PTR (bxml);
+    *ret_checkpoint = job->checkpoint ? TAKE_PTR (cxml) : NULL;
+  }
+  return ret;
+}
+
+static int
+target_write (void *opaque, const void *buf, size_t count)
+{
+  return vv_target_put_write (opaque, buf, count);
+}
+
+/* Streams one disk's image to the target and records it. */
+static int
+store_disk (struct vv_engine *e, struct run_state *s,
+            const struct vv_backup_job *job, size_t i,
+            struct vv_progress *p)
+{
+  const char *disk = job->disks[i];
+  _cleanup_free_ char *what = vv_printf ("%s disk %s", s->what, disk);
+  _cleanup_free_ char *object = vv_printf ("%s%s.qcow2", job->prefix, disk);
+  struct vv_nbd_export x = { .socket = s->socket, .name = disk };
+  struct vv_target_writer *w;
+  char sha[VV_SHA256_HEX];
+  uint64_t bytes;
+  struct vv_disk_rec d = { 0 };
+
+  if (what == NULL || object == NULL)
+    return -1;
+  x.what = what;
+  w = vv_target_put_begin (s->t, object);
+  if (w == NULL) {
+    vv_error_prefix ("%s: ", what);
+    return -1;
+  }
+  if (vv_nbd_copy (&x, s->plans[i], NULL, target_write, w, p) == -1) {
+    vv_target_put_abort (w);
+    return -1;
+  }
+  if (vv_target_put_commit (w, sha, &bytes) == -1) {
+    vv_error_prefix ("%s: ", what);
+    return -1;
+  }
+  s->stored += bytes;
+  d.name = (char *) disk;
+  d.virtual_size = vv_qcow2_plan_virtual_size (s->plans[i]);
+  d.stored_bytes = bytes;
+  d.sha256 = sha;
+  d.format = (char *) "qcow2";
+  d.object = object;
+  return vv_catalog_backup_add_disk (e->catalog, job->backup_id, &d);
+}
+
+static int
+store_domain_xml (struct run_state *s, const struct vv_backup_job *job)
+{
+  _cleanup_free_ char *xml = NULL;
+  _cleanup_free_ char *object = vv_printf ("%sdomain.xml", job->prefix);
+  char sha[VV_SHA256_HEX];
+  size_t len;
+
+  if (object == NULL)
+    return -1;
+  xml = virDomainGetXMLDesc (s->dom, VIR_DOMAIN_XML_INACTIVE);
+  if (xml == NULL) {
+    vv_error ("%s: cannot get the domain XML: %s", s->what,
+              vv_libvirt_error ());
+    return -1;
+  }
+  len = strlen (xml);
+  if (vv_target_put_buffer (s->t, object, xml, len, sha) == -1) {
+    vv_error_prefix ("%s: ", s->what);
+    return -1;
+  }
+  s->stored += len;
+  return 0;
+}
+
+/* The manifest of the completed backup; its size_bytes counts every
+ * object including the manifest itself, so the catalog and the target
+ * agree.
+ */
+static int
+store_manifest (struct vv_engine *e, struct run_state *s,
+                const struct vv_backup_job *job)
+{
+  struct vv_backup_rec *rec;
+  _cleanup_free_ char *text = NULL;
+  _cleanup_free_ char *object = vv_printf ("%smanifest.json", job->prefix);
+  char now[VV_TIME_MAX];
+  char sha[VV_SHA256_HEX];
+  size_t mlen = 0;
+  int ret = -1;
+
+  if (object == NULL)
+    return -1;
+  rec = vv_catalog_backup_get (e->catalog, job->backup_id, VV_OWNER_ANY);
+  if (rec == NULL)
+    return -1;
+  vv_now_utc (now);
+  free (rec->status);
+  free (rec->completed_at);
+  free (rec->error);
+  rec->error = NULL;
+  rec->status = vv_strdup ("completed");
+  rec->completed_at = vv_strdup (now);
+  if (rec->status == NULL || rec->completed_at == NULL)
+    goto out;
+  /* The length of the text depends on the size it states; a few rounds
+   * settle it.
+   */
+  for (int round = 0; round < 4; round++) {
+    rec->size_bytes = s->stored + mlen;
+    free (text);
+    text = vv_manifest_write (rec);
+    if (text == NULL)
+      goto out;
+    if (strlen (text) == mlen)
+      break;
+    mlen = strlen (text);
+  }
+  if (vv_target_put_buffer (s->t, object, text, strlen (text), sha) == -1) {
+    vv_error_prefix ("%s: ", s->what);
+    goto out;
+  }
+  s->stored = rec->size_bytes;
+  ret = 0;
+ out:
+  vv_backup_rec_free (rec);
+  return ret;
+}
+
+static int
+do_run (struct vv_engine *e, struct run_state *s,
+        const struct vv_backup_job *job, struct vv_progress *p)
+{
+  _cleanup_free_ char *bxml = NULL;
+  _cleanup_free_ char *cxml = NULL;
+  int active;
+
+  s->conn = vv_libvirt_open (e->libvirt_uri);
+  if (s->conn == NULL)
+    return -1;
+  s->dom = virDomainLookupByUUIDString (s->conn, job->domain_uuid);
+  if (s->dom == NULL) {
+    s->domain_gone = virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
+    vv_error_code (s->domain_gone ? VV_ERR_NOT_FOUND : VV_ERR_UNAVAILABLE,
+                   "%s: cannot find the domain (uuid %s): %s", s->what,
+                   job->domain_uuid, vv_libvirt_error ());
+    return -1;
+  }
+  active = virDomainIsActive (s->dom);
+  if (active != 1) {
+    vv_error_code (VV_ERR_INVALID, "%s: the domain is no longer running",
+                   s->what);
+    return -1;
+  }
+  s->info = vv_domain_get_info (s->dom, s->what, 0);
+  if (s->info == NULL)
+    return -1;
+  for (size_t i = 0; i < job->n_disks; i++) {
+    const struct vv_domain_disk *d =
+      vv_domain_info_find_disk (s->info, job->disks[i]);
+    const char *why = d ? disk_ineligible (d) : "it was removed";
+    if (why) {
+      vv_error ("%s: disk %s can no longer be backed up: %s", s->what,
+                job->disks[i], why);
+      return -1;
+    }
+  }
+
+  s->t = vv_engine_open_target (e, job->target);
+  if (s->t == NULL) {
+    vv_error_prefix ("%s: ", s->what);
+    return -1;
+  }
+  if (make_run_dir (e, s, job) == -1) {
+    vv_error_prefix ("%s: ", s->what);
+    return -1;
+  }
+  if (build_xml (s, job, &bxml, &cxml) == -1)
+    return -1;
+
+  /* Recorded first, so that cleanup after a crash knows to delete it. */
+  if (job->checkpoint
+      && vv_catalog_backup_set_checkpoint (e->catalog, job->backup_id,
+                                           job->checkpoint) == -1)
+    return -1;
+  if (cancelled (s, p))
+    return -1;
+  if (virDomainBackupBegin (s->dom, bxml, cxml, 0) == -1) {
+    vv_error ("%s: cannot start the libvirt backup job: %s", s->what,
+              vv_libvirt_error ());
+    return -1;
+  }
+  s->job_begun = true;
+
+  /* Map every disk first, so progress knows the whole amount. */
+  s->plans = calloc (job->n_disks, sizeof *s->plans);
+  if (s->plans == NULL) {
+    vv_error_errno (ENOMEM, "%s", s->what);
+    return -1;
+  }
+  for (size_t i = 0; i < job->n_disks; i++) {
+    _cleanup_free_ char *what = vv_printf ("%s disk %s", s->what,
+                                           job->disks[i]);
+    struct vv_nbd_export x = {
+      .socket = s->socket, .name = job->disks[i], .what = what,
+    };
+    if (what == NULL || vv_nbd_map (&x, &s->plans[i]) == -1)
+      return -1;
+    vv_progress_add_total (p, vv_qcow2_plan_data_bytes (s->plans[i]));
+    if (cancelled (s, p))
+      return -1;
+  }
+  for (size_t i = 0; i < job->n_disks; i++) {
+    if (store_disk (e, s, job, i, p) == -1)
+      return -1;
+    /* Free the plan's memory early; big disks have big maps. */
+    s->plans[i] = vv_qcow2_plan_free (s->plans[i]);
+  }
+  if (cancelled (s, p) || store_domain_xml (s, job) == -1)
+    return -1;
+  if (cancelled (s, p) || store_manifest (e, s, job) == -1)
+    return -1;
+
+  /* Published: the pull job has served its purpose. */
+  if (vv_engine_abort_job (s->dom, s->what) == -1)
+    return -1;
+  s->job_begun = false;
+  vv_remove_tree (s->run_dir);
+  vv_clear_error ();
+  if (vv_catalog_backup_complete (e->catalog, job->backup_id,
+                                  s->stored) == -1)
+    return -1;
+  vv_engine_prune_checkpoints (e, s->dom, job->domain_uuid, job->checkpoint);
+  return 0;
+}
+
+int
+vv_backup_run (struct vv_engine *e, struct vv_backup_job *job,
+               struct vv_progress *p)
+{
+  struct run_state s = { 0 };
+  struct vv_attempt a = {
+    .backup_id = job->backup_id, .domain = job->domain,
+    .checkpoint = job->checkpoint, .prefix = job->prefix,
+    .target = job->target,
+  };
+  _cleanup_free_ char *message = NULL;
+  bool was_cancelled;
+  int r;
+
+  snprintf (s.what, sizeof s.what, "backup of '%s'", job->domain);
+  if (vv_catalog_backup_set_status (e->catalog, job->backup_id, "running",
+                                    NULL) == -1)
+    return -1;
+  r = do_run (e, &s, job, p);
+  if (r == -1) {
+    was_cancelled = vv_get_error_code () == VV_ERR_CANCELLED;
+    message = vv_strdup (vv_get_error ());
+    if (was_cancelled) {
+      free (message);
+      message = vv_printf ("%s was cancelled", s.what);
+      vv_error_code (VV_ERR_CANCELLED, "%s", message ? message : s.what);
+    }
+    vv_engine_cleanup_attempt (e, s.dom, s.domain_gone, &a, s.job_begun,
+                               s.t, was_cancelled ? "cancelled" : "failed",
+                               message ? message : "backup failed");
+  }
+  run_state_clear (&s, job->n_disks);
+  return r;
+}
+
+int
+vv_backup_recover (struct vv_engine *e, const struct vv_backup_rec *b,
+                   const char *reason)
+{
+  _cleanup_vir_conn_ virConnectPtr conn = NULL;
+  _cleanup_vir_domain_ virDomainPtr dom = NULL;
+  struct vv_attempt a = {
+    .backup_id = b->id, .domain = b->domain, .checkpoint = b->checkpoint,
+    .prefix = b->prefix, .target = b->target,
+  };
+  bool gone = false;
+
+  conn = vv_libvirt_open (e->libvirt_uri);
+  if (conn) {
+    dom = virDomainLookupByUUIDString (conn, b->domain_uuid);
+    gone = dom == NULL && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
+  }
+  vv_clear_error ();
+  return vv_engine_cleanup_attempt (e, dom, gone, &a, false, NULL, "failed",
+                                    reason ? reason : "interrupted");
+}

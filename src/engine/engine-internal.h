@@ -32,20 +32,21 @@ int vv_engine_abort_job (virDomainPtr dom, const char *what);
 bool vv_engine_backup_job_in (virDomainPtr dom, const char *run_dir);
 
 /* Deletes a virtvault checkpoint in libvirt.  A checkpoint that is gone
- * is fine.  When the bitmap is missing (or any_fallback is set and the
- * full delete fails) only the metadata is removed.  Returns 0 when no
- * such checkpoint exists any more.
+ * is fine.  On a running domain, when the bitmap is missing (or
+ * any_fallback is set and the full delete fails) only the metadata is
+ * removed.  Fails on a shut-off domain (libvirt 9 can not delete its
+ * checkpoints).  Returns 0 when no such checkpoint exists any more.
  */
 int vv_engine_delete_checkpoint (virDomainPtr dom, const char *name,
                                  bool any_fallback);
 
-/* Deletes the libvirt checkpoints of the domain's completed backups other
- * than keep_id and clears them in the catalog; best effort (until
- * incrementals use them they only cost guest write performance).
+/* Deletes the domain's virtvault checkpoints other than keep (those of
+ * completed backups, clearing them in the catalog, and any the catalog
+ * does not know); best effort.  Until incrementals use them they only
+ * cost guest write performance.
  */
 void vv_engine_prune_checkpoints (struct vv_engine *e, virDomainPtr dom,
-                                  const char *domain_uuid,
-                                  const char *keep_id);
+                                  const char *domain_uuid, const char *keep);
 
 /* What a backup attempt may have created, for cleanup. */
 struct vv_attempt {
@@ -66,8 +67,9 @@ struct vv_attempt {
  * caller's current error untouched.
  */
 int vv_engine_cleanup_attempt (struct vv_engine *e, virDomainPtr dom,
-                               const struct vv_attempt *a, bool job_is_ours,
-                               struct vv_target *t, const char *status,
+                               bool domain_gone, const struct vv_attempt *a,
+                               bool job_is_ours, struct vv_target *t,
+                               const char *status,
                                const char *message);
 
 #endif

@@ -18,6 +18,10 @@
 #define DEFAULT_CONNECTIONS 4
 #define DEFAULT_SLOTS 16
 #define DEFAULT_CHUNK (4 * 1024 * 1024)
+/* Several smaller reads per chunk keep more of QEMU's I/O busy than one
+ * big read.
+ */
+#define DEFAULT_REQUEST (1024 * 1024)
 /* NBD lengths are 32 bits; ask for block status in pieces this big. */
 #define STATUS_REQUEST_MAX (UINT64_C (1) << 31)
 /* How often a reader waiting on the server looks at the cancel flag. */
@@ -448,6 +452,7 @@ vv_nbd_copy (const struct vv_nbd_export *x, struct vv_qcow2_plan *plan,
     : DEFAULT_CONNECTIONS;
   pthread_t threads[VV_NBD_MAX_CONNECTIONS];
   unsigned started = 0;
+  size_t request;
   int ret = -1;
 
   c.nslots = opts && opts->slots ? opts->slots : DEFAULT_SLOTS;
@@ -461,6 +466,9 @@ vv_nbd_copy (const struct vv_nbd_export *x, struct vv_qcow2_plan *plan,
     return -1;
   }
   c.chunk_size -= c.chunk_size % VV_QCOW2_CLUSTER_SIZE;
+  request = opts && opts->request_size ? opts->request_size : DEFAULT_REQUEST;
+  if (request < VV_QCOW2_CLUSTER_SIZE)
+    request = VV_QCOW2_CLUSTER_SIZE;
 
   if (vv_qcow2_write_metadata (plan, write, opaque) == -1) {
     vv_error_prefix ("%s failed writing the image: ", x->what);
@@ -471,9 +479,8 @@ vv_nbd_copy (const struct vv_nbd_export *x, struct vv_qcow2_plan *plan,
     c.max_request = server_max_request (x);
     if (c.max_request == 0)
       return -1;
-    if (c.chunk_size > c.max_request
-        && c.max_request >= VV_QCOW2_CLUSTER_SIZE)
-      c.chunk_size = c.max_request - c.max_request % VV_QCOW2_CLUSTER_SIZE;
+    if (c.max_request > request)
+      c.max_request = request - request % VV_QCOW2_CLUSTER_SIZE;
 
     c.slots = calloc (c.nslots, sizeof *c.slots);
     if (c.slots == NULL) {

@@ -40,6 +40,7 @@ struct checker {
   uint64_t backing_offset;
   uint32_t backing_size;
   uint32_t header_length;
+  uint64_t incompat;
 
   uint64_t host_clusters;       /* clusters of the file, last one partial */
   uint64_t *used;               /* bitmap of host_clusters bits */
@@ -101,8 +102,9 @@ is_used (const struct checker *c, uint64_t i)
     && (c->used[i / 64] & (UINT64_C (1) << (i % 64))) != 0;
 }
 
-/* Records a use of the host clusters [offset, offset+bytes).  what/idx
- * describe the user for messages.
+/* Records a use of the host clusters [offset, offset+bytes); what names
+ * the user in messages.  A last cluster cut short by the end of the file
+ * is allowed: qemu-img create ends its files inside the L1 table's cluster.
  */
 static int
 use_clusters (struct checker *c, uint64_t offset, uint64_t bytes,
@@ -112,13 +114,13 @@ use_clusters (struct checker *c, uint64_t offset, uint64_t bytes,
   uint64_t n = (bytes + c->cluster_size - 1) >> c->cluster_bits;
 
   if (offset & (c->cluster_size - 1)) {
-    vv_error ("%s at 0x%" PRIx64 " is not aligned to the cluster size "
-              "(%" PRIu64 ")", what, offset, c->cluster_size);
+    vv_error ("%s (host offset 0x%" PRIx64 ") is not aligned to the "
+              "cluster size (%" PRIu64 ")", what, offset, c->cluster_size);
     return -1;
   }
   if (offset >= c->file_size || n > c->host_clusters - first) {
-    vv_error ("%s at 0x%" PRIx64 " points past the end of the file "
-              "(size 0x%" PRIx64 ")", what, offset, c->file_size);
+    vv_error ("%s (host offset 0x%" PRIx64 ") points past the end of the "
+              "file (size 0x%" PRIx64 ")", what, offset, c->file_size);
     return -1;
   }
   for (uint64_t i = first; i < first + n; i++)
@@ -136,7 +138,7 @@ check_header (struct checker *c)
 {
   uint8_t h[QCOW2_HDR_V3_LENGTH];
   uint32_t magic, version, crypt, nb_snapshots;
-  uint64_t incompat, l2_coverage, need_l1;
+  uint64_t incompat, l2_coverage, need_l1, snapshots_offset;
 
   if (c->file_size < QCOW2_HDR_V3_LENGTH) {
     vv_error ("file of %" PRIu64 " bytes is too small to be a qcow2 "
@@ -212,6 +214,13 @@ check_header (struct checker *c)
     return -1;
   }
 
+  c->incompat = incompat;
+  if (qcow2_get_be64 (h + QCOW2_HDR_AUTOCLEAR) & QCOW2_AUTOCLEAR_DATA_FILE_RAW) {
+    vv_error ("header: autoclear bit 1 (raw external data file) is set but "
+              "external data files are not supported");
+    return -1;
+  }
+
   c->refcount_order = qcow2_get_be32 (h + QCOW2_HDR_REFCOUNT_ORDER);
   if (c->refcount_order > 6) {
     vv_error ("header: refcount_order %" PRIu32 " out of range (0 to 6)",
@@ -222,7 +231,17 @@ check_header (struct checker *c)
   nb_snapshots = qcow2_get_be32 (h + QCOW2_HDR_NB_SNAPSHOTS);
   if (nb_snapshots != 0) {
     vv_error ("qcow2 images with internal snapshots are not supported "
-              "(%" PRIu32 " snapshots)", nb_snapshots);
+              "(nb_snapshots %" PRIu32 ")", nb_snapshots);
+    return -1;
+  }
+
+  /* QEMU validates the offset even when there are no snapshots. */
+  snapshots_offset = qcow2_get_be64 (h + QCOW2_HDR_SNAPSHOTS_OFFSET);
+  if ((snapshots_offset & (c->cluster_size - 1))
+      || snapshots_offset > c->file_size) {
+    vv_error ("header: snapshot table offset 0x%" PRIx64 " is invalid (not "
+              "cluster aligned or past the end of the file)",
+              snapshots_offset);
     return -1;
   }
 
@@ -285,9 +304,25 @@ check_cluster0 (struct checker *c)
   uint64_t n = c->cluster_size < c->file_size ? c->cluster_size : c->file_size;
   uint64_t pos = c->header_length;
   uint8_t *p = c->cluster;
+  unsigned compression;
 
   if (read_at (c, p, n, 0, "header cluster") == -1)
     return -1;
+
+  /* A longer header carries the compression type (0 zlib, 1 zstd); any
+   * but zlib must be announced by its incompatible feature bit.
+   */
+  compression = c->header_length > QCOW2_HDR_V3_LENGTH
+    ? p[QCOW2_HDR_COMPRESSION_TYPE] : 0;
+  if (compression > 1) {
+    vv_error ("header: unknown compression type %u", compression);
+    return -1;
+  }
+  if ((compression != 0) != ((c->incompat & QCOW2_INCOMPAT_COMPRESSION) != 0)) {
+    vv_error ("header: compression type %u does not match the compression "
+              "type feature bit", compression);
+    return -1;
+  }
 
   for (;;) {
     uint32_t type, len;

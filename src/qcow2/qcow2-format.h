@@ -34,6 +34,8 @@
 #define QCOW2_HDR_REFCOUNT_ORDER        96
 #define QCOW2_HDR_HEADER_LENGTH         100
 #define QCOW2_HDR_V3_LENGTH             104
+/* Present when header_length > 104. */
+#define QCOW2_HDR_COMPRESSION_TYPE      104
 
 /* Incompatible feature bits. */
 #define QCOW2_INCOMPAT_DIRTY            (UINT64_C (1) << 0)
@@ -44,6 +46,8 @@
 
 /* Autoclear bit 0: the bitmaps extension is consistent. */
 #define QCOW2_AUTOCLEAR_BITMAPS         (UINT64_C (1) << 0)
+/* Autoclear bit 1: the external data file is also a valid raw image. */
+#define QCOW2_AUTOCLEAR_DATA_FILE_RAW   (UINT64_C (1) << 1)
 
 /* Header extensions: {be32 type, be32 length, data padded to 8}. */
 #define QCOW2_EXT_END                   UINT32_C (0x00000000)

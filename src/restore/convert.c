@@ -67,16 +67,23 @@ progress_feed (struct progress_parser *pp, const char *buf, size_t n)
 
 /* stderr as one line: "qemu-img: x; qemu-img: y". */
 static void
-tidy_stderr (char *s)
+tidy_stderr (const char *in, char *out, size_t len)
 {
-  size_t len = strlen (s);
+  size_t n = 0;
 
-  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r' ||
-                     s[len - 1] == ' '))
-    s[--len] = '\0';
-  for (char *c = s; *c; c++)
-    if (*c == '\n' || *c == '\r')
-      *c = ';';
+  for (; *in && n + 3 < len; in++) {
+    if (*in == '\n' || *in == '\r') {
+      if (n > 0 && out[n - 1] != ' ') {
+        out[n++] = ';';
+        out[n++] = ' ';
+      }
+    }
+    else
+      out[n++] = *in;
+  }
+  while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == ';'))
+    n--;
+  out[n] = '\0';
 }
 
 static int
@@ -235,10 +242,11 @@ vv_restore_convert (const char *what, const char *src, const char *dst,
     return -1;
   }
   if (WEXITSTATUS (status) != 0) {
-    tidy_stderr (errbuf);
+    char msg[2 * STDERR_MAX];
+    tidy_stderr (errbuf, msg, sizeof msg);
     vv_error ("converting %s to %s with qemu-img failed (exit status %d): %s",
               what, format, WEXITSTATUS (status),
-              errbuf[0] ? errbuf : "no message");
+              msg[0] ? msg : "no message");
     return -1;
   }
   if (pp.reported < weight)

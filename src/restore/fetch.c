@@ -17,12 +17,6 @@
 #define VV_TARGET_PARAMS_MAX 64
 
 static void
-cleanup_target (struct vv_target **t)
-{
-  vv_target_close (*t);
-}
-
-static void
 cleanup_target_rec (struct vv_target_rec **r)
 {
   vv_target_rec_free (*r);

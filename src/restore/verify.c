@@ -1,2 +1,275 @@
+/* Verify: re-read a backup from its target and check it against the
+ * catalog, without writing anything anywhere.
+ */
 #include <config.h>
-/* placeholder: being written */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "engine/manifest.h"
+#include "qcow2/qcow2.h"
+#include "restore/restore.h"
+#include "restore/restore-internal.h"
+#include "util/cleanup.h"
+#include "util/error.h"
+#include "util/strutil.h"
+
+static void
+cleanup_backup (struct vv_backup_rec **b)
+{
+  vv_backup_rec_free (*b);
+}
+
+static void
+cleanup_target (struct vv_target **t)
+{
+  vv_target_close (*t);
+}
+
+struct ranged_read {
+  struct vv_target *t;
+  const char *object;
+  struct vv_progress *p;
+};
+
+/* The checker reads headers and tables only: a few ranged gets. */
+static int64_t
+target_read (void *opaque, void *buf, size_t count, uint64_t offset)
+{
+  struct ranged_read *rr = opaque;
+  size_t done = 0;
+
+  while (done < count) {
+    int64_t n;
+
+    if (vv_progress_cancelled (rr->p)) {
+      vv_error_code (VV_ERR_CANCELLED, "cancelled");
+      return -1;
+    }
+    n = vv_target_get (rr->t, rr->object, (char *) buf + done, count - done,
+                       offset + done);
+    if (n == -1)
+      return -1;
+    if (n == 0)
+      break;
+    done += n;
+    vv_progress_add_total (rr->p, n);
+    vv_progress_add (rr->p, n);
+  }
+  return done;
+}
+
+static const char *
+or_none (const char *s)
+{
+  return s ? s : "none";
+}
+
+static bool
+same (const char *a, const char *b)
+{
+  return (a == NULL && b == NULL) || (a && b && strcmp (a, b) == 0);
+}
+
+/* The manifest on the target must describe the backup the catalog has. */
+static int
+check_manifest (struct vv_target *t, const struct vv_backup_rec *b,
+                struct vv_progress *p)
+{
+  _cleanup_free_ char *prefix = NULL, *name = NULL, *text = NULL;
+  _cleanup_free_ char *what = NULL;
+  _cleanup_ (cleanup_backup) struct vv_backup_rec *m = NULL;
+  const char *tn = vv_target_name (t);
+  size_t len;
+
+  if (b->prefix)
+    prefix = vv_strdup (b->prefix);
+  else
+    prefix = vv_backup_prefix (b->domain_uuid, b->chain_id, b->id);
+  if (prefix == NULL ||
+      (name = vv_printf ("%smanifest.json", prefix)) == NULL ||
+      (what = vv_printf ("manifest %s/manifest.json", b->id)) == NULL)
+    return -1;
+  if (vv_restore_check_object (b->id, name) == -1)
+    return -1;
+  if (vv_target_read_all (t, name, VV_MANIFEST_MAX, &text, &len) == -1) {
+    vv_error_prefix ("reading the manifest of backup %s from target '%s': ",
+                     b->id, tn);
+    return -1;
+  }
+  vv_progress_add_total (p, len);
+  vv_progress_add (p, len);
+  if ((m = vv_manifest_read (what, text, len)) == NULL) {
+    vv_error_prefix ("backup %s on target '%s': ", b->id, tn);
+    return -1;
+  }
+
+#define MISMATCH(field, a, bb)                                          \
+  do {                                                                  \
+    vv_error ("the manifest of backup %s on target '%s' does not match " \
+              "the catalog: %s is %s there, %s in the catalog",         \
+              b->id, tn, field, or_none (a), or_none (bb));             \
+    return -1;                                                          \
+  } while (0)
+
+  if (!same (m->id, b->id))
+    MISMATCH ("id", m->id, b->id);
+  if (!same (m->type, b->type))
+    MISMATCH ("type", m->type, b->type);
+  if (!same (m->chain_id, b->chain_id))
+    MISMATCH ("chain", m->chain_id, b->chain_id);
+  if (!same (m->parent_id, b->parent_id))
+    MISMATCH ("parent", m->parent_id, b->parent_id);
+  if (m->n_disks != b->n_disks) {
+    vv_error ("the manifest of backup %s on target '%s' lists %zu disks; "
+              "the catalog has %zu", b->id, tn, m->n_disks, b->n_disks);
+    return -1;
+  }
+  for (size_t i = 0; i < b->n_disks; i++) {
+    const struct vv_disk_rec *d = &b->disks[i];
+    const struct vv_disk_rec *md = NULL;
+
+    for (size_t j = 0; j < m->n_disks; j++)
+      if (same (m->disks[j].name, d->name))
+        md = &m->disks[j];
+    if (md == NULL) {
+      vv_error ("the manifest of backup %s on target '%s' has no disk '%s'",
+                b->id, tn, d->name);
+      return -1;
+    }
+    if (md->sha256 == NULL || d->sha256 == NULL ||
+        strcasecmp (md->sha256, d->sha256) != 0) {
+      vv_error ("the manifest of backup %s on target '%s' gives disk %s the "
+                "sha256 %s; the catalog has %s", b->id, tn, d->name,
+                or_none (md->sha256), or_none (d->sha256));
+      return -1;
+    }
+    if (md->virtual_size != d->virtual_size ||
+        md->stored_bytes != d->stored_bytes) {
+      vv_error ("the manifest of backup %s on target '%s' gives disk %s a "
+                "virtual size of %" PRIu64 " and %" PRIu64 " stored bytes; "
+                "the catalog has %" PRIu64 " and %" PRIu64, b->id, tn,
+                d->name, md->virtual_size, md->stored_bytes,
+                d->virtual_size, d->stored_bytes);
+      return -1;
+    }
+  }
+#undef MISMATCH
+  return 0;
+}
+
+/* The structure of one stored image, and where its backing file points. */
+static int
+check_image (struct vv_target *t, const struct vv_restore_chain *chain,
+             const struct vv_disk_rec *d, struct vv_progress *p)
+{
+  const struct vv_backup_rec *b = chain->v[0];
+  const char *base = vv_restore_object_base (d->object);
+  struct ranged_read rr = { t, d->object, p };
+  struct vv_qcow2_info info = { 0 };
+  _cleanup_free_ char *next = NULL;
+  int ret = -1;
+
+  if (vv_qcow2_check (target_read, &rr, d->stored_bytes, &info) == -1) {
+    if (vv_progress_cancelled (p))
+      vv_error_code (VV_ERR_CANCELLED, "verify of backup %s was cancelled",
+                     b->id);
+    else
+      vv_error_prefix ("%s of backup %s on target '%s' is damaged: ",
+                       base, b->id, vv_target_name (t));
+    return -1;
+  }
+  if (info.virtual_size != d->virtual_size) {
+    vv_error ("%s of backup %s on target '%s' has a virtual size of %" PRIu64
+              " bytes, but the catalog says %" PRIu64, base, b->id,
+              vv_target_name (t), info.virtual_size, d->virtual_size);
+    goto out;
+  }
+  /* In an incremental, a disk added after the chain began is stored
+   * whole, without a backing file.
+   */
+  if (info.backing_file == NULL) {
+    ret = 0;
+    goto out;
+  }
+  if (b->parent_id == NULL) {
+    vv_error ("%s of full backup %s on target '%s' has the backing file "
+              "'%s'; a full must stand alone", base, b->id,
+              vv_target_name (t), info.backing_file);
+    goto out;
+  }
+  next = vv_restore_resolve_backing (d->object, info.backing_file);
+  if (next == NULL) {
+    vv_error_prefix ("backup %s on target '%s': ", b->id, vv_target_name (t));
+    goto out;
+  }
+  if (vv_restore_chain_find (chain, 1, next, NULL) == NULL) {
+    vv_error ("%s of backup %s on target '%s' names the backing file '%s', "
+              "which is not an image of an earlier backup of chain %s",
+              base, b->id, vv_target_name (t), info.backing_file,
+              b->chain_id);
+    goto out;
+  }
+  ret = 0;
+ out:
+  vv_qcow2_info_clear (&info);
+  return ret;
+}
+
+int
+vv_verify_backup (struct vv_engine *e, const char *backup_id,
+                  int64_t owner_filter, struct vv_progress *p)
+{
+  _cleanup_ (cleanup_target) struct vv_target *t = NULL;
+  _cleanup_free_ void *buf = NULL;
+  struct vv_restore_chain chain = { NULL, 0 };
+  struct vv_backup_rec *b;
+  int ret = -1;
+
+  if (backup_id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "the backup to verify is missing");
+    return -1;
+  }
+  b = vv_catalog_backup_get (e->catalog, backup_id, owner_filter);
+  if (b == NULL)
+    return -1;
+  if (strcmp (b->status, "completed") != 0) {
+    vv_error_code (VV_ERR_INVALID, "backup %s is %s; only completed backups "
+                   "can be verified", b->id, b->status);
+    vv_backup_rec_free (b);
+    return -1;
+  }
+  /* The ancestors tell where an incremental's backing file must point. */
+  if (vv_restore_chain_load (e, b, owner_filter, &chain) == -1)
+    return -1;
+  b = chain.v[0];
+
+  if ((t = vv_restore_open_target (e, b->target)) == NULL) {
+    vv_error_prefix ("verifying backup %s: ", b->id);
+    goto out;
+  }
+  if ((buf = malloc (VV_RESTORE_BUF_SIZE)) == NULL) {
+    vv_error_errno (ENOMEM, "verifying backup %s", b->id);
+    goto out;
+  }
+  for (size_t i = 0; i < b->n_disks; i++)
+    vv_progress_add_total (p, b->disks[i].stored_bytes);
+
+  if (check_manifest (t, b, p) == -1)
+    goto out;
+  for (size_t i = 0; i < b->n_disks; i++) {
+    const struct vv_disk_rec *d = &b->disks[i];
+
+    if (vv_restore_check_object (b->id, d->object) == -1 ||
+        vv_restore_fetch (t, b->id, d, -1, NULL, buf, p) == -1 ||
+        check_image (t, &chain, d, p) == -1)
+      goto out;
+  }
+  ret = 0;
+ out:
+  vv_restore_chain_clear (&chain);
+  return ret;
+}

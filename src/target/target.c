@@ -582,5 +582,8 @@ vv_target_remove_prefix (struct vv_target *t, const char *prefix)
   for (i = 0; i < l.n; i++)
     if (vv_target_remove (t, names[i]) == -1)
       return -1;
+  if (t->plugin->remove_partial &&
+      t->plugin->remove_partial (t->handle, prefix) == -1)
+    return -1;
   return 0;
 }

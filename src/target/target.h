@@ -75,7 +75,8 @@ int vv_target_stat (struct vv_target *t, const char *name,
 int vv_target_list (struct vv_target *t, const char *prefix,
                     virtvault_list_cb cb, void *opaque);
 int vv_target_remove (struct vv_target *t, const char *name);
-/* Removes every object under prefix (which must end in '/'). */
+/* Removes every object under prefix (which must end in '/'), and what
+ * interrupted writes left there (the plugin's remove_partial). */
 int vv_target_remove_prefix (struct vv_target *t, const char *prefix);
 
 #endif

@@ -77,11 +77,13 @@ test_round_trip (void)
   struct vv_disk_rec disks[] = {
     { .name = (char *) "vda", .virtual_size = 4294967296ULL,
       .stored_bytes = 1610678272ULL, .format = (char *) "qcow2",
-      .sha256 = (char *) "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+      .sha256 = (char *) "9f86d081884c7d659a2feaa0c55ad015"
+        "a3bf4f1b2b0b822cd15d6c15b0f00a08",
       .object = (char *) PREFIX "vda.qcow2" },
     { .name = (char *) "vdb", .virtual_size = 1073741824ULL,
       .stored_bytes = 0, .format = (char *) "qcow2",
-      .sha256 = (char *) "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      .sha256 = (char *) "e3b0c44298fc1c149afbf4c8996fb924"
+        "27ae41e4649b934ca495991b7852b855",
       .object = (char *) PREFIX "vdb.qcow2" },
   };
   /* What the reader gives back: a completed backup of no target. */
@@ -135,7 +137,8 @@ test_round_trip (void)
   CHECK (strstr (text, "\"notes\": null"));
   r = vv_manifest_read ("manifest round-trip", text, strlen (text));
   CHECK (r);
-  inc.disks[0].object = (char *) UUID "/ch-7b1e22c0a9f3/bk-0000000000b2/vda.qcow2";
+  inc.disks[0].object =
+    (char *) UUID "/ch-7b1e22c0a9f3/bk-0000000000b2/vda.qcow2";
   CHECK (backup_equal (&inc, r));
   vv_backup_rec_free (r);
   free (text);

@@ -503,6 +503,18 @@ test_ours_and_corruptions (void)
   expect_fail ("header extension overrun", p, "header extension");
   free (p);
 
+  fd = corrupt_copy (good, "snapshots-offset.qcow2", &p, &w);
+  put64 (fd, QCOW2_HDR_SNAPSHOTS_OFFSET, UINT64_C (1) << 56);
+  close (fd);
+  expect_fail ("snapshot table offset", p, "snapshot table offset");
+  free (p);
+
+  fd = corrupt_copy (good, "compression-bit.qcow2", &p, &w);
+  put64 (fd, QCOW2_HDR_INCOMPATIBLE, QCOW2_INCOMPAT_COMPRESSION);
+  close (fd);
+  expect_fail ("compression bit without type", p, "compression type");
+  free (p);
+
   fd = corrupt_copy (over, "backing-long.qcow2", &p, &w);
   put32 (fd, QCOW2_HDR_BACKING_FILE_SIZE, 70000);
   close (fd);
@@ -599,9 +611,11 @@ static void
 test_fuzz (void)
 {
   char *ours = tl_path ("ours.qcow2");
-  char *small = tl_path ("variant-9.qcow2");    /* 512 B, 1-bit refcounts */
+  char *small = tl_path ("fuzz-512.qcow2");
   char *p = tl_path ("fuzz-2m.qcow2");
 
+  qemu_img_ok ("convert -q -f raw -O qcow2 -o cluster_size=512,"
+               "refcount_bits=1", raw_path, small);
   qemu_img_ok ("convert -q -f raw -O qcow2 -o cluster_size=2M", raw_path, p);
   fuzz_one (ours, 5 * CS, 1500);
   fuzz_one (small, 8192, 1500);

@@ -21,7 +21,8 @@ handle_version (struct vv_api_request *r, json_object **ret)
     vv_error ("out of memory");
     return -1;
   }
-  json_object_object_add (o, "version", json_object_new_string (PACKAGE_VERSION));
+  json_object_object_add (o, "version",
+                          json_object_new_string (PACKAGE_VERSION));
   json_object_object_add (o, "api", json_object_new_int (API_VERSION));
   *ret = o;
   return 200;
@@ -268,9 +269,8 @@ vv_api_query_get (struct vv_api_request *r, const char *const *allowed,
 static char *
 serialise (json_object *o)
 {
-  const char *s = json_object_to_json_string_ext (o,
-                                                  JSON_C_TO_STRING_PLAIN
-                                                  | JSON_C_TO_STRING_NOSLASHESCAPE);
+  int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+  const char *s = json_object_to_json_string_ext (o, flags);
   return s ? vv_printf ("%s\n", s) : NULL;
 }
 

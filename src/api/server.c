@@ -117,6 +117,21 @@ peer_uid (struct MHD_Connection *conn, uid_t *ret)
 }
 
 static enum MHD_Result
+too_large (struct vv_api_server *s, struct MHD_Connection *conn,
+           const char *method, const char *url)
+{
+  uid_t uid;
+
+  if (peer_uid (conn, &uid) == -1)
+    uid = (uid_t) -1;
+  vv_api_log (s->ctx, "uid %ld %s %s: 413 invalid: body larger than %d bytes",
+              uid == (uid_t) -1 ? -1L : (long) uid, method, url,
+              VV_API_MAX_BODY);
+  return respond_error (conn, 413, VV_ERR_INVALID,
+                        "the request body is larger than 1 MiB");
+}
+
+static enum MHD_Result
 access_cb (void *cls, struct MHD_Connection *conn, const char *url,
            const char *method, const char *version, const char *upload_data,
            size_t *upload_data_size, void **req_cls)
@@ -139,8 +154,7 @@ access_cb (void *cls, struct MHD_Connection *conn, const char *url,
                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
     /* Refuse before the body is sent: curl waits for "100 Continue". */
     if (cl && strtoull (cl, NULL, 10) > VV_API_MAX_BODY)
-      return respond_error (conn, 413, VV_ERR_INVALID,
-                            "the request body is larger than 1 MiB");
+      return too_large (s, conn, method, url);
     return MHD_YES;
   }
 
@@ -171,12 +185,13 @@ access_cb (void *cls, struct MHD_Connection *conn, const char *url,
   }
 
   if (req->too_large)
-    return respond_error (conn, 413, VV_ERR_INVALID,
-                          "the request body is larger than 1 MiB");
-  if (peer_uid (conn, &uid) == -1)
+    return too_large (s, conn, method, url);
+  if (peer_uid (conn, &uid) == -1) {
+    vv_api_log (s->ctx, "%s %s: 403: SO_PEERCRED failed", method, url);
     return respond_error (conn, 403, VV_ERR_FORBIDDEN,
                           "cannot tell which user is calling "
                           "(SO_PEERCRED failed)");
+  }
 
   query = strchr (req->uri, '?');
   status = vv_api_handle (s->ctx, uid, method, url, query ? query + 1 : NULL,

@@ -165,13 +165,15 @@ vv_catalog_target_remove (struct vv_catalog *c, const char *name)
   VV_LOCK_GUARD (&c->lock);
   _cleanup_txn_ struct vv_cat_txn txn = { 0 };
   _cleanup_stmt_ sqlite3_stmt *count = NULL;
+  _cleanup_stmt_ sqlite3_stmt *failed = NULL;
   _cleanup_stmt_ sqlite3_stmt *chains = NULL;
   _cleanup_stmt_ sqlite3_stmt *del = NULL;
   if (vv_cat_begin (c, &txn) == -1)
     return -1;
 
   if (vv_cat_prepare (c, what,
-                      "SELECT count(*) FROM backups WHERE target = ?1",
+                      "SELECT count(*) FROM backups WHERE target = ?1 "
+                      "AND status NOT IN ('failed', 'cancelled')",
                       &count) == -1)
     return -1;
   if (vv_cat_bind_text (count, 1, name))
@@ -186,6 +188,17 @@ vv_catalog_target_remove (struct vv_catalog *c, const char *name)
                    "first", name, VV_PLURAL (n, "backup"));
     return -1;
   }
+
+  /* Failed and cancelled attempts hold no data on the target; their
+   * records go with it.
+   */
+  if (vv_cat_prepare (c, what, "DELETE FROM backups WHERE target = ?1",
+                      &failed) == -1)
+    return -1;
+  if (vv_cat_bind_text (failed, 1, name))
+    return vv_cat_bind_error (c, what);
+  if (vv_cat_step_done (c, failed, what) == -1)
+    return -1;
 
   /* Chains end with their last backup; drop any left without one. */
   if (vv_cat_prepare (c, what, "DELETE FROM chains WHERE target = ?1",

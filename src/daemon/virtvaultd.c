@@ -445,7 +445,12 @@ main (int argc, char **argv)
   struct vv_target_rec *dt = vv_catalog_target_get (catalog,
                                                     cfg.default_target);
   if (dt == NULL) {
-    vv_error_prefix ("default_target: ");
+    if (vv_get_error_code () == VV_ERR_NOT_FOUND)
+      vv_error_code (VV_ERR_INVALID,
+                     "default_target '%s' does not exist: start virtvaultd "
+                     "without it, add the target with 'virtvault target add "
+                     "%s --url URL', then set it again", cfg.default_target,
+                     cfg.default_target);
     fatal ();
   }
   vv_target_rec_free (dt);

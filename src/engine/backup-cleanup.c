@@ -157,7 +157,9 @@ vv_engine_delete_checkpoint (virDomainPtr dom, const char *name,
   }
   cp = virDomainCheckpointLookupByName (dom, name, 0);
   if (cp == NULL) {
-    if (virGetLastErrorCode () == VIR_ERR_NO_DOMAIN_CHECKPOINT)
+    /* A transient domain that went away took its checkpoints along. */
+    if (virGetLastErrorCode () == VIR_ERR_NO_DOMAIN_CHECKPOINT
+        || virGetLastErrorCode () == VIR_ERR_NO_DOMAIN)
       return 0;
     vv_error ("cannot look up checkpoint '%s': %s", name, vv_libvirt_error ());
     return -1;
@@ -243,17 +245,26 @@ vv_engine_cleanup_attempt (struct vv_engine *e, virDomainPtr dom,
   _cleanup_free_ char *run_dir = NULL;
   _cleanup_free_ char *full_message = NULL;
   struct vv_target *opened = NULL;
-  /* libvirt refuses to undefine a domain with checkpoints unless their
-   * metadata goes with it, so a domain that is gone has none left.
-   */
-  bool checkpoint_gone = a->checkpoint == NULL
-    || (dom == NULL && domain_gone);
+  bool checkpoint_gone;
+  int active = -1;
   int ret = 0;
 
   save_error (&se);
+  if (dom) {
+    active = virDomainIsActive (dom);
+    /* A transient domain that stopped during the backup. */
+    if (active == -1 && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN) {
+      dom = NULL;
+      domain_gone = true;
+    }
+  }
+  /* libvirt refuses to undefine a domain with checkpoints unless their
+   * metadata goes with it, so a domain that is gone has none left.
+   */
+  checkpoint_gone = a->checkpoint == NULL || (dom == NULL && domain_gone);
   run_dir = vv_engine_run_dir (e, a->backup_id);
 
-  if (dom && virDomainIsActive (dom) == 1) {
+  if (dom && active == 1) {
     if (job_is_ours || (run_dir && vv_engine_backup_job_in (dom, run_dir)))
       vv_engine_abort_job (dom, a->domain);
   }

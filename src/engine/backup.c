@@ -889,13 +889,18 @@ vv_backup_run (struct vv_engine *e, struct vv_backup_job *job,
     return -1;
   r = do_run (e, &s, job, p);
   if (r == -1) {
-    was_cancelled = vv_get_error_code () == VV_ERR_CANCELLED;
-    message = vv_strdup (vv_get_error ());
-    if (was_cancelled) {
-      free (message);
+    enum vv_errcode code = vv_get_error_code ();
+
+    was_cancelled = code == VV_ERR_CANCELLED;
+    if (was_cancelled)
       message = vv_printf ("%s was cancelled", s.what);
-      vv_error_code (VV_ERR_CANCELLED, "%s", message ? message : s.what);
-    }
+    else if (s.job_begun && virDomainIsActive (s.dom) != 1)
+      message = vv_printf ("%s (the domain stopped during the backup)",
+                           vv_get_error ());
+    else
+      message = vv_strdup (vv_get_error ());
+    if (message)
+      vv_error_code (code, "%s", message);
     vv_engine_cleanup_attempt (e, s.dom, s.domain_gone, &a, s.job_begun,
                                s.t, was_cancelled ? "cancelled" : "failed",
                                message ? message : "backup failed");

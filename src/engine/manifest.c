@@ -20,6 +20,8 @@
 #define DISK_NAME_MAX 64
 #define OBJECT_NAME_MAX 255
 #define CHECKPOINT_NAME_MAX 255
+/* Only shown, never part of a path: libvirt's names may be long. */
+#define DOMAIN_NAME_MAX 4096
 #define DOMAIN_XML_OBJECT "domain.xml"
 
 static bool
@@ -367,10 +369,10 @@ read_domain (json_object *o, const char *what, struct vv_backup_rec *b)
   if (get_req_string (d, dwhat, "name", &name) == -1
       || get_req_string (d, dwhat, "uuid", &uuid) == -1)
     return -1;
-  if (name[0] == '\0' || strlen (name) > VV_DOMAIN_NAME_MAX) {
+  if (name[0] == '\0' || strlen (name) > DOMAIN_NAME_MAX) {
     vv_error_code (VV_ERR_INVALID,
                    "field 'name' of %s must be 1 to %d bytes long", dwhat,
-                   VV_DOMAIN_NAME_MAX);
+                   DOMAIN_NAME_MAX);
     return -1;
   }
   if (!is_uuid (uuid))

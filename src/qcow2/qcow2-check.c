@@ -334,14 +334,15 @@ check_cluster0 (struct checker *c)
     }
     type = qcow2_get_be32 (p + pos);
     len = qcow2_get_be32 (p + pos + 4);
-    if (type == QCOW2_EXT_END)
-      break;
+    /* Like QEMU, judge the length even of the end marker. */
     if (len > n - pos - 8) {
       vv_error ("header extension 0x%08" PRIx32 " at 0x%" PRIx64 " of %"
                 PRIu32 " bytes runs past the end of the header cluster",
                 type, pos, len);
       return -1;
     }
+    if (type == QCOW2_EXT_END)
+      break;
     switch (type) {
     case QCOW2_EXT_BACKING_FORMAT:
       if (c->backing_format != NULL) {

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -62,6 +64,26 @@ target_read (void *opaque, void *buf, size_t count, uint64_t offset)
   return done;
 }
 
+/* Problems found in what is stored are failures of the backup, whatever
+ * code the layer that found them used (a manifest that does not parse is
+ * not the caller's invalid input).
+ */
+static void __attribute__ ((format (printf, 1, 2)))
+as_damage (const char *fmt, ...)
+{
+  struct vv_saved_error saved;
+  _cleanup_free_ char *prefix = NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  if (vasprintf (&prefix, fmt, ap) == -1)
+    prefix = NULL;
+  va_end (ap);
+  vv_restore_save_error (&saved);
+  vv_error ("%s%s", prefix ? prefix : "", saved.message ? saved.message : "");
+  free (saved.message);
+}
+
 static const char *
 or_none (const char *s)
 {
@@ -96,14 +118,19 @@ check_manifest (struct vv_target *t, const struct vv_backup_rec *b,
   if (vv_restore_check_object (b->id, name) == -1)
     return -1;
   if (vv_target_read_all (t, name, VV_MANIFEST_MAX, &text, &len) == -1) {
-    vv_error_prefix ("reading the manifest of backup %s from target '%s': ",
-                     b->id, tn);
+    /* A target that can not be reached keeps its own code. */
+    if (vv_get_error_code () == VV_ERR_UNAVAILABLE)
+      vv_error_prefix ("reading the manifest of backup %s from target "
+                       "'%s': ", b->id, tn);
+    else
+      as_damage ("reading the manifest of backup %s from target '%s': ",
+                 b->id, tn);
     return -1;
   }
   vv_progress_add_total (p, len);
   vv_progress_add (p, len);
   if ((m = vv_manifest_read (what, text, len)) == NULL) {
-    vv_error_prefix ("backup %s on target '%s': ", b->id, tn);
+    as_damage ("backup %s on target '%s': ", b->id, tn);
     return -1;
   }
 

@@ -11,10 +11,18 @@ set -euo pipefail
 domain=${1:?usage: api-backup.sh DOMAIN [SOCKET]}
 sock=${2:-${VIRTVAULT_SOCKET:-/run/virtvault/virtvaultd.sock}}
 
-call () {  # call METHOD PATH [JSON]: prints the body, fails on HTTP >= 400
-    curl --silent --show-error --fail-with-body --unix-socket "$sock" \
-         -X "$1" ${3:+-H 'Content-Type: application/json' --data "$3"} \
-         "http://localhost$2"
+call () {  # call METHOD PATH [JSON]: prints the body; on HTTP >= 400
+          # prints the daemon's error message and exits
+    local out code
+    out=$(curl --silent --show-error --unix-socket "$sock" -w '\n%{http_code}' \
+               -X "$1" ${3:+-H 'Content-Type: application/json' --data "$3"} \
+               "http://localhost$2")
+    code=${out##*$'\n'} out=${out%$'\n'*}
+    if [ "$code" -ge 400 ]; then
+        echo "$1 $2: $(jq -r .error.message <<<"$out" 2>/dev/null || echo "HTTP $code")" >&2
+        exit 1
+    fi
+    printf '%s\n' "$out"
 }
 
 # 1. Start the backup; the daemon answers at once with the job.

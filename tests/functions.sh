@@ -164,15 +164,18 @@ vv () {
     "$abs_top_builddir/virtvault" --socket "$VV_SOCK" "$@"
 }
 
-# api METHOD PATH [BODY] : raw API call; prints the body, sets HTTP_STATUS.
+# api METHOD PATH [BODY] : raw API call (BODY "@FILE" sends a file); prints the body; the HTTP status
+# goes to $VV_TMP/http_status (api runs in $(...) subshells), read it with
+# http_status.
 api () {
     local out
     out=$(curl -sS --unix-socket "$VV_SOCK" -X "$1" -w '\n%{http_code}' \
           ${3+-H 'Content-Type: application/json' --data-binary "$3"} \
           "http://localhost$2") || fail "curl $1 $2"
-    HTTP_STATUS=${out##*$'\n'}
+    printf '%s\n' "${out##*$'\n'}" > "$VV_TMP/http_status"
     printf '%s\n' "${out%$'\n'*}"
 }
+http_status () { cat "$VV_TMP/http_status"; }
 
 # wait_job_state JOB STATE... : polls until the job is in one of STATEs
 # (fails after 120 s); prints the job JSON.

@@ -10,7 +10,7 @@ before_b=$(api GET /v1/backups) before_j=$(api GET /v1/jobs) before_t=$(api GET 
 check () {  # METHOD PATH BODY STATUS CODE
     local body
     body=$(api "$1" "$2" "$3")
-    assert_eq "$HTTP_STATUS" "$4" "HTTP status of $1 $2 '$3'"
+    assert_eq "$(http_status)" "$4" "HTTP status of $1 $2 '$3'"
     assert_eq "$(jq -r .error.code <<<"$body")" "$5" "error code of $1 $2 '$3'"
     [ -n "$(jq -r .error.message <<<"$body")" ] || fail "empty error message for $1 $2"
 }
@@ -21,6 +21,7 @@ check POST /v1/backups '[1,2,3]'                    400 invalid
 check POST /v1/backups 'not json at all'            400 invalid
 check POST /v1/backups ''                           400 invalid
 check POST /v1/backups '{"domain": 42}'             400 invalid
+check POST /v1/backups "{'domain': 'x'}"            400 invalid
 check POST /v1/backups '{"domian": "x"}'            400 invalid
 check POST /v1/backups '{"domain": "x", "disks": "vda"}' 400 invalid
 check POST /v1/backups '{"domain": "nosuch-'$$'"}'   404 not_found
@@ -34,9 +35,9 @@ check GET  /v1/nosuch ''                            404 not_found
 check DELETE /v1/jobs ''                            405 invalid
 
 # A body over the 1 MiB limit is refused.
-big=$(head -c 1100000 /dev/zero | tr '\0' 'a')
-body=$(api POST /v1/backups "{\"domain\": \"$big\"}")
-assert_eq "$HTTP_STATUS" 413 "oversized body"
+{ printf '{"domain": "'; head -c 1100000 /dev/zero | tr '\0' 'a'; printf '"}'; } > "$VV_TMP/big.json"
+body=$(api POST /v1/backups "@$VV_TMP/big.json")
+assert_eq "$(http_status)" 413 "oversized body"
 
 # The messages are the ones a person needs.
 msg=$(api POST /v1/backups '{"domain": "x"' | jq -r .error.message)

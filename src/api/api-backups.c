@@ -532,6 +532,10 @@ vv_api_backup_restore (struct vv_api_request *r, json_object **ret)
   n = vv_json_get_string (req, what, "to", &to);
   if (n == -1 || vv_json_get_string (req, what, "format", &format) == -1)
     return -1;
+  b = vv_catalog_backup_get (r->ctx->engine->catalog, r->param,
+                             r->owner_filter);
+  if (b == NULL)
+    return -1;
   if (n == 0 || to[0] != '/') {
     vv_error_code (VV_ERR_INVALID,
                    "field 'to' of %s is required: an absolute directory to "
@@ -549,10 +553,6 @@ vv_api_backup_restore (struct vv_api_request *r, json_object **ret)
                    "'%.64s'", what, format);
     return -1;
   }
-  b = vv_catalog_backup_get (r->ctx->engine->catalog, r->param,
-                             r->owner_filter);
-  if (b == NULL)
-    return -1;
   /* The daemon writes the restored files as root. */
   if (vv_api_require_admin (r, "restoring to a directory") == -1)
     return -1;

@@ -285,6 +285,30 @@ daemonize_ready (const char *state_dir)
   ready_fd = -1;
 }
 
+/* Creates dir (and its parents) mode 0711: QEMU must be able to reach
+ * the NBD sockets under <state>/run.  An existing directory keeps its mode.
+ */
+static int
+make_dir (const char *dir)
+{
+  struct stat st;
+
+  if (stat (dir, &st) == 0) {
+    if (!S_ISDIR (st.st_mode)) {
+      vv_error_code (VV_ERR_INVALID, "%s is not a directory", dir);
+      return -1;
+    }
+    return 0;
+  }
+  if (vv_mkdir_p (dir, 0711) == -1)
+    return -1;
+  if (chmod (dir, 0711) == -1) {
+    vv_error_errno (errno, "cannot set the mode of %s", dir);
+    return -1;
+  }
+  return 0;
+}
+
 /* Held for the daemon's life: a second daemon on the same state
  * directory would share the catalog and scratch files.
  */
@@ -424,12 +448,14 @@ main (int argc, char **argv)
   sigaddset (&sigs, SIGINT);
   pthread_sigmask (SIG_BLOCK, &sigs, NULL);
 
-  if (vv_mkdir_p (cfg.state_dir, 0711) == -1)
-    fatal ();
+  /* The catalog holds target params, which may be credentials: what the
+   * daemon creates is private unless it says otherwise.
+   */
+  umask (077);
   run_dir = vv_printf ("%s/run", cfg.state_dir);
   catalog_path = vv_printf ("%s/catalog.db", cfg.state_dir);
   if (run_dir == NULL || catalog_path == NULL
-      || vv_mkdir_p (run_dir, 0711) == -1)
+      || make_dir (cfg.state_dir) == -1 || make_dir (run_dir) == -1)
     fatal ();
   lock_fd = lock_state_dir (cfg.state_dir);
   if (lock_fd == -1)

@@ -49,7 +49,11 @@ connect_export (const struct vv_nbd_export *x, bool meta)
 {
   _cleanup_nbd_ struct nbd_handle *h = nbd_create ();
 
+  /* Every buffer is filled by the read or the read fails; libnbd's
+   * zeroing of it first would only cost time.
+   */
   if (h == NULL
+      || nbd_set_pread_initialize (h, false) == -1
       || nbd_set_export_name (h, x->name) == -1
       || (meta && nbd_add_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION)
           == -1)

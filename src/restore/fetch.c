@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -20,12 +22,6 @@ static void
 cleanup_target_rec (struct vv_target_rec **r)
 {
   vv_target_rec_free (*r);
-}
-
-static void
-cleanup_sha256 (struct vv_sha256 **h)
-{
-  vv_sha256_free (*h);
 }
 
 /* params is the catalog's JSON array of "key=value" strings. */
@@ -99,15 +95,153 @@ write_all (int fd, const char *path, const char *buf, size_t len)
   return 0;
 }
 
+/* Hashing runs on its own thread, so reading the next piece and writing
+ * this one overlap with hashing it: sha256 is the largest CPU cost of a
+ * restore or verify, and on a network target the wait for the next
+ * range is hidden too.
+ */
+struct hasher {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  struct vv_sha256 *h;
+  const void *buf;              /* piece waiting to be hashed, or NULL */
+  size_t len;
+  bool quit;
+};
+
+static void *
+hasher_run (void *opaque)
+{
+  struct hasher *hs = opaque;
+
+  pthread_mutex_lock (&hs->lock);
+  for (;;) {
+    while (hs->buf == NULL && !hs->quit)
+      pthread_cond_wait (&hs->cond, &hs->lock);
+    if (hs->buf == NULL)
+      break;
+    pthread_mutex_unlock (&hs->lock);
+    vv_sha256_update (hs->h, hs->buf, hs->len);
+    pthread_mutex_lock (&hs->lock);
+    hs->buf = NULL;
+    pthread_cond_broadcast (&hs->cond);
+  }
+  pthread_mutex_unlock (&hs->lock);
+  return NULL;
+}
+
+/* Waits until the piece handed over last is hashed. */
+static void
+hasher_wait (struct hasher *hs)
+{
+  pthread_mutex_lock (&hs->lock);
+  while (hs->buf != NULL)
+    pthread_cond_wait (&hs->cond, &hs->lock);
+  pthread_mutex_unlock (&hs->lock);
+}
+
+static void
+hasher_submit (struct hasher *hs, const void *buf, size_t len)
+{
+  hasher_wait (hs);
+  pthread_mutex_lock (&hs->lock);
+  hs->buf = buf;
+  hs->len = len;
+  pthread_cond_broadcast (&hs->cond);
+  pthread_mutex_unlock (&hs->lock);
+}
+
+static int
+hasher_start (struct hasher *hs)
+{
+  int r;
+
+  pthread_mutex_init (&hs->lock, NULL);
+  pthread_cond_init (&hs->cond, NULL);
+  hs->buf = NULL;
+  hs->quit = false;
+  if ((hs->h = vv_sha256_new ()) == NULL)
+    goto fail;
+  r = pthread_create (&hs->thread, NULL, hasher_run, hs);
+  if (r != 0) {
+    vv_error_errno (r, "cannot start a thread");
+    goto fail;
+  }
+  return 0;
+ fail:
+  vv_sha256_free (hs->h);
+  pthread_cond_destroy (&hs->cond);
+  pthread_mutex_destroy (&hs->lock);
+  return -1;
+}
+
+/* Finishes hashing and stops the thread; ret_hex may be NULL. */
+static void
+hasher_stop (struct hasher *hs, char ret_hex[VV_SHA256_HEX])
+{
+  pthread_mutex_lock (&hs->lock);
+  hs->quit = true;
+  pthread_cond_broadcast (&hs->cond);
+  pthread_mutex_unlock (&hs->lock);
+  pthread_join (hs->thread, NULL);
+  if (ret_hex)
+    vv_sha256_final (hs->h, ret_hex);
+  vv_sha256_free (hs->h);
+  pthread_cond_destroy (&hs->cond);
+  pthread_mutex_destroy (&hs->lock);
+}
+
+static int
+stream (struct vv_target *t, const char *backup_id,
+        const struct vv_disk_rec *d, uint64_t size, int fd, const char *path,
+        char *buf, struct hasher *hs, struct vv_progress *p)
+{
+  const char *base = vv_restore_object_base (d->object);
+  uint64_t off = 0;
+
+  for (unsigned k = 0; off < size; k ^= 1) {
+    /* Two halves: one is hashed while the other is filled. */
+    char *piece = buf + (size_t) k * VV_RESTORE_BUF_SIZE;
+    size_t want = size - off < VV_RESTORE_BUF_SIZE
+                  ? (size_t) (size - off) : VV_RESTORE_BUF_SIZE;
+    int64_t n;
+
+    if (vv_progress_cancelled (p)) {
+      vv_error_code (VV_ERR_CANCELLED, "cancelled while reading %s of "
+                     "backup %s", base, backup_id);
+      return -1;
+    }
+    n = vv_target_get (t, d->object, piece, want, off);
+    if (n == -1) {
+      vv_error_prefix ("reading %s of backup %s from target '%s': ",
+                       base, backup_id, vv_target_name (t));
+      return -1;
+    }
+    if (n == 0) {
+      vv_error ("%s of backup %s on target '%s' ended at byte %" PRIu64
+                " while being read; it should be %" PRIu64 " bytes",
+                base, backup_id, vv_target_name (t), off, size);
+      return -1;
+    }
+    hasher_submit (hs, piece, n);
+    if (fd >= 0 && write_all (fd, path, piece, n) == -1)
+      return -1;
+    off += n;
+    vv_progress_add (p, n);
+  }
+  return 0;
+}
+
 int
 vv_restore_fetch (struct vv_target *t, const char *backup_id,
                   const struct vv_disk_rec *d, int fd, const char *path,
                   void *buf, struct vv_progress *p)
 {
-  _cleanup_ (cleanup_sha256) struct vv_sha256 *h = NULL;
   const char *base = vv_restore_object_base (d->object);
+  struct hasher hs;
   char sha[VV_SHA256_HEX];
-  uint64_t size, off = 0;
+  uint64_t size;
   int r;
 
   r = vv_target_stat (t, d->object, &size);
@@ -130,39 +264,14 @@ vv_restore_fetch (struct vv_target *t, const char *backup_id,
               vv_target_name (t), size, d->stored_bytes);
     return -1;
   }
-  if ((h = vv_sha256_new ()) == NULL)
+
+  if (hasher_start (&hs) == -1)
+    return -1;
+  r = stream (t, backup_id, d, size, fd, path, buf, &hs, p);
+  hasher_stop (&hs, r == 0 ? sha : NULL);
+  if (r == -1)
     return -1;
 
-  while (off < size) {
-    size_t want = size - off < VV_RESTORE_BUF_SIZE
-                  ? (size_t) (size - off) : VV_RESTORE_BUF_SIZE;
-    int64_t n;
-
-    if (vv_progress_cancelled (p)) {
-      vv_error_code (VV_ERR_CANCELLED, "cancelled while reading %s of "
-                     "backup %s", base, backup_id);
-      return -1;
-    }
-    n = vv_target_get (t, d->object, buf, want, off);
-    if (n == -1) {
-      vv_error_prefix ("reading %s of backup %s from target '%s': ",
-                       base, backup_id, vv_target_name (t));
-      return -1;
-    }
-    if (n == 0) {
-      vv_error ("%s of backup %s on target '%s' ended at byte %" PRIu64
-                " while being read; it should be %" PRIu64 " bytes",
-                base, backup_id, vv_target_name (t), off, size);
-      return -1;
-    }
-    vv_sha256_update (h, buf, n);
-    if (fd >= 0 && write_all (fd, path, buf, n) == -1)
-      return -1;
-    off += n;
-    vv_progress_add (p, n);
-  }
-
-  vv_sha256_final (h, sha);
   if (d->sha256 == NULL || strcasecmp (sha, d->sha256) != 0) {
     vv_error ("%s of backup %s is corrupt on target '%s': sha256 is %s, "
               "expected %s", base, backup_id, vv_target_name (t), sha,

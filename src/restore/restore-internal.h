@@ -18,6 +18,8 @@
  * does not show, small enough to keep a restore's memory flat.
  */
 #define VV_RESTORE_BUF_SIZE (4 * 1024 * 1024)
+/* vv_restore_fetch hashes one piece while it reads the next. */
+#define VV_RESTORE_FETCH_BUF (2 * VV_RESTORE_BUF_SIZE)
 
 /* Longest chain we follow; far beyond what any policy keeps, but stops a
  * parent_id loop in a damaged catalog.
@@ -64,8 +66,8 @@ struct vv_target *vv_restore_open_target (struct vv_engine *e,
 
 /* Streams the image d of backup backup_id from t, checking its stored
  * size and sha256 against the record; writes it to fd (path names fd in
- * errors) unless fd is -1.  buf is scratch space of VV_RESTORE_BUF_SIZE.
- * Adds the bytes read to p.
+ * errors) unless fd is -1.  buf is scratch space of
+ * VV_RESTORE_FETCH_BUF bytes.  Adds the bytes read to p.
  */
 int vv_restore_fetch (struct vv_target *t, const char *backup_id,
                       const struct vv_disk_rec *d, int fd, const char *path,

@@ -590,7 +590,7 @@ vv_restore_to_dir (struct vv_engine *e, const struct vv_restore_request *req,
     vv_error_prefix ("restoring backup %s: ", r.chain.v[0]->id);
     goto out;
   }
-  if ((r.buf = malloc (VV_RESTORE_BUF_SIZE)) == NULL ||
+  if ((r.buf = malloc (VV_RESTORE_FETCH_BUF)) == NULL ||
       (w = calloc (n, sizeof *w)) == NULL) {
     vv_error_errno (ENOMEM, "restoring backup %s", r.chain.v[0]->id);
     goto out;

@@ -278,7 +278,7 @@ vv_verify_backup (struct vv_engine *e, const char *backup_id,
     vv_error_prefix ("verifying backup %s: ", b->id);
     goto out;
   }
-  if ((buf = malloc (VV_RESTORE_BUF_SIZE)) == NULL) {
+  if ((buf = malloc (VV_RESTORE_FETCH_BUF)) == NULL) {
     vv_error_errno (ENOMEM, "verifying backup %s", b->id);
     goto out;
   }

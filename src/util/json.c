@@ -1,6 +1,7 @@
 #include <config.h>
 
 #include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 
 #include "error.h"
@@ -19,11 +20,19 @@ vv_json_parse (const char *what, const char *text, size_t len)
                    what);
     return NULL;
   }
+  if (len > INT_MAX) {
+    vv_error_code (VV_ERR_INVALID, "%s is too large to parse", what);
+    return NULL;
+  }
   tok = json_tokener_new ();
   if (tok == NULL) {
     vv_error ("cannot allocate a JSON parser");
     return NULL;
   }
+  /* Strict: no single quotes, no trailing commas, nothing a panel's
+   * JSON library would not produce either.
+   */
+  json_tokener_set_flags (tok, JSON_TOKENER_STRICT);
   o = json_tokener_parse_ex (tok, text, (int) len);
   jerr = json_tokener_get_error (tok);
   offset = json_tokener_get_parse_end (tok);

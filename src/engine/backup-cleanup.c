@@ -94,24 +94,28 @@ vv_engine_run_dir (struct vv_engine *e, const char *backup_id)
   return vv_printf ("%s/run/%s", e->state_dir, backup_id);
 }
 
-static bool
-job_active (virDomainPtr dom)
+/* 1 if libvirt runs a job on the domain, 0 if not, -1 if it could not
+ * tell.
+ */
+static int
+job_state (virDomainPtr dom)
 {
   virDomainJobInfo info;
 
   if (virDomainGetJobInfo (dom, &info) == -1)
-    return false;
+    return -1;
   return info.type != VIR_DOMAIN_JOB_NONE;
 }
 
 int
 vv_engine_abort_job (virDomainPtr dom, const char *what)
 {
-  struct timespec ts = { 0, 100 * 1000 * 1000 };
+  struct timespec ts = { 0, 50 * 1000 * 1000 };
+  int state = job_state (dom);
 
-  if (!job_active (dom))
+  if (state == 0)
     return 0;
-  if (virDomainAbortJob (dom) == -1 && job_active (dom)) {
+  if (virDomainAbortJob (dom) == -1 && job_state (dom) == 1) {
     vv_error ("cannot abort the libvirt job of %s: %s",
               what, vv_libvirt_error ());
     return -1;
@@ -119,10 +123,14 @@ vv_engine_abort_job (virDomainPtr dom, const char *what)
   /* libvirt finishes the job asynchronously once QEMU's block jobs end;
    * the checkpoint can only be deleted after that.
    */
-  for (int waited = 0; job_active (dom); waited += 100) {
+  for (int waited = 0; (state = job_state (dom)) != 0; waited += 50) {
     if (waited >= ABORT_WAIT_MS) {
-      vv_error ("the libvirt job of %s is still active %d s after abort",
-                what, ABORT_WAIT_MS / 1000);
+      if (state == -1)
+        vv_error ("cannot tell whether the libvirt job of %s ended: %s",
+                  what, vv_libvirt_error ());
+      else
+        vv_error ("the libvirt job of %s is still active %d s after abort",
+                  what, ABORT_WAIT_MS / 1000);
       return -1;
     }
     nanosleep (&ts, NULL);
@@ -136,7 +144,7 @@ vv_engine_backup_job_in (virDomainPtr dom, const char *run_dir)
   _cleanup_free_ char *xml = NULL;
   _cleanup_free_ char *needle = NULL;
 
-  if (!job_active (dom))
+  if (job_state (dom) == 0)
     return false;
   xml = virDomainBackupGetXMLDesc (dom, 0);
   needle = vv_printf ("%s/", run_dir);

@@ -16,10 +16,14 @@
 #include "util/error.h"
 
 #define DEFAULT_CONNECTIONS 4
-#define DEFAULT_SLOTS 16
-#define DEFAULT_CHUNK (4 * 1024 * 1024)
-/* Several smaller reads per chunk keep more of QEMU's I/O busy than one
- * big read.
+/* Measured here: 1 MiB chunks beat 4 MiB ones (the writer hashes and
+ * copies data that is still in the CPU caches); 32 of them absorb stalls
+ * of the target.
+ */
+#define DEFAULT_SLOTS 32
+#define DEFAULT_CHUNK (1024 * 1024)
+/* A chunk made of many short runs is read with all its requests in
+ * flight at once; a long run is read in requests of this size.
  */
 #define DEFAULT_REQUEST (1024 * 1024)
 /* NBD lengths are 32 bits; ask for block status in pieces this big. */

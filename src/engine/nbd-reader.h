@@ -29,8 +29,8 @@ struct vv_nbd_export {
 
 struct vv_nbd_copy_opts {
   unsigned connections;         /* reader threads/connections; 0 = 4 */
-  unsigned slots;               /* chunks buffered; 0 = 16 */
-  size_t chunk_size;            /* bytes per chunk; 0 = 4 MiB */
+  unsigned slots;               /* chunks buffered; 0 = 32 */
+  size_t chunk_size;            /* bytes per chunk; 0 = 1 MiB */
   size_t request_size;          /* bytes per NBD read, all of a chunk's
                                  * in flight at once; 0 = 1 MiB */
 };

@@ -123,10 +123,29 @@ guest_write () {
     case "$out" in *rror*|*annot*) fail "guest write '$cmd' on $dom/$dev: $out" ;; esac
 }
 
+# guest_flush DOM DEV : makes QEMU write its cached qcow2 metadata, so the
+# image file can be read from outside (qemu-img -U) while the domain runs.
+guest_flush () {
+    guest_write "$1" "$2" "flush"
+}
+
 # ref_write FILE 'write -P 0xab 1M 4M' : the same write on a raw
 # reference image, to know what the disk held at each point.
 ref_write () {
     qemu-io -f raw "$1" -c "$2" >/dev/null || fail "reference write '$2' on $1"
+}
+
+# True when the domain has no libvirt job (not through grep -q: with
+# pipefail, virsh dying of SIGPIPE would fail the pipeline).
+libvirt_job_idle () {
+    local out
+    out=$(virsh domjobinfo "$1" 2>/dev/null) || return 1
+    [[ $out =~ Job\ type:\ *None ]]
+}
+libvirt_backup_running () {
+    local out
+    out=$(virsh domjobinfo "$1" 2>/dev/null) || return 1
+    [[ $out =~ Backup ]]
 }
 
 checkpoints_of () {
@@ -191,6 +210,31 @@ wait_job () {
         sleep 0.1
     done
     fail "job $job did not reach $* within 120 s (last: $st)"
+}
+
+# hold_backup_midway DOM JOB : waits until the backup job has copied some
+# data, then stops the domain's QEMU (SIGSTOP) so NBD reads block and the
+# backup is certainly half way; sets QEMU_PID.  Resume with
+# 'kill -CONT $QEMU_PID'.  Fails if the backup ended before it was held.
+hold_backup_midway () {
+    local dom=$1 job=$2 i j
+    QEMU_PID=$(pgrep -f "guest=$dom,") || fail "no QEMU process for $dom"
+    cleanup_fn "kill -CONT $QEMU_PID"
+    for i in $(seq 1 1200); do
+        j=$(vv job show "$job" --json) || fail "job show $job"
+        [ "$(jq -r .status <<<"$j")" = running ] && [ "$(jq -r .bytes_done <<<"$j")" -gt 0 ] && break
+        case $(jq -r .status <<<"$j") in completed|failed|cancelled)
+            fail "backup job $job ended ($(jq -r .status <<<"$j")) before it could be held half way" ;;
+        esac
+        sleep 0.02
+    done
+    kill -STOP "$QEMU_PID"
+    sleep 0.2
+    j=$(vv job show "$job" --json)
+    [ "$(jq -r .status <<<"$j")" = running ] ||
+        { kill -CONT "$QEMU_PID"; fail "backup job $job ended ($(jq -r .status <<<"$j")) before it could be held half way; make the disk hold more data"; }
+    [ "$(jq -r .bytes_done <<<"$j")" -lt "$(jq -r .bytes_total <<<"$j")" ] ||
+        { kill -CONT "$QEMU_PID"; fail "backup job $job had copied everything before it could be held"; }
 }
 
 # Objects stored under the target directory (no temp files expected).

@@ -6,25 +6,16 @@ source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 dom=vvtest-cancel-$$
 make_domain "$dom" 1024
-guest_write "$dom" vda "write -P 0x5a 0 600M"
+guest_write "$dom" vda "write -P 0x5a 0 1000M"
 start_daemon
-
-qemu_pid=$(pgrep -f "guest=$dom,") || fail "no QEMU process for $dom"
 
 out=$(vv backup "$dom" --json) || fail "backup start"
 job=$(jq -r .job.id <<<"$out") id=$(jq -r .backup.id <<<"$out")
 
-# Hold the backup half way: once libvirt's job exists, stop QEMU so NBD
-# reads block, then cancel, then let QEMU go on.
-for i in $(seq 1 400); do
-    virsh domjobinfo "$dom" 2>/dev/null | grep -q Backup && break
-    sleep 0.025
-done
-kill -STOP "$qemu_pid"
-cleanup_fn "kill -CONT $qemu_pid"
-assert_eq "$(vv job show "$job" --json | jq -r .status)" running "job status before cancel"
-vv job cancel "$job" >/dev/null || { kill -CONT "$qemu_pid"; fail "job cancel"; }
-kill -CONT "$qemu_pid"
+# Hold the backup half way (QEMU stopped), cancel, let QEMU go on.
+hold_backup_midway "$dom" "$job"
+vv job cancel "$job" >/dev/null || { kill -CONT "$QEMU_PID"; fail "job cancel"; }
+kill -CONT "$QEMU_PID"
 
 j=$(wait_job "$job" cancelled failed completed)
 assert_eq "$(jq -r .status <<<"$j")" cancelled "job status after cancel"
@@ -34,7 +25,7 @@ assert_eq "$(jq -r .status <<<"$b")" cancelled "backup status after cancel"
 
 assert_eq "$(checkpoints_of "$dom")" "" "checkpoints after cancel"
 assert_eq "$(ls -A "$VV_STATE/run")" "" "scratch files after cancel"
-virsh domjobinfo "$dom" | grep -q "Job type: *None" || fail "libvirt job still active after cancel"
+libvirt_job_idle "$dom" || fail "libvirt job still active after cancel"
 assert_eq "$(find "$VV_STATE/backups" -type f | wc -l)" 0 "objects after cancel"
 
 # Cancelling a finished job is refused with a clear message.
@@ -50,17 +41,13 @@ assert_eq "$(checkpoints_of "$dom")" "virtvault-$id2" "checkpoint of the good ba
 # SIGTERM while a backup runs: the daemon cancels it, cleans up and exits 0.
 out=$(vv backup "$dom" --json) || fail "backup start"
 job=$(jq -r .job.id <<<"$out") id3=$(jq -r .backup.id <<<"$out")
-for i in $(seq 1 400); do
-    virsh domjobinfo "$dom" 2>/dev/null | grep -q Backup && break
-    sleep 0.025
-done
-kill -STOP "$qemu_pid"
+hold_backup_midway "$dom" "$job"
 kill -TERM "$VV_PID"
 sleep 0.5
-kill -CONT "$qemu_pid"
+kill -CONT "$QEMU_PID"
 wait "$VV_PID"; st=$?
 assert_eq "$st" 0 "exit status of virtvaultd after SIGTERM"
-virsh domjobinfo "$dom" | grep -q "Job type: *None" || fail "libvirt job still active after SIGTERM"
+libvirt_job_idle "$dom" || fail "libvirt job still active after SIGTERM"
 assert_eq "$(checkpoints_of "$dom")" "virtvault-$id2" "checkpoints after SIGTERM"
 assert_eq "$(ls -A "$VV_STATE/run")" "" "scratch files after SIGTERM"
 start_daemon

@@ -16,7 +16,7 @@ start_daemon
 nothing_left () {  # what
     assert_eq "$(checkpoints_of "$dom")" "" "$1: checkpoints left behind"
     assert_eq "$(ls -A "$VV_STATE/run")" "" "$1: scratch files or sockets left behind"
-    virsh domjobinfo "$dom" | grep -q "Job type: *None" || fail "$1: libvirt job left running"
+    libvirt_job_idle "$dom" || fail "$1: libvirt job left running"
 }
 
 # Unknown domain: exit 1, one line naming the domain, nothing recorded.
@@ -83,6 +83,7 @@ wait_job "$job" completed >/dev/null
 # After all of this a backup succeeds and restores.
 id=$(vv backup "$dom" --wait) || fail "backup after the failures"
 vv restore "$id" --to "$VV_TMP/restore" >/dev/null || fail "restore"
+guest_flush "$dom" vda
 "$QEMU_IMG" compare -q -U "$DISK_vda" "$VV_TMP/restore/vda.qcow2" || fail "restored disk differs"
 
 # Removing a target that holds backups is refused; an unused one goes.

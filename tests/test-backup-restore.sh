@@ -44,7 +44,7 @@ vv_is_id bk "$id" || fail "backup id '$id'"
 # Once libvirt's backup job exists, the point in time is fixed: writes
 # from now on must not be in the backup.
 for i in $(seq 1 300); do
-    virsh domjobinfo "$dom" 2>/dev/null | grep -q Backup && break
+    libvirt_backup_running "$dom" && break
     st=$(vv job show "$job" --json | jq -r .status)
     [ "$st" = failed ] && fail "backup failed early: $(vv job show "$job" --json | jq -r .error)"
     sleep 0.05
@@ -98,6 +98,7 @@ size=$(( $(stat -c %s "$dir/vda.qcow2") + $(stat -c %s "$dir/vdb.qcow2") ))
 "$QEMU_IMG" compare -q -f raw -F qcow2 "$ref_a" "$dir/vda.qcow2" || fail "stored vda differs from the disk at backup time"
 "$QEMU_IMG" compare -q -f raw -F qcow2 "$ref_b" "$dir/vdb.qcow2" || fail "stored vdb differs from the disk at backup time"
 # ... and the writes made during the backup did reach the live disk.
+guest_flush "$dom" vda
 if "$QEMU_IMG" compare -q -U -f raw -F qcow2 "$ref_a" "$DISK_vda" 2>/dev/null; then
     fail "the writes made during the backup are missing from the live disk"
 fi
@@ -106,10 +107,10 @@ fi
 # scratch files, sockets or libvirt job behind.
 assert_eq "$(checkpoints_of "$dom")" "virtvault-$id" "checkpoints"
 assert_eq "$(ls -A "$VV_STATE/run")" "" "run directory"
-virsh domjobinfo "$dom" | grep -q "Job type: *None" || fail "libvirt job still active"
+libvirt_job_idle "$dom" || fail "libvirt job still active"
 
 # list
-vv list | grep -q "$id" || fail "list does not show $id"
+grep -q "$id" <<<"$(vv list)" || fail "list does not show $id"
 assert_eq "$(vv list "$dom" --json | jq -r '.[0].id')" "$id" "list --json"
 assert_eq "$(vv list nosuchdomain --json | jq length)" 0 "list of another domain"
 
@@ -143,5 +144,5 @@ expect_failure vv show "$id"
 assert_contains "$ERR" "$id" "show of a deleted backup"
 
 # The audit log recorded the calls.
-sqlite3 "$VV_STATE/catalog.db" "select action from audit" | grep -q backup || fail "no audit rows for backups"
+grep -q backup <<<"$(sqlite3 "$VV_STATE/catalog.db" "select action from audit")" || fail "no audit rows for backups"
 exit 0

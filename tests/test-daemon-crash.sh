@@ -8,7 +8,7 @@ source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 dom=vvtest-crash-$$
 make_domain "$dom" 1024
-guest_write "$dom" vda "write -P 0x5a 0 600M"
+guest_write "$dom" vda "write -P 0x5a 0 1000M"
 start_daemon
 
 # A second daemon on the same state directory is refused.
@@ -17,22 +17,15 @@ expect_failure "$abs_top_builddir/virtvaultd" --foreground --state-dir "$VV_STAT
 assert_contains "$ERR" "$VV_STATE" "second daemon names the state directory"
 [ ! -e "$VV_TMP/other.sock" ] || fail "the refused daemon created a socket"
 
-qemu_pid=$(pgrep -f "guest=$dom,") || fail "no QEMU process for $dom"
 out=$(vv backup "$dom" --json) || fail "backup start"
 job=$(jq -r .job.id <<<"$out") id=$(jq -r .backup.id <<<"$out")
-for i in $(seq 1 400); do
-    virsh domjobinfo "$dom" 2>/dev/null | grep -q Backup && break
-    sleep 0.025
-done
-# Stop QEMU so the backup is certainly half way, kill the daemon hard.
-kill -STOP "$qemu_pid"
-cleanup_fn "kill -CONT $qemu_pid"
-sleep 0.3
+# Hold the backup half way (QEMU stopped), kill the daemon hard.
+hold_backup_midway "$dom" "$job"
 kill -9 "$VV_PID"
 wait "$VV_PID" 2>/dev/null
-kill -CONT "$qemu_pid"
+kill -CONT "$QEMU_PID"
 # libvirt still runs the backup job of the dead daemon.
-virsh domjobinfo "$dom" | grep -q Backup || fail "expected the orphaned libvirt backup job"
+libvirt_backup_running "$dom" || fail "expected the orphaned libvirt backup job"
 
 start_daemon
 j=$(vv job show "$job" --json) || fail "job show after restart"
@@ -42,13 +35,14 @@ b=$(vv show "$id" --json)
 assert_eq "$(jq -r .status <<<"$b")" failed "backup status after the crash"
 assert_contains "$(jq -r .error <<<"$b")" "virtvaultd" "backup error says the daemon stopped"
 
-virsh domjobinfo "$dom" | grep -q "Job type: *None" || fail "libvirt job still active after recovery"
+libvirt_job_idle "$dom" || fail "libvirt job still active after recovery"
 assert_eq "$(checkpoints_of "$dom")" "" "checkpoints after recovery"
 assert_eq "$(ls -A "$VV_STATE/run")" "" "scratch files after recovery"
 assert_eq "$(find "$VV_STATE/backups" -type f | wc -l)" 0 "objects (also partial ones) after recovery"
 
 id2=$(vv backup "$dom" --wait) || fail "backup after the crash"
 vv restore "$id2" --to "$VV_TMP/restore" >/dev/null || fail "restore after the crash"
+guest_flush "$dom" vda
 "$QEMU_IMG" compare -q -U "$DISK_vda" "$VV_TMP/restore/vda.qcow2" || fail "restored disk differs"
 
 # SIGTERM is a clean shutdown: the socket goes away, exit status 0.

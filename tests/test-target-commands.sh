@@ -13,7 +13,7 @@ vv target test local >/dev/null || fail "test of the default target"
 mkdir -p "$VV_TMP/nas"
 vv target add nas --url "file://$VV_TMP/nas" --price-per-gb-month 0.02 >/dev/null || fail "target add"
 assert_eq "$(vv target list --json | jq -r '.[] | select(.name=="nas") | .price_per_gb_month')" 0.02 "price"
-vv target list | grep -q "nas" || fail "target list table"
+grep -q "nas" <<<"$(vv target list)" || fail "target list table"
 vv target test nas >/dev/null || fail "target test nas"
 assert_eq "$(find "$VV_TMP/nas" -mindepth 1 | wc -l)" 0 "target test leaves nothing"
 

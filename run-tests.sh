@@ -2,8 +2,8 @@
 # Runs the whole test suite on a Debian 12 machine, as root: installs what
 # is missing, builds (warnings are errors), starts libvirtd, runs
 # `make check` (unit and integration tests against a real libvirtd and
-# QEMU), the unit tests again under AddressSanitizer/UBSan, and
-# `make distcheck`.  Ends with one line "N passed, N failed[, N skipped]".
+# QEMU), the unit tests again under AddressSanitizer/UBSan and under
+# valgrind, and `make distcheck`.  Ends with one line "N passed, N failed[, N skipped]".
 set -uo pipefail
 cd "$(dirname "$0")"
 top=$(pwd)
@@ -53,6 +53,11 @@ else
     echo "sanitizer build failed" >&2
     status=1; fail=$((fail + 1))
 fi
+
+vv_say "unit tests under valgrind"
+(cd _build/tests && make -j2 check TESTS="$(make -s print-unit-tests)" \
+    LOG_COMPILER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite") || status=1
+count _build/tests/test-suite.log
 
 vv_say "make distcheck (unit tests)"
 if ! (cd _build && make distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror \

@@ -11,7 +11,7 @@ vv_packages=(
     libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
     libnbd-bin
     # tests and examples
-    curl jq libxml2-utils e2fsprogs sqlite3 valgrind
+    curl jq libxml2-utils e2fsprogs procps sqlite3 valgrind
 )
 
 vv_say () { printf '==> %s\n' "$*"; }

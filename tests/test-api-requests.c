@@ -537,12 +537,13 @@ test_backup_records (void)
 {
   static const char *const backup_keys[] = {
     "id", "domain", "domain_uuid", "type", "status", "chain_id",
-    "parent_id", "created_at", "completed_at", "size_bytes", "target",
+    "chain_pos", "parent_id", "created_at", "completed_at", "size_bytes", "target",
     "reason", "notes", "error", "checkpoint", "job_id", "owner_uid",
     "disks", NULL
   };
   static const char *const disk_keys[] = {
-    "name", "virtual_size", "stored_bytes", "sha256", "format", NULL
+    "name", "virtual_size", "stored_bytes", "sha256", "format", "backing",
+    NULL
   };
   static const char *const job_keys[] = {
     "id", "kind", "status", "domain", "domain_uuid", "backup_id",

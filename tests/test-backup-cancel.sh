@@ -39,7 +39,8 @@ vv verify "$id2" >/dev/null || fail "verify after cancel"
 assert_eq "$(checkpoints_of "$dom")" "virtvault-$id2" "checkpoint of the good backup"
 
 # SIGTERM while a backup runs: the daemon cancels it, cleans up and exits 0.
-out=$(vv backup "$dom" --json) || fail "backup start"
+# (--full: an incremental of an unchanged disk would end at once.)
+out=$(vv backup "$dom" --full --json) || fail "backup start"
 job=$(jq -r .job.id <<<"$out") id3=$(jq -r .backup.id <<<"$out")
 hold_backup_midway "$dom" "$job"
 kill -TERM "$VV_PID"

@@ -130,8 +130,9 @@ assert_eq "$(ls -A "$VV_TMP/restore" | tr '\n' ' ')" "vda.qcow2 vdb.qcow2 " "res
 expect_failure vv restore "$id" --to "$VV_TMP/restore"
 assert_contains "$ERR" "exists" "restore over existing files"
 
-# A second backup is a new full; the older checkpoint is released.
-id2=$(vv backup "$dom" --wait) || fail "second backup"
+# A second backup with --full is a new full; the older checkpoint is
+# released.
+id2=$(vv backup "$dom" --full --wait) || fail "second backup"
 [ "$id2" != "$id" ] || fail "second backup reused the id"
 assert_eq "$(checkpoints_of "$dom")" "virtvault-$id2" "checkpoints after the second backup"
 assert_eq "$(vv list "$dom" --json | jq -r '.[0].id')" "$id2" "newest first"

@@ -46,6 +46,13 @@
  * retries the walk this often.
  */
 #define CREATE_RETRIES 5
+/* With fsync on, writeback of what a put wrote is started every this
+ * many bytes: the kernel would otherwise keep a whole backup image dirty
+ * in memory (the default background threshold is 10 % of RAM) and write
+ * all of it at the final fsync, after the copy.  Started early, the disk
+ * writes overlap the copy and the fsync only waits for the tail.
+ */
+#define WRITEBACK_STEP (8 * 1024 * 1024)
 
 struct file_target {
   char *root;               /* absolute, no trailing '/' unless "/" */
@@ -60,6 +67,9 @@ struct file_put {
   int fd;                   /* the temporary file */
   const char *base;         /* final name inside dirfd (points into name) */
   char tmp[NAME_MAX + 1];   /* temporary name inside dirfd */
+  off_t written;            /* bytes written so far */
+  off_t flushed;            /* writeback started up to here */
+  bool no_writeback;        /* sync_file_range not supported here */
 };
 
 static void
@@ -617,6 +627,17 @@ file_put_write (void *stream, const void *buf, size_t count)
     }
     p += n;
     count -= n;
+    s->written += n;
+  }
+  if (s->h->fsync && !s->no_writeback
+      && s->written - s->flushed >= WRITEBACK_STEP) {
+    /* Only starts writeback, never waits for it, so it leaves write
+     * errors to the fsync at commit (waiting here would consume them).
+     */
+    if (sync_file_range (s->fd, s->flushed, s->written - s->flushed,
+                         SYNC_FILE_RANGE_WRITE) == -1)
+      s->no_writeback = true;
+    s->flushed = s->written;
   }
   return 0;
 }

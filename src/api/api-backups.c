@@ -48,6 +48,13 @@ struct task {
   struct vv_backup_job *backup_job;   /* backup */
   char *dir;                          /* restore */
   char *format;                       /* restore */
+  enum vv_restore_mode mode;          /* restore */
+  char **disks;                       /* restore: NULL for all */
+  bool force_stop;                    /* restore in place */
+  int stop_timeout;                   /* restore in place */
+  char *new_name;                     /* restore as new */
+  char *new_uuid;                     /* restore as new */
+  bool start;                         /* restore in place, as new */
   bool ran;
 };
 
@@ -77,6 +84,9 @@ task_free (void *arg)
   free (t->domain);
   free (t->dir);
   free (t->format);
+  vv_strv_free (t->disks);
+  free (t->new_name);
+  free (t->new_uuid);
   free (t);
 }
 
@@ -136,16 +146,28 @@ run_restore (void *arg, struct vv_progress *p)
   struct task *t = arg;
   struct vv_restore_request req = {
     .backup_id = t->backup_id, .dir = t->dir, .format = t->format,
-    .owner_filter = t->owner_filter,
+    .owner_filter = t->owner_filter, .mode = t->mode,
+    .disks = (const char *const *) t->disks, .force_stop = t->force_stop,
+    .stop_timeout = t->stop_timeout, .new_name = t->new_name,
+    .new_uuid = t->new_uuid, .start = t->start,
   };
-  char what[PATH_MAX + 128];
+  char what[PATH_MAX + 256];
   int r;
 
   t->ran = true;
-  snprintf (what, sizeof what, "restore of backup %s to %s", t->backup_id,
-            t->dir);
+  if (t->mode == VV_RESTORE_IN_PLACE)
+    snprintf (what, sizeof what, "restore of backup %s in place over the "
+              "disks of domain '%s'", t->backup_id,
+              t->domain ? t->domain : "?");
+  else if (t->mode == VV_RESTORE_AS_NEW)
+    snprintf (what, sizeof what, "restore of backup %s as new domain '%s' "
+              "(UUID %s) in %s", t->backup_id, t->new_name, t->new_uuid,
+              t->dir);
+  else
+    snprintf (what, sizeof what, "restore of backup %s to %s", t->backup_id,
+              t->dir);
   vv_api_log (t->ctx, "job %s started: %s", t->job_id, what);
-  r = vv_restore_to_dir (t->ctx->engine, &req, p);
+  r = vv_restore_run (t->ctx->engine, &req, p);
   log_end (t, what, r, p);
   return r;
 }
@@ -227,7 +249,8 @@ check_domain_free (struct vv_api_request *r, const char *domain)
 }
 
 static const char *const backup_keys[] = {
-  "domain", "target", "all_disks", "disks", NULL
+  "domain", "target", "all_disks", "disks", "mode", "max_chain", "quiesce",
+  "pause", NULL
 };
 
 int
@@ -236,7 +259,10 @@ vv_api_backup_create (struct vv_api_request *r, json_object **ret)
   static const char what[] = "the backup request";
   _cleanup_json_ json_object *req = NULL;
   const char *domain = NULL, *target = NULL;
-  bool all_disks = false;
+  const char *mode = NULL, *quiesce = NULL;
+  uint64_t max_chain = 0;
+  int has_max_chain = 0;
+  bool all_disks = false, pause = false;
   json_object *disks = NULL;
   _cleanup_free_ const char **disk_v = NULL;
   char job_id[VV_ID_MAX];
@@ -266,8 +292,31 @@ vv_api_backup_create (struct vv_api_request *r, json_object **ret)
   vv_api_set_audit (r, domain, NULL);
   if (vv_json_get_string (req, what, "target", &target) == -1
       || vv_json_get_bool (req, what, "all_disks", &all_disks) == -1
-      || vv_json_get_array (req, what, "disks", &disks) == -1)
+      || vv_json_get_array (req, what, "disks", &disks) == -1
+      || vv_json_get_string (req, what, "mode", &mode) == -1
+      || (has_max_chain = vv_json_get_uint64 (req, what, "max_chain",
+                                              &max_chain)) == -1
+      || vv_json_get_string (req, what, "quiesce", &quiesce) == -1
+      || vv_json_get_bool (req, what, "pause", &pause) == -1)
     return -1;
+  if (mode && strcmp (mode, "auto") != 0 && strcmp (mode, "full") != 0
+      && strcmp (mode, "incremental") != 0) {
+    vv_error_code (VV_ERR_INVALID, "field 'mode' of %s must be \"auto\", "
+                   "\"full\" or \"incremental\"", what);
+    return -1;
+  }
+  if (has_max_chain == 1
+      && (max_chain < 1 || max_chain > 1000)) {
+    vv_error_code (VV_ERR_INVALID, "field 'max_chain' of %s must be 1 to "
+                   "1000 (incremental backups per chain)", what);
+    return -1;
+  }
+  if (quiesce && strcmp (quiesce, "off") != 0 && strcmp (quiesce, "on") != 0
+      && strcmp (quiesce, "try") != 0) {
+    vv_error_code (VV_ERR_INVALID, "field 'quiesce' of %s must be \"off\", "
+                   "\"on\" or \"try\"", what);
+    return -1;
+  }
   if (target && vv_check_name ("target name", target, 64) == -1)
     return -1;
   if (disks) {
@@ -319,6 +368,10 @@ vv_api_backup_create (struct vv_api_request *r, json_object **ret)
     .disks = disk_v,
     .job_id = job_id,
     .owner_uid = r->uid,
+    .mode = mode,
+    .max_chain = (unsigned) max_chain,
+    .quiesce = quiesce,
+    .pause = pause,
   };
   if (vv_backup_prepare (r->ctx->engine, &breq, &bj, &rec) == -1)
     return -1;
@@ -513,7 +566,90 @@ vv_api_backup_verify (struct vv_api_request *r, json_object **ret)
   return job_answer (r, job_id, ret);
 }
 
-static const char *const restore_keys[] = { "to", "format", NULL };
+static const char *const restore_keys[] = {
+  "to", "format", "in_place", "force_stop", "stop_timeout", "as_new",
+  "disks", "start", NULL
+};
+
+/* The optional "disks" of a restore request as a NULL-terminated list. */
+static int
+restore_disks (json_object *req, const char *what, char ***ret)
+{
+  json_object *disks = NULL;
+  _cleanup_strv_ char **v = NULL;
+  size_t nd;
+
+  if (vv_json_get_array (req, what, "disks", &disks) == -1)
+    return -1;
+  if (disks == NULL)
+    return 0;
+  nd = json_object_array_length (disks);
+  if (nd == 0 || nd > VV_MAX_DISKS) {
+    vv_error_code (VV_ERR_INVALID,
+                   "field 'disks' of %s must list 1 to %d disks", what,
+                   VV_MAX_DISKS);
+    return -1;
+  }
+  if ((v = calloc (nd + 1, sizeof *v)) == NULL) {
+    vv_error_errno (errno, "reading %s", what);
+    return -1;
+  }
+  for (size_t i = 0; i < nd; i++) {
+    json_object *d = json_object_array_get_idx (disks, i);
+    if (!json_object_is_type (d, json_type_string)) {
+      vv_error_code (VV_ERR_INVALID,
+                     "field 'disks' of %s must be an array of disk names "
+                     "such as \"vda\"", what);
+      return -1;
+    }
+    if (vv_check_name ("disk name", json_object_get_string (d),
+                       DISK_NAME_MAX) == -1 ||
+        (v[i] = vv_strdup (json_object_get_string (d))) == NULL)
+      return -1;
+  }
+  *ret = TAKE_PTR (v);
+  return 0;
+}
+
+static json_object *
+strv_json (char **v)
+{
+  json_object *a = json_object_new_array ();
+
+  for (size_t i = 0; a && v && v[i]; i++)
+    json_object_array_add (a, json_object_new_string (v[i]));
+  return a;
+}
+
+static json_object *
+restore_info_json (enum vv_restore_mode mode,
+                   const struct vv_restore_info *info)
+{
+  static const char *const modes[] = { "to_dir", "in_place", "as_new" };
+  json_object *o = json_object_new_object ();
+
+  if (o == NULL)
+    return NULL;
+  json_object_object_add (o, "mode", json_object_new_string (modes[mode]));
+  json_object_object_add (o, "domain", info->domain
+                          ? json_object_new_string (info->domain) : NULL);
+  json_object_object_add (o, "domain_uuid", info->domain_uuid
+                          ? json_object_new_string (info->domain_uuid)
+                          : NULL);
+  json_object_object_add (o, "dir", info->dir
+                          ? json_object_new_string (info->dir) : NULL);
+  json_object_object_add (o, "disks", strv_json (info->disks));
+  json_object_object_add (o, "files", strv_json (info->files));
+  json_object_object_add (o, "notes", info->notes
+                          ? json_object_new_string (info->notes) : NULL);
+  return o;
+}
+
+static void
+cleanup_restore_info (struct vv_restore_info *i)
+{
+  vv_restore_info_clear (i);
+}
 
 int
 vv_api_backup_restore (struct vv_api_request *r, json_object **ret)
@@ -521,28 +657,57 @@ vv_api_backup_restore (struct vv_api_request *r, json_object **ret)
   static const char what[] = "the restore request";
   _cleanup_json_ json_object *req = NULL;
   _cleanup_backup_rec_ struct vv_backup_rec *b = NULL;
-  const char *to = NULL, *format = NULL;
+  _cleanup_strv_ char **disks = NULL;
+  _cleanup_ (cleanup_restore_info) struct vv_restore_info info = { 0 };
+  const char *to = NULL, *format = NULL, *as_new = NULL;
+  bool in_place = false, force_stop = false, start = false;
+  uint64_t stop_timeout = 0;
+  int has_timeout, has_force, has_start;
+  enum vv_restore_mode mode;
   char job_id[VV_ID_MAX];
+  json_object *answer;
   struct task *t;
-  int n;
+  int n, has_as_new;
 
   req = vv_api_parse_body (r, what, restore_keys, false);
   if (req == NULL)
     return -1;
   n = vv_json_get_string (req, what, "to", &to);
-  if (n == -1 || vv_json_get_string (req, what, "format", &format) == -1)
+  if (n == -1 || vv_json_get_string (req, what, "format", &format) == -1 ||
+      vv_json_get_bool (req, what, "in_place", &in_place) == -1 ||
+      (has_as_new = vv_json_get_string (req, what, "as_new", &as_new)) == -1 ||
+      (has_force = vv_json_get_bool (req, what, "force_stop",
+                                     &force_stop)) == -1 ||
+      (has_timeout = vv_json_get_uint64 (req, what, "stop_timeout",
+                                         &stop_timeout)) == -1 ||
+      (has_start = vv_json_get_bool (req, what, "start", &start)) == -1 ||
+      restore_disks (req, what, &disks) == -1)
     return -1;
   b = vv_catalog_backup_get (r->ctx->engine->catalog, r->param,
                              r->owner_filter);
   if (b == NULL)
     return -1;
-  if (n == 0 || to[0] != '/') {
+
+  /* One of three destinations; "to" names the directory of an as-new
+   * restore too.
+   */
+  if ((in_place ? 1 : 0) + (has_as_new ? 1 : 0) + (n && !has_as_new ? 1 : 0)
+      != 1 || (in_place && n)) {
     vv_error_code (VV_ERR_INVALID,
-                   "field 'to' of %s is required: an absolute directory to "
-                   "write the disks to", what);
+                   "%s needs exactly one destination: 'to' (an absolute "
+                   "directory to write the disks to), \"in_place\": true "
+                   "(over the domain's disks) or 'as_new' (the name of a new "
+                   "domain, with 'to' as the directory of its disks)", what);
     return -1;
   }
-  if (strlen (to) >= RESTORE_DIR_MAX) {
+  mode = in_place ? VV_RESTORE_IN_PLACE
+    : has_as_new ? VV_RESTORE_AS_NEW : VV_RESTORE_TO_DIR;
+  if (n && to[0] != '/') {
+    vv_error_code (VV_ERR_INVALID,
+                   "field 'to' of %s must be an absolute directory", what);
+    return -1;
+  }
+  if (n && strlen (to) >= RESTORE_DIR_MAX) {
     vv_error_code (VV_ERR_INVALID, "field 'to' of %s is longer than %d bytes",
                    what, RESTORE_DIR_MAX - 1);
     return -1;
@@ -553,29 +718,88 @@ vv_api_backup_restore (struct vv_api_request *r, json_object **ret)
                    "'%.64s'", what, format);
     return -1;
   }
-  /* The daemon writes the restored files as root. */
-  if (vv_api_require_admin (r, "restoring to a directory") == -1)
+  if (mode == VV_RESTORE_IN_PLACE && format) {
+    vv_error_code (VV_ERR_INVALID,
+                   "field 'format' does not apply to an in-place restore: "
+                   "each disk keeps the format it has now");
+    return -1;
+  }
+  if (mode != VV_RESTORE_IN_PLACE && (has_force || has_timeout)) {
+    vv_error_code (VV_ERR_INVALID,
+                   "fields 'force_stop' and 'stop_timeout' apply to an "
+                   "in-place restore only");
+    return -1;
+  }
+  if (mode == VV_RESTORE_TO_DIR && has_start) {
+    vv_error_code (VV_ERR_INVALID,
+                   "field 'start' applies to in-place and as-new restores "
+                   "only");
+    return -1;
+  }
+  if (has_timeout && stop_timeout > VV_RESTORE_STOP_TIMEOUT_MAX) {
+    vv_error_code (VV_ERR_INVALID,
+                   "field 'stop_timeout' of %s must be 0 to %d seconds",
+                   what, VV_RESTORE_STOP_TIMEOUT_MAX);
+    return -1;
+  }
+  if (has_as_new && vv_check_name ("field 'as_new' (the new domain's name)",
+                                   as_new, VV_DOMAIN_NAME_MAX) == -1)
+    return -1;
+  /* The daemon writes the restored files as root, and defines domains. */
+  if (vv_api_require_admin (r, "restoring a backup") == -1)
     return -1;
 
   struct vv_restore_request rreq = {
-    .backup_id = b->id, .dir = to, .format = format ? format : "qcow2",
-    .owner_filter = r->owner_filter,
+    .backup_id = b->id, .dir = to,
+    .format = mode == VV_RESTORE_IN_PLACE ? NULL : format ? format : "qcow2",
+    .owner_filter = r->owner_filter, .mode = mode,
+    .disks = (const char *const *) disks, .force_stop = force_stop,
+    .stop_timeout = has_timeout ? (int) stop_timeout : -1,
+    .new_name = as_new, .start = start,
   };
-  if (vv_restore_check (r->ctx->engine, &rreq) == -1)
+  if (vv_restore_plan (r->ctx->engine, &rreq, &info) == -1)
+    return -1;
+  /* In place holds the domain; as new holds the new name. */
+  if (mode != VV_RESTORE_TO_DIR &&
+      (check_domain_free (r, info.domain) == -1 ||
+       check_domain_free (r, info.domain_uuid) == -1))
     return -1;
   if (vv_random_id ("job", job_id) == -1)
     return -1;
-  t = task_new (r, job_id, b->id, b->domain);
+  t = task_new (r, job_id, b->id,
+                mode == VV_RESTORE_TO_DIR ? b->domain : info.domain);
   if (t == NULL)
     return -1;
-  t->dir = vv_strdup (to);
-  t->format = vv_strdup (rreq.format);
-  if (t->dir == NULL || t->format == NULL) {
+  t->mode = mode;
+  t->dir = info.dir ? vv_strdup (info.dir) : NULL;
+  t->format = rreq.format ? vv_strdup (rreq.format) : NULL;
+  t->force_stop = force_stop;
+  t->stop_timeout = rreq.stop_timeout;
+  t->start = start;
+  t->disks = TAKE_PTR (disks);
+  if (mode == VV_RESTORE_AS_NEW) {
+    t->new_name = vv_strdup (as_new);
+    t->new_uuid = vv_strdup (info.domain_uuid);
+  }
+  if ((info.dir && t->dir == NULL) || (rreq.format && t->format == NULL) ||
+      (mode == VV_RESTORE_AS_NEW &&
+       (t->new_name == NULL || t->new_uuid == NULL))) {
     t->ran = true;
     task_free (t);
     return -1;
   }
-  if (submit (r, t, "restore", NULL, run_restore) == -1)
+  if (submit (r, t, "restore",
+              mode == VV_RESTORE_TO_DIR ? NULL : info.domain_uuid,
+              run_restore) == -1)
     return -1;
-  return job_answer (r, job_id, ret);
+  if (job_answer (r, job_id, ret) == -1)
+    return -1;
+  answer = restore_info_json (mode, &info);
+  if (answer == NULL) {
+    json_object_put (*ret);
+    vv_error ("out of memory");
+    return -1;
+  }
+  json_object_object_add (*ret, "restore", answer);
+  return 202;
 }

@@ -50,6 +50,8 @@ int vv_api_backup_get (struct vv_api_request *r, json_object **ret);
 int vv_api_backup_delete (struct vv_api_request *r, json_object **ret);
 int vv_api_backup_verify (struct vv_api_request *r, json_object **ret);
 int vv_api_backup_restore (struct vv_api_request *r, json_object **ret);
+int vv_api_chain_list (struct vv_api_request *r, json_object **ret);
+int vv_api_chain_get (struct vv_api_request *r, json_object **ret);
 
 /* api-jobs.c */
 int vv_api_job_list (struct vv_api_request *r, json_object **ret);
@@ -94,6 +96,7 @@ int vv_api_require_admin (struct vv_api_request *r, const char *what);
 
 /* records-json.c: records exactly as docs/api.md shows them. */
 json_object *vv_backup_to_json (const struct vv_backup_rec *b);
+json_object *vv_chain_to_json (const struct vv_chain_rec *c);
 json_object *vv_job_to_json (const struct vv_job_rec *j);
 json_object *vv_target_to_json (const struct vv_target_rec *t);
 /* A double without json-c's 17-digit noise (0.02, not 0.020000000000000000). */

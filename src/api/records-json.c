@@ -49,6 +49,7 @@ disk_to_json (const struct vv_disk_rec *d)
   add (o, "stored_bytes", new_u64 (d->stored_bytes));
   add (o, "sha256", vv_json_string_or_null (d->sha256));
   add (o, "format", vv_json_string_or_null (d->format));
+  add (o, "backing", vv_json_string_or_null (d->backing));
   return o;
 }
 
@@ -66,6 +67,7 @@ vv_backup_to_json (const struct vv_backup_rec *b)
   add (o, "type", vv_json_string_or_null (b->type));
   add (o, "status", vv_json_string_or_null (b->status));
   add (o, "chain_id", vv_json_string_or_null (b->chain_id));
+  add (o, "chain_pos", json_object_new_int64 (b->chain_pos));
   add (o, "parent_id", vv_json_string_or_null (b->parent_id));
   add (o, "created_at", vv_json_string_or_null (b->created_at));
   add (o, "completed_at", vv_json_string_or_null (b->completed_at));
@@ -81,6 +83,28 @@ vv_backup_to_json (const struct vv_backup_rec *b)
   for (size_t i = 0; disks && i < b->n_disks; i++)
     json_object_array_add (disks, disk_to_json (&b->disks[i]));
   add (o, "disks", disks);
+  return o;
+}
+
+json_object *
+vv_chain_to_json (const struct vv_chain_rec *c)
+{
+  json_object *o = json_object_new_object ();
+
+  if (o == NULL)
+    return NULL;
+  add (o, "id", vv_json_string_or_null (c->id));
+  add (o, "domain", vv_json_string_or_null (c->domain));
+  add (o, "domain_uuid", vv_json_string_or_null (c->domain_uuid));
+  add (o, "target", vv_json_string_or_null (c->target));
+  add (o, "created_at", vv_json_string_or_null (c->created_at));
+  add (o, "full_id", vv_json_string_or_null (c->full_id));
+  add (o, "last_id", vv_json_string_or_null (c->last_id));
+  add (o, "length", json_object_new_int64 (c->length));
+  add (o, "backups", new_u64 (c->n_backups));
+  add (o, "completed", new_u64 (c->n_completed));
+  add (o, "size_bytes", new_u64 (c->size_bytes));
+  add (o, "owner_uid", json_object_new_int64 (c->owner_uid));
   return o;
 }
 

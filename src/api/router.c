@@ -42,6 +42,8 @@ static const struct route {
   { "DELETE", "backups/*",         vv_api_backup_delete,     "backup.delete" },
   { "POST",   "backups/*/verify",  vv_api_backup_verify,     "backup.verify" },
   { "POST",   "backups/*/restore", vv_api_backup_restore,    "backup.restore" },
+  { "GET",    "chains",            vv_api_chain_list,        NULL },
+  { "GET",    "chains/*",          vv_api_chain_get,         NULL },
   { "GET",    "jobs",              vv_api_job_list,          NULL },
   { "GET",    "jobs/*",            vv_api_job_get,           NULL },
   { "POST",   "jobs/*/cancel",     vv_api_job_cancel,        "job.cancel" },

@@ -16,6 +16,7 @@ disk_rec_clear (struct vv_disk_rec *d)
   free (d->sha256);
   free (d->format);
   free (d->object);
+  free (d->backing);
 }
 
 void
@@ -41,6 +42,7 @@ vv_backup_rec_free (struct vv_backup_rec *r)
   free (r->checkpoint);
   free (r->prefix);
   free (r->job_id);
+  free (r->checkpoint_xml);
   for (i = 0; i < r->n_disks; i++)
     disk_rec_clear (&r->disks[i]);
   free (r->disks);
@@ -83,7 +85,7 @@ not_found (const char *id)
 #define BACKUP_COLUMNS                                                  \
   "id, domain, domain_uuid, type, status, chain_id, parent_id,"        \
   " created_at, completed_at, size_bytes, target, reason, notes, error," \
-  " checkpoint, prefix, job_id, owner_uid"
+  " checkpoint, prefix, job_id, owner_uid, chain_pos, checkpoint_xml"
 
 static int
 load_disks (struct vv_catalog *c, struct vv_backup_rec *r)
@@ -95,7 +97,7 @@ load_disks (struct vv_catalog *c, struct vv_backup_rec *r)
 
   if (vv_cat_prepare (c, what,
                       "SELECT name, virtual_size, stored_bytes, sha256,"
-                      " format, object FROM backup_disks"
+                      " format, object, backing, bitmap FROM backup_disks"
                       " WHERE backup_id = ?1 ORDER BY rowid", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, r->id))
@@ -118,8 +120,10 @@ load_disks (struct vv_catalog *c, struct vv_backup_rec *r)
     if (vv_cat_column_text (s, 0, &d->name) == -1
         || vv_cat_column_text (s, 3, &d->sha256) == -1
         || vv_cat_column_text (s, 4, &d->format) == -1
-        || vv_cat_column_text (s, 5, &d->object) == -1)
+        || vv_cat_column_text (s, 5, &d->object) == -1
+        || vv_cat_column_text (s, 6, &d->backing) == -1)
       return -1;
+    d->bitmap = sqlite3_column_int (s, 7) != 0;
     d->virtual_size = sqlite3_column_int64 (s, 1);
     d->stored_bytes = sqlite3_column_int64 (s, 2);
   }
@@ -153,8 +157,10 @@ read_backup (struct vv_catalog *c, sqlite3_stmt *s)
       || vv_cat_column_text (s, 13, &r->error) == -1
       || vv_cat_column_text (s, 14, &r->checkpoint) == -1
       || vv_cat_column_text (s, 15, &r->prefix) == -1
-      || vv_cat_column_text (s, 16, &r->job_id) == -1)
+      || vv_cat_column_text (s, 16, &r->job_id) == -1
+      || vv_cat_column_text (s, 19, &r->checkpoint_xml) == -1)
     goto fail;
+  r->chain_pos = (unsigned) sqlite3_column_int64 (s, 18);
   r->size_bytes = sqlite3_column_int64 (s, 9);
   r->owner_uid = sqlite3_column_int64 (s, 17);
   if (load_disks (c, r) == -1)
@@ -346,8 +352,9 @@ insert_disk (struct vv_catalog *c, const char *id, const struct vv_disk_rec *d)
     return -1;
   if (vv_cat_prepare (c, what,
                       "INSERT INTO backup_disks (backup_id, name,"
-                      " virtual_size, stored_bytes, sha256, format, object)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &s) == -1)
+                      " virtual_size, stored_bytes, sha256, format, object,"
+                      " backing, bitmap)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, id)
       || vv_cat_bind_text (s, 2, d->name)
@@ -355,7 +362,9 @@ insert_disk (struct vv_catalog *c, const char *id, const struct vv_disk_rec *d)
       || vv_cat_bind_int64 (s, 4, (int64_t) d->stored_bytes)
       || vv_cat_bind_text (s, 5, d->sha256)
       || vv_cat_bind_text (s, 6, d->format)
-      || vv_cat_bind_text (s, 7, d->object))
+      || vv_cat_bind_text (s, 7, d->object)
+      || vv_cat_bind_text (s, 8, d->backing)
+      || vv_cat_bind_int64 (s, 9, d->bitmap))
     return vv_cat_bind_error (c, what);
   if (sqlite3_step (s) == SQLITE_DONE)
     return 0;
@@ -548,7 +557,7 @@ vv_catalog_backup_insert (struct vv_catalog *c,
   if (vv_cat_prepare (c, what,
                       "INSERT INTO backups (" BACKUP_COLUMNS ") VALUES"
                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                      " ?13, ?14, ?15, ?16, ?17, ?18)", &s) == -1)
+                      " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, r->id)
       || vv_cat_bind_text (s, 2, r->domain)
@@ -567,7 +576,9 @@ vv_catalog_backup_insert (struct vv_catalog *c,
       || vv_cat_bind_text (s, 15, r->checkpoint)
       || vv_cat_bind_text (s, 16, r->prefix)
       || vv_cat_bind_text (s, 17, r->job_id)
-      || vv_cat_bind_int64 (s, 18, r->owner_uid))
+      || vv_cat_bind_int64 (s, 18, r->owner_uid)
+      || vv_cat_bind_int64 (s, 19, r->chain_pos)
+      || vv_cat_bind_text (s, 20, r->checkpoint_xml))
     return vv_cat_bind_error (c, what);
   if (sqlite3_step (s) != SQLITE_DONE) {
     if (sqlite3_extended_errcode (c->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -746,4 +757,138 @@ vv_catalog_backup_delete (struct vv_catalog *c, const char *id)
     return -1;
   sqlite3_reset (get);
   return vv_cat_commit (&txn);
+}
+
+/* ---- incremental chains ---- */
+
+int
+vv_catalog_backup_set_checkpoint_xml (struct vv_catalog *c, const char *id,
+                                      const char *xml)
+{
+  static const char what[] = "recording the checkpoint XML of backup";
+
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "UPDATE backups SET checkpoint_xml = ?2 WHERE id = ?1",
+                      &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_text (s, 2, xml))
+    return vv_cat_bind_error (c, what);
+  return update_one (c, s, id, what);
+}
+
+int
+vv_catalog_backup_make_full (struct vv_catalog *c, const char *id,
+                             const char *chain_id, const char *prefix,
+                             const char *reason)
+{
+  static const char what[] = "turning an incremental into a full backup";
+  char now[VV_TIME_MAX];
+  int rc;
+
+  if (id == NULL || chain_id == NULL || prefix == NULL) {
+    vv_error_code (VV_ERR_INVALID, "%s: id, chain or prefix missing", what);
+    return -1;
+  }
+  vv_now_utc (now);
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_txn_ struct vv_cat_txn txn = { 0 };
+  _cleanup_stmt_ sqlite3_stmt *get = NULL;
+  _cleanup_stmt_ sqlite3_stmt *upd = NULL;
+  struct vv_backup_rec r = { 0 };
+  if (vv_cat_begin (c, &txn) == -1)
+    return -1;
+  if (vv_cat_prepare (c, what,
+                      "SELECT domain_uuid, target, owner_uid, status"
+                      " FROM backups WHERE id = ?1", &get) == -1)
+    return -1;
+  if (vv_cat_bind_text (get, 1, id))
+    return vv_cat_bind_error (c, what);
+  rc = sqlite3_step (get);
+  if (rc == SQLITE_DONE)
+    return not_found (id);
+  if (rc != SQLITE_ROW)
+    return vv_cat_error (c, "%s '%s'", what, id);
+  if (vv_cat_status_is_final ((const char *) sqlite3_column_text (get, 3))) {
+    vv_error_code (VV_ERR_INVALID, "backup '%s' has finished; its type can "
+                   "no longer change", id);
+    return -1;
+  }
+  r.id = (char *) id;
+  r.chain_id = (char *) chain_id;
+  r.domain_uuid = (char *) sqlite3_column_text (get, 0);
+  r.target = (char *) sqlite3_column_text (get, 1);
+  r.owner_uid = sqlite3_column_int64 (get, 2);
+  if (check_target_and_chain (c, &r, now) == -1)
+    return -1;
+  if (vv_cat_prepare (c, what,
+                      "UPDATE backups SET type = 'full', parent_id = NULL,"
+                      " chain_id = ?2, prefix = ?3, reason = ?4,"
+                      " chain_pos = 0 WHERE id = ?1", &upd) == -1)
+    return -1;
+  if (vv_cat_bind_text (upd, 1, id) || vv_cat_bind_text (upd, 2, chain_id)
+      || vv_cat_bind_text (upd, 3, prefix)
+      || vv_cat_bind_text (upd, 4, reason))
+    return vv_cat_bind_error (c, what);
+  if (update_one (c, upd, id, what) == -1)
+    return -1;
+  return vv_cat_commit (&txn);
+}
+
+struct vv_backup_rec *
+vv_catalog_backup_last_completed (struct vv_catalog *c, const char *uuid)
+{
+  static const char what[] = "finding the last completed backup";
+  int rc;
+
+  if (uuid == NULL) {
+    vv_error_code (VV_ERR_INVALID, "domain uuid is missing");
+    return NULL;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT " BACKUP_COLUMNS " FROM backups"
+                      " WHERE domain_uuid = ?1 AND status = 'completed'"
+                      " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                      &s) == -1)
+    return NULL;
+  if (vv_cat_bind_text (s, 1, uuid)) {
+    vv_cat_bind_error (c, what);
+    return NULL;
+  }
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_ROW)
+    return read_backup (c, s);
+  if (rc == SQLITE_DONE)
+    vv_error_code (VV_ERR_NOT_FOUND, "domain %s has no completed backup",
+                   uuid);
+  else
+    vv_cat_error (c, "%s", what);
+  return NULL;
+}
+
+int
+vv_catalog_backup_set_notes (struct vv_catalog *c, const char *id,
+                             const char *notes)
+{
+  static const char what[] = "recording the notes of backup";
+
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what, "UPDATE backups SET notes = ?2 WHERE id = ?1",
+                      &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_text (s, 2, notes))
+    return vv_cat_bind_error (c, what);
+  return update_one (c, s, id, what);
 }

@@ -69,6 +69,10 @@ struct vv_disk_rec {
   char *sha256;               /* of the stored object */
   char *format;               /* "qcow2" */
   char *object;               /* object name on the target */
+  /* Appended with incremental chains (schema 2). */
+  char *backing;              /* relative backing file name of an overlay
+                               * ("../bk-.../vda.qcow2"); NULL: standalone */
+  bool bitmap;                /* the backup's checkpoint tracks this disk */
 };
 
 struct vv_backup_rec {
@@ -92,6 +96,9 @@ struct vv_backup_rec {
   int64_t owner_uid;
   size_t n_disks;
   struct vv_disk_rec *disks;
+  /* Appended with incremental chains (schema 2). */
+  unsigned chain_pos;         /* 0 for the full, n for its n-th incremental */
+  char *checkpoint_xml;       /* libvirt's XML of checkpoint, to redefine it */
 };
 void vv_backup_rec_free (struct vv_backup_rec *r);
 void vv_backup_recs_free (struct vv_backup_rec **v, size_t n);
@@ -135,12 +142,55 @@ int vv_catalog_backup_list_with_checkpoint (struct vv_catalog *c,
                                             const char *domain_uuid,
                                             struct vv_backup_rec ***ret,
                                             size_t *ret_n);
+/* Replaces the notes of a backup (NULL clears them). */
+int vv_catalog_backup_set_notes (struct vv_catalog *c, const char *id,
+                                 const char *notes);
+/* The XML of the backup's checkpoint (NULL clears it). */
+int vv_catalog_backup_set_checkpoint_xml (struct vv_catalog *c,
+                                          const char *id, const char *xml);
+/* Turns a pending or running incremental into a full backup that starts
+ * the new chain chain_id (its row is made) under prefix, with reason.
+ */
+int vv_catalog_backup_make_full (struct vv_catalog *c, const char *id,
+                                 const char *chain_id, const char *prefix,
+                                 const char *reason);
+/* The newest completed backup of a domain uuid (any target), or NULL
+ * with VV_ERR_NOT_FOUND.
+ */
+struct vv_backup_rec *vv_catalog_backup_last_completed (struct vv_catalog *c,
+                                                        const char *uuid);
 /* Number of backups whose parent is id. */
 int vv_catalog_backup_count_children (struct vv_catalog *c, const char *id);
 /* Removes the rows of the backup and its disks (and its chain row once
  * the chain is empty).
  */
 int vv_catalog_backup_delete (struct vv_catalog *c, const char *id);
+
+/* ---- chains: a full backup and the incrementals built on it ---- */
+struct vv_chain_rec {
+  char *id;                   /* "ch-..." */
+  char *domain_uuid;
+  char *domain;               /* name of its newest backup */
+  char *target;
+  int64_t owner_uid;
+  char *created_at;
+  char *full_id;              /* its full backup; NULL if deleted */
+  char *last_id;              /* newest completed backup; NULL if none */
+  unsigned length;            /* completed incrementals (highest position) */
+  size_t n_backups;           /* rows, any status */
+  size_t n_completed;
+  uint64_t size_bytes;        /* stored bytes of completed backups */
+};
+void vv_chain_rec_free (struct vv_chain_rec *r);
+void vv_chain_recs_free (struct vv_chain_rec **v, size_t n);
+/* domain (name or uuid) may be NULL for all; newest first. */
+int vv_catalog_chain_list (struct vv_catalog *c, const char *domain,
+                           int64_t owner_filter,
+                           struct vv_chain_rec ***ret, size_t *ret_n);
+/* NULL with VV_ERR_NOT_FOUND "no chain with id 'x'". */
+struct vv_chain_rec *vv_catalog_chain_get (struct vv_catalog *c,
+                                           const char *id,
+                                           int64_t owner_filter);
 
 /* ---- jobs ---- */
 struct vv_job_rec {

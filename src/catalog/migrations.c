@@ -105,9 +105,28 @@ static const char migration_1[] =
   "  detail TEXT\n"
   ");\n";
 
+/* Incremental chains: the position of a backup in its chain (0 for the
+ * full), the checkpoint XML to redefine it with after libvirt lost it,
+ * and per disk the relative backing file name of an overlay image and
+ * whether the backup's checkpoint carries a bitmap for the disk.  Disks
+ * of older backups with a checkpoint had one.
+ */
+static const char migration_2[] =
+  "ALTER TABLE backups ADD COLUMN chain_pos INTEGER NOT NULL DEFAULT 0\n"
+  "  CHECK (chain_pos >= 0);\n"
+  "ALTER TABLE backups ADD COLUMN checkpoint_xml TEXT;\n"
+  "ALTER TABLE backup_disks ADD COLUMN backing TEXT;\n"
+  "ALTER TABLE backup_disks ADD COLUMN bitmap INTEGER NOT NULL DEFAULT 0\n"
+  "  CHECK (bitmap IN (0, 1));\n"
+  "UPDATE backup_disks SET bitmap = 1 WHERE format = 'qcow2' AND backup_id\n"
+  "  IN (SELECT id FROM backups WHERE checkpoint IS NOT NULL);\n"
+  "CREATE INDEX chains_by_uuid ON chains (domain_uuid, created_at);\n";
+
 const struct vv_migration vv_catalog_migrations[] = {
   { 1, "targets, instances, chains, backups, disks, jobs, audit",
     migration_1 },
+  { 2, "incremental chains: chain position, checkpoint XML, backing files",
+    migration_2 },
 };
 const size_t vv_catalog_n_migrations =
   sizeof vv_catalog_migrations / sizeof vv_catalog_migrations[0];

@@ -193,6 +193,8 @@ extern const struct cli_command cli_cmd_show;
 extern const struct cli_command cli_cmd_verify;
 extern const struct cli_command cli_cmd_restore;
 extern const struct cli_command cli_cmd_delete;
+extern const struct cli_command cli_cmd_chain_list;
+extern const struct cli_command cli_cmd_chain_show;
 extern const struct cli_command cli_cmd_job_list;
 extern const struct cli_command cli_cmd_job_show;
 extern const struct cli_command cli_cmd_job_cancel;

@@ -1,7 +1,9 @@
 #include <config.h>
 /* virtvault backup DOMAIN [--wait] [--all-disks | --disks LIST]
- *                         [--target NAME]
+ *                         [--target NAME] [--full | --incremental]
+ *                         [--max-chain N] [--quiesce[=try]] [--pause]
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -64,7 +66,8 @@ run_backup (struct cli *cli, const struct cli_command *cmd,
 {
   enum {
     OPT_WAIT = CLI_OPT_FIRST_COMMAND_OPTION,
-    OPT_ALL_DISKS, OPT_DISKS, OPT_TARGET,
+    OPT_ALL_DISKS, OPT_DISKS, OPT_TARGET, OPT_FULL, OPT_INCREMENTAL,
+    OPT_MAX_CHAIN, OPT_QUIESCE, OPT_PAUSE,
   };
   static const struct option longopts[] = {
     CLI_COMMON_LONGOPTS,
@@ -72,12 +75,19 @@ run_backup (struct cli *cli, const struct cli_command *cmd,
     { "all-disks", no_argument, NULL, OPT_ALL_DISKS },
     { "disks", required_argument, NULL, OPT_DISKS },
     { "target", required_argument, NULL, OPT_TARGET },
+    { "full", no_argument, NULL, OPT_FULL },
+    { "incremental", no_argument, NULL, OPT_INCREMENTAL },
+    { "max-chain", required_argument, NULL, OPT_MAX_CHAIN },
+    { "quiesce", optional_argument, NULL, OPT_QUIESCE },
+    { "pause", no_argument, NULL, OPT_PAUSE },
     { NULL, 0, NULL, 0 },
   };
   _cleanup_json_ json_object *body = NULL, *answer = NULL, *job = NULL;
   _cleanup_free_ char *what = NULL;
   const char *disks = NULL, *target = NULL, *job_id, *backup_id;
-  bool wait = false, all_disks = false;
+  const char *mode = NULL, *quiesce = NULL, *max_chain = NULL;
+  bool wait = false, all_disks = false, pause = false;
+  long chain_n = 0;
   int c, r;
 
   while ((c = getopt_long (argc, argv, CLI_SHORTOPTS, longopts,
@@ -87,6 +97,16 @@ run_backup (struct cli *cli, const struct cli_command *cmd,
     case OPT_ALL_DISKS: all_disks = true; break;
     case OPT_DISKS: disks = optarg; break;
     case OPT_TARGET: target = optarg; break;
+    case OPT_FULL:
+    case OPT_INCREMENTAL:
+      if (mode)
+        return cli_usage_error (cmd, "--full and --incremental exclude each "
+                                "other");
+      mode = c == OPT_FULL ? "full" : "incremental";
+      break;
+    case OPT_MAX_CHAIN: max_chain = optarg; break;
+    case OPT_QUIESCE: quiesce = optarg ? optarg : "on"; break;
+    case OPT_PAUSE: pause = true; break;
     default:
       if ((r = cli_common_option (cli, cmd, c, argv)) >= 0)
         return r;
@@ -99,6 +119,18 @@ run_backup (struct cli *cli, const struct cli_command *cmd,
                             "other");
   if (target && target[0] == '\0')
     return cli_usage_error (cmd, "--target needs a target name");
+  if (max_chain) {
+    char *end;
+    chain_n = strtol (max_chain, &end, 10);
+    if (end == max_chain || *end || chain_n < 1 || chain_n > 1000)
+      return cli_usage_error (cmd, "--max-chain '%s' is not a number of "
+                              "incremental backups from 1 to 1000",
+                              max_chain);
+  }
+  if (quiesce && strcmp (quiesce, "on") != 0 && strcmp (quiesce, "try") != 0
+      && strcmp (quiesce, "off") != 0)
+    return cli_usage_error (cmd, "--quiesce=%s: give --quiesce, "
+                            "--quiesce=try or --quiesce=off", quiesce);
 
   if ((body = json_object_new_object ()) == NULL)
     return CLI_EXIT_FAILED;
@@ -108,6 +140,16 @@ run_backup (struct cli *cli, const struct cli_command *cmd,
     json_object_object_add (body, "target", json_object_new_string (target));
   if (all_disks)
     json_object_object_add (body, "all_disks", json_object_new_boolean (1));
+  if (mode)
+    json_object_object_add (body, "mode", json_object_new_string (mode));
+  if (max_chain)
+    json_object_object_add (body, "max_chain",
+                            json_object_new_int64 (chain_n));
+  if (quiesce)
+    json_object_object_add (body, "quiesce",
+                            json_object_new_string (quiesce));
+  if (pause)
+    json_object_object_add (body, "pause", json_object_new_boolean (1));
   if (disks && (r = add_disks (cmd, body, disks)) >= 0)
     return r;
 
@@ -146,7 +188,8 @@ run_backup (struct cli *cli, const struct cli_command *cmd,
 
 const struct cli_command cli_cmd_backup = {
   .name = "backup",
-  .synopsis = "DOMAIN [--wait] [--all-disks | --disks LIST] [--target NAME]",
+  .synopsis = "DOMAIN [--wait] [--all-disks | --disks LIST] [--target NAME]\n"
+  "       [--full | --incremental] [--max-chain N] [--quiesce[=try]] [--pause]",
   .summary = "Start a backup of a running domain",
   .help =
   "Without --wait, prints \"Backup bk-... started as job job-...\" (with\n"
@@ -160,6 +203,19 @@ const struct cli_command cli_cmd_backup = {
   "                  disks are skipped with a note); default: the first disk\n"
   "  --disks LIST    back up these disks, comma-separated (e.g. vda,vdb)\n"
   "  --target NAME   store the backup on this target (default: the\n"
-  "                  daemon's default target, 'local')\n",
+  "                  daemon's default target, 'local')\n"
+  "  --full          take a full backup (starts a new chain)\n"
+  "  --incremental   copy only what changed since the chain's last\n"
+  "                  completed backup; fails (saying why) when no usable\n"
+  "                  chain exists.  Default: incremental when possible,\n"
+  "                  else full; the backup's reason says which and why\n"
+  "  --max-chain N   incrementals per chain (1..1000; default: the\n"
+  "                  daemon's max_chain, 6); then a new full starts one\n"
+  "  --quiesce[=try] freeze the guest filesystems (QEMU guest agent) while\n"
+  "                  the checkpoint is created; fails when no agent\n"
+  "                  answers, unless =try, which goes on and says so in\n"
+  "                  the notes\n"
+  "  --pause         suspend the domain while the checkpoint is created\n"
+  "                  (the notes say for how long)\n",
   .run = run_backup,
 };

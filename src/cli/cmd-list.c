@@ -23,7 +23,8 @@ run_list (struct cli *cli, const struct cli_command *cmd,
           int argc, char **argv)
 {
   static const char *const headers[] = {
-    "ID", "DOMAIN", "TYPE", "STATUS", ">SIZE", "CREATED", NULL
+    "ID", "DOMAIN", "TYPE", "CHAIN", ">POS", "STATUS", ">SIZE", "CREATED",
+    NULL
   };
   _cleanup_json_ json_object *list = NULL;
   _cleanup_table_ struct cli_table *t = NULL;
@@ -57,14 +58,16 @@ run_list (struct cli *cli, const struct cli_command *cmd,
   for (size_t i = 0; i < json_object_array_length (list); i++) {
     json_object *b = json_object_array_get_idx (list, i);
     const char *status = cli_get_str (b, "status");
-    char size[32] = "-", created[CLI_TIME_MAX];
+    char size[32] = "-", created[CLI_TIME_MAX], pos[24];
 
     if (status && strcmp (status, "completed") == 0)
       human (b, "size_bytes", size);
     cli_format_time (cli_get_str (b, "created_at"), created);
+    snprintf (pos, sizeof pos, "%" PRId64, cli_get_int (b, "chain_pos", 0));
     if (cli_table_add (t, (const char *const[]) {
           cli_get_str (b, "id"), cli_get_str (b, "domain"),
-          cli_get_str (b, "type"), status, size, created }) < 0)
+          cli_get_str (b, "type"), cli_get_str (b, "chain_id"), pos,
+          status, size, created }) < 0)
       return CLI_EXIT_FAILED;
   }
   cli_table_print (t, stdout);
@@ -106,6 +109,7 @@ print_backup_details (json_object *b)
   char created[CLI_TIME_MAX], completed[CLI_TIME_MAX], hsize[32];
   int64_t bytes = cli_get_int (b, "size_bytes", -1);
   int64_t uid = cli_get_int (b, "owner_uid", -1);
+  char pos[24];
   static const struct {
     const char *label, *key;
   } optional[] = {
@@ -124,6 +128,7 @@ print_backup_details (json_object *b)
   }
   if (uid >= 0)
     owner = vv_printf ("%" PRId64, uid);
+  snprintf (pos, sizeof pos, "%" PRId64, cli_get_int (b, "chain_pos", 0));
 
   if (cli_fields_add (f, "ID", cli_get_str (b, "id")) < 0 ||
       cli_fields_add (f, "Domain", cli_get_str (b, "domain")) < 0 ||
@@ -133,6 +138,7 @@ print_backup_details (json_object *b)
       cli_fields_add (f, "Target", cli_get_str (b, "target")) < 0 ||
       cli_fields_add (f, "Chain", cli_get_str (b, "chain_id")) < 0 ||
       cli_fields_add (f, "Parent", cli_get_str (b, "parent_id")) < 0 ||
+      cli_fields_add (f, "Position", pos) < 0 ||
       cli_fields_add (f, "Created", created) < 0 ||
       cli_fields_add (f, "Completed", completed) < 0 ||
       cli_fields_add (f, "Size", size) < 0 ||
@@ -197,8 +203,9 @@ const struct cli_command cli_cmd_list = {
   .synopsis = "[DOMAIN]",
   .summary = "List backups, newest first, of every domain or of one",
   .help =
-  "Prints a table: ID, DOMAIN, TYPE, STATUS, SIZE (stored bytes),\n"
-  "CREATED (local time).  DOMAIN is a domain name or UUID.  With --json:\n"
+  "Prints a table: ID, DOMAIN, TYPE, CHAIN, POS (0 for the full, n for\n"
+  "its n-th incremental), STATUS, SIZE (stored bytes), CREATED (local\n"
+  "time).  DOMAIN is a domain name or UUID.  With --json:\n"
   "the array of backup objects (docs/api.md).\n",
   .run = run_list,
 };

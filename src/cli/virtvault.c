@@ -22,6 +22,8 @@ static const struct cli_command *const commands[] = {
   &cli_cmd_verify,
   &cli_cmd_restore,
   &cli_cmd_delete,
+  &cli_cmd_chain_list,
+  &cli_cmd_chain_show,
   &cli_cmd_job_list,
   &cli_cmd_job_show,
   &cli_cmd_job_cancel,
@@ -33,8 +35,8 @@ static const struct cli_command *const commands[] = {
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-/* "job" and "target" group their commands under a second word. */
-static const char *const groups[] = { "job", "target" };
+/* "chain", "job" and "target" group their commands under a second word. */
+static const char *const groups[] = { "chain", "job", "target" };
 
 static const char common_help[] =
   "Common options:\n"

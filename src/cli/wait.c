@@ -11,8 +11,10 @@
 #include "util/error.h"
 #include "util/strutil.h"
 
-/* How often the job is asked for its progress. */
-#define POLL_INTERVAL_NS (200 * 1000 * 1000L)
+/* How often the job is asked for its progress; --wait returns at most
+ * this long after the job ended (200 ms cost a backup 0.1 s on average).
+ */
+#define POLL_INTERVAL_NS (50 * 1000 * 1000L)
 
 static void
 wait_signals (sigset_t *set)

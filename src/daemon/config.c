@@ -189,6 +189,22 @@ set_key (struct vv_daemon_config *c, const char *what, const char *key,
     return vv_daemon_parse_admin_uids (what, value, &c->admin_uids,
                                        &c->n_admin_uids);
   }
+  if (strcmp (key, "max_chain") == 0) {
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul (value, &end, 10);
+    if (!isdigit ((unsigned char) value[0]) || *end != '\0' || errno
+        || v < 1 || v > 1000) {
+      vv_error_code (VV_ERR_INVALID, "%s: '%s' is not a number of "
+                     "incremental backups per chain from 1 to 1000", what,
+                     value);
+      return -1;
+    }
+    c->max_chain = (unsigned) v;
+    return 0;
+  }
   if (strcmp (key, "default_target") == 0) {
     if (vv_check_name ("target name", value, 64) == -1) {
       vv_error_prefix ("%s: ", what);
@@ -200,7 +216,7 @@ set_key (struct vv_daemon_config *c, const char *what, const char *key,
   }
   vv_error_code (VV_ERR_INVALID,
                  "%s: unknown key; the keys are state_dir, socket, connect, "
-                 "workers, admin_uids and default_target", what);
+                 "workers, admin_uids, default_target and max_chain", what);
   return -1;
 }
 
@@ -209,7 +225,7 @@ vv_daemon_config_load (struct vv_daemon_config *c, const char *path)
 {
   _cleanup_fclose_ FILE *f = fopen (path, "re");
   char line[VV_CONFIG_LINE_MAX + 2];
-  char seen[6][32];
+  char seen[7][32];
   size_t n_seen = 0;
   unsigned lineno = 0;
 

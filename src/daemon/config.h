@@ -29,6 +29,7 @@ struct vv_daemon_config {
   size_t n_admin_uids;
   bool admin_uids_set;
   char *default_target;
+  unsigned max_chain;           /* incrementals per chain; 0 = not set */
 };
 
 /* Reads path into c (which starts zeroed).  Errors name "path:line". */

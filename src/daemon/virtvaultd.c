@@ -486,6 +486,7 @@ main (int argc, char **argv)
     .state_dir = cfg.state_dir,
     .catalog = catalog,
     .default_target = cfg.default_target,
+    .max_chain = cfg.max_chain,
   };
   recover (&engine);
 

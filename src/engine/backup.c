@@ -7,15 +7,18 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "engine/chain-policy.h"
 #include "engine/domain.h"
 #include "engine/engine.h"
 #include "engine/engine-internal.h"
 #include "engine/manifest.h"
+#include "engine/nbd-map.h"
 #include "engine/nbd-reader.h"
 #include "qcow2/qcow2.h"
 #include "target/target.h"
@@ -25,6 +28,10 @@
 
 /* Longest disk target name we accept ("vda", "sdab"). */
 #define DISK_NAME_MAX 32
+/* How much of a libvirt message goes into a reason. */
+#define REASON_DETAIL_MAX 300
+
+enum quiesce { QUIESCE_OFF, QUIESCE_ON, QUIESCE_TRY };
 
 struct vv_backup_job {
   char *backup_id;
@@ -36,6 +43,20 @@ struct vv_backup_job {
   char *checkpoint;             /* NULL when no selected disk can carry one */
   char **disks;                 /* selected target devs, NULL-terminated */
   size_t n_disks;
+  /* Incremental chains: per selected disk, whether libvirt reads it
+   * incrementally, the backing file name of its overlay image, and
+   * whether the new checkpoint tracks it.
+   */
+  bool incremental;
+  char *parent_id;
+  char *parent_checkpoint;
+  unsigned pos;
+  bool *disk_incr;
+  char **disk_backing;
+  bool *disk_bitmap;
+  enum quiesce quiesce;
+  bool pause;
+  char *notes;
 };
 
 struct vv_backup_job *
@@ -49,6 +70,15 @@ vv_backup_job_free (struct vv_backup_job *job)
     free (job->chain_id);
     free (job->prefix);
     free (job->checkpoint);
+    if (job->disk_backing)
+      for (size_t i = 0; i < job->n_disks; i++)
+        free (job->disk_backing[i]);
+    free (job->disk_backing);
+    free (job->disk_incr);
+    free (job->disk_bitmap);
+    free (job->parent_id);
+    free (job->parent_checkpoint);
+    free (job->notes);
     vv_strv_free (job->disks);
     free (job);
   }
@@ -236,7 +266,8 @@ select_disks (const struct vv_domain_info *info, const char *name,
     const struct vv_domain_disk *d = vv_domain_info_find_disk (info, sel[i]);
     if (!vv_domain_disk_can_checkpoint (d)) {
       _cleanup_free_ char *note =
-        vv_printf ("no checkpoint on %s: %s image", d->target,
+        vv_printf ("no checkpoint on %s: %s image, stored in full every "
+                   "time (no change tracking)", d->target,
                    d->driver_type ? d->driver_type : "unknown format");
       if (note == NULL || add_note (&notes, note) == -1)
         return -1;
@@ -259,23 +290,174 @@ any_checkpoint_disk (const struct vv_domain_info *info, char **disks)
   return false;
 }
 
-/* "full: ..." - why this backup is a full one. */
-static const char *
-full_reason (struct vv_engine *e, const char *uuid)
+/* The object of disk name in backup b, or NULL. */
+static const struct vv_disk_rec *
+backup_disk (const struct vv_backup_rec *b, const char *name)
 {
-  struct vv_backup_rec **v = NULL;
-  size_t n = 0;
-  bool earlier = false;
+  for (size_t i = 0; b && i < b->n_disks; i++)
+    if (b->disks[i].name && strcmp (b->disks[i].name, name) == 0)
+      return &b->disks[i];
+  return NULL;
+}
 
-  if (vv_catalog_backup_list (e->catalog, uuid, VV_OWNER_ANY, &v, &n) == 0) {
-    for (size_t i = 0; i < n && !earlier; i++)
-      earlier = strcmp (v[i]->status, "completed") == 0;
-    vv_backup_recs_free (v, n);
+/* Libvirt's XML of a checkpoint, without its <parent> (which may name a
+ * checkpoint deleted since), fit to be redefined later.
+ */
+static char *
+checkpoint_xml (virDomainPtr dom, const char *name)
+{
+  virDomainCheckpointPtr cp = virDomainCheckpointLookupByName (dom, name, 0);
+  char *xml, *a, *b;
+
+  if (cp == NULL)
+    return NULL;
+  xml = virDomainCheckpointGetXMLDesc (cp, 0);
+  virDomainCheckpointFree (cp);
+  if (xml && (a = strstr (xml, "<parent>")) && (b = strstr (a, "</parent>")))
+    memmove (a, b + strlen ("</parent>"), strlen (b + strlen ("</parent>"))
+             + 1);
+  return xml;
+}
+
+/* Is the checkpoint of the last backup in libvirt?  If libvirt lost it
+ * (domain undefined and defined again), redefine it from the XML the
+ * catalog kept; libvirt validates that the disks still carry its bitmaps.
+ */
+static enum vv_cp_state
+check_checkpoint (virDomainPtr dom, const struct vv_backup_rec *last,
+                  char *detail, size_t len)
+{
+  virDomainCheckpointPtr cp;
+
+  cp = virDomainCheckpointLookupByName (dom, last->checkpoint, 0);
+  if (cp) {
+    virDomainCheckpointFree (cp);
+    return VV_CP_PRESENT;
   }
-  else
+  if (last->checkpoint_xml == NULL) {
+    snprintf (detail, len, "the catalog holds no XML of it");
+    return VV_CP_MISSING;
+  }
+  cp = virDomainCheckpointCreateXML (dom, last->checkpoint_xml,
+                                     VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE
+                                     | VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE);
+  if (cp == NULL) {
+    snprintf (detail, len, "%.*s", REASON_DETAIL_MAX, vv_libvirt_error ());
+    return VV_CP_MISSING;
+  }
+  virDomainCheckpointFree (cp);
+  return VV_CP_REDEFINED;
+}
+
+/* Full or incremental, per disk too; fills the chain fields of job and
+ * ret_reason.
+ */
+static int
+plan_chain (struct vv_engine *e, virDomainPtr dom,
+            const struct vv_domain_info *info,
+            const struct vv_backup_request *req, const char *target,
+            struct vv_backup_job *job, char **ret_reason)
+{
+  struct vv_backup_rec *last = NULL;
+  struct vv_chain_rec *chain = NULL;
+  struct vv_chain_facts f = { 0 };
+  struct vv_chain_decision d;
+  char detail[REASON_DETAIL_MAX + 1] = "";
+  int ret = -1;
+
+  if (vv_backup_mode_parse (req->mode, &f.mode) == -1)
+    return -1;
+  if (req->max_chain > VV_MAX_CHAIN_LIMIT) {
+    vv_error_code (VV_ERR_INVALID, "max chain %u is more than %d",
+                   req->max_chain, VV_MAX_CHAIN_LIMIT);
+    return -1;
+  }
+  f.max_chain = req->max_chain ? req->max_chain
+    : e->max_chain ? e->max_chain : VV_MAX_CHAIN_DEFAULT;
+  f.target = target;
+  f.can_track = job->checkpoint != NULL;
+
+  job->disk_incr = calloc (job->n_disks + 1, sizeof *job->disk_incr);
+  job->disk_bitmap = calloc (job->n_disks + 1, sizeof *job->disk_bitmap);
+  job->disk_backing = calloc (job->n_disks + 1, sizeof *job->disk_backing);
+  if (!job->disk_incr || !job->disk_bitmap || !job->disk_backing) {
+    vv_error_errno (ENOMEM, "planning a backup");
+    return -1;
+  }
+  for (size_t i = 0; i < job->n_disks; i++)
+    job->disk_bitmap[i] = job->checkpoint && vv_domain_disk_can_checkpoint
+      (vv_domain_info_find_disk (info, job->disks[i]));
+
+  if (f.mode != VV_MODE_FULL) {
+    last = vv_catalog_backup_last_completed (e->catalog, job->domain_uuid);
+    if (last == NULL && vv_get_error_code () != VV_ERR_NOT_FOUND)
+      return -1;
     vv_clear_error ();
-  return earlier ? "full: incremental backups are not available in this "
-    "version" : "full: no earlier completed backup of this domain";
+  }
+  if (last) {
+    f.last_id = last->id;
+    f.last_chain = last->chain_id;
+    f.last_target = last->target;
+    f.last_pos = last->chain_pos;
+    f.last_checkpoint = last->checkpoint;
+    chain = vv_catalog_chain_get (e->catalog, last->chain_id, VV_OWNER_ANY);
+    vv_clear_error ();
+    f.full_id = chain ? chain->full_id : NULL;
+    for (size_t i = 0; i < job->n_disks; i++) {
+      const struct vv_disk_rec *pd = backup_disk (last, job->disks[i]);
+      if (pd && pd->bitmap && job->disk_bitmap[i])
+        f.tracked_disks++;
+    }
+    /* Only worth a look (and a redefine) when nothing else rules an
+     * incremental out.
+     */
+    if (f.can_track && f.last_checkpoint && f.tracked_disks
+        && strcmp (last->target, target) == 0) {
+      f.cp_state = check_checkpoint (dom, last, detail, sizeof detail);
+      f.cp_detail = detail[0] ? detail : NULL;
+    }
+  }
+  if (vv_chain_decide (&f, &d) == -1)
+    goto out;
+
+  if (d.incremental) {
+    job->incremental = true;
+    job->pos = d.pos;
+    if ((job->parent_id = vv_strdup (last->id)) == NULL
+        || (job->parent_checkpoint = vv_strdup (last->checkpoint)) == NULL)
+      goto out;
+    free (job->chain_id);
+    if ((job->chain_id = vv_strdup (last->chain_id)) == NULL)
+      goto out;
+    for (size_t i = 0; i < job->n_disks; i++) {
+      const struct vv_disk_rec *pd = backup_disk (last, job->disks[i]);
+      _cleanup_free_ char *note = NULL;
+
+      if (pd && pd->bitmap && job->disk_bitmap[i]) {
+        const char *base = strrchr (pd->object, '/');
+        job->disk_incr[i] = true;
+        job->disk_backing[i] = vv_printf ("../%s/%s", last->id,
+                                          base ? base + 1 : pd->object);
+        if (job->disk_backing[i] == NULL)
+          goto out;
+        continue;
+      }
+      if (!job->disk_bitmap[i])
+        continue;               /* raw: said once in the notes */
+      note = vv_printf ("%s stored in full: %s", job->disks[i],
+                        pd ? "the last backup's checkpoint does not track "
+                        "it" : "not in the last backup");
+      if (note == NULL || add_note (&job->notes, note) == -1)
+        goto out;
+    }
+  }
+  *ret_reason = vv_strdup (d.reason);
+  if (*ret_reason)
+    ret = 0;
+ out:
+  vv_chain_rec_free (chain);
+  vv_backup_rec_free (last);
+  return ret;
 }
 
 static int
@@ -318,7 +500,7 @@ vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
   _cleanup_vir_domain_ virDomainPtr dom = NULL;
   _cleanup_domain_info_ struct vv_domain_info *info = NULL;
   _cleanup_(cleanup_job) struct vv_backup_job *job = NULL;
-  _cleanup_free_ char *notes = NULL;
+  _cleanup_free_ char *reason = NULL;
   struct vv_target_rec *trec;
   const char *target = req->target ? req->target : e->default_target;
   char uuid[VIR_UUID_STRING_BUFLEN];
@@ -369,8 +551,41 @@ vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
       return -1;
   }
   if (select_disks (info, name, req, &job->disks, &job->n_disks,
-                    &notes) == -1)
+                    &job->notes) == -1)
     return -1;
+  if (req->quiesce == NULL || strcmp (req->quiesce, "off") == 0)
+    job->quiesce = QUIESCE_OFF;
+  else if (strcmp (req->quiesce, "on") == 0)
+    job->quiesce = QUIESCE_ON;
+  else if (strcmp (req->quiesce, "try") == 0)
+    job->quiesce = QUIESCE_TRY;
+  else {
+    vv_error_code (VV_ERR_INVALID, "quiesce '%s' is not one of off, on, try",
+                   req->quiesce);
+    return -1;
+  }
+  job->pause = req->pause;
+  if (job->quiesce != QUIESCE_OFF) {
+    _cleanup_free_ char *xml = virDomainGetXMLDesc (dom, 0);
+
+    /* Without the agent's channel nothing can freeze the guest: say so
+     * now rather than from a failed job.
+     */
+    if (xml && strstr (xml, "org.qemu.guest_agent.0") == NULL) {
+      if (job->quiesce == QUIESCE_ON) {
+        vv_error_code (VV_ERR_INVALID, "domain '%s' can not be quiesced: it "
+                       "has no QEMU guest agent channel; add one and run "
+                       "qemu-guest-agent in the guest, or use --quiesce=try "
+                       "to go on without", name);
+        return -1;
+      }
+      job->quiesce = QUIESCE_OFF;
+      if (add_note (&job->notes, "not quiesced: the domain has no QEMU "
+                    "guest agent channel; the backup is crash-consistent")
+          == -1)
+        return -1;
+    }
+  }
 
   trec = vv_catalog_target_get (e->catalog, target);
   if (trec == NULL)
@@ -395,17 +610,25 @@ vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
   if (any_checkpoint_disk (info, job->disks)
       && (job->checkpoint = vv_printf (VV_CHECKPOINT_PREFIX "%s", id)) == NULL)
     return -1;
+  if (plan_chain (e, dom, info, req, target, job, &reason) == -1)
+    return -1;
+  if (job->incremental) {
+    free (job->prefix);
+    if ((job->prefix = vv_backup_prefix (uuid, job->chain_id, id)) == NULL)
+      return -1;
+  }
 
   rec.id = id;
   rec.domain = (char *) name;
   rec.domain_uuid = uuid;
-  rec.type = (char *) "full";
+  rec.type = (char *) (job->incremental ? "incremental" : "full");
   rec.status = (char *) "pending";
-  rec.chain_id = chain;
-  rec.parent_id = NULL;
+  rec.chain_id = job->chain_id;
+  rec.parent_id = job->parent_id;
+  rec.chain_pos = job->pos;
   rec.target = (char *) target;
-  rec.reason = (char *) full_reason (e, uuid);
-  rec.notes = notes;
+  rec.reason = reason;
+  rec.notes = job->notes;
   rec.prefix = job->prefix;
   rec.job_id = (char *) req->job_id;
   rec.owner_uid = req->owner_uid;
@@ -455,13 +678,14 @@ xml_escape (const char *s)
   return r;
 }
 
-static bool
+/* Index of the selected disk target, or -1. */
+static ssize_t
 selected (const struct vv_backup_job *job, const char *target)
 {
   for (size_t i = 0; i < job->n_disks; i++)
     if (strcmp (job->disks[i], target) == 0)
-      return true;
-  return false;
+      return i;
+  return -1;
 }
 
 /* Everything one run holds, released by run_state_clear. */
@@ -574,9 +798,13 @@ build_xml (const struct run_state *s, const struct vv_backup_job *job,
   size_t blen = 0, clen = 0;
   FILE *b = NULL, *c = NULL;
   _cleanup_free_ char *sock = xml_escape (s->socket);
+  _cleanup_free_ char *parent = NULL;
   int ret = -1;
 
   if (sock == NULL)
+    return -1;
+  if (job->incremental
+      && (parent = xml_escape (job->parent_checkpoint)) == NULL)
     return -1;
   b = open_memstream (&bxml, &blen);
   c = open_memstream (&cxml, &clen);
@@ -598,16 +826,30 @@ build_xml (const struct run_state *s, const struct vv_backup_job *job,
 
     if (dev == NULL)
       goto out;
-    if (selected (job, d->target)) {
+    ssize_t k = selected (job, d->target);
+    if (k >= 0) {
       _cleanup_free_ char *scratch = NULL;
       _cleanup_free_ char *scratch_x = NULL;
+      _cleanup_free_ char *mode = NULL;
 
       scratch = vv_printf ("%s/%s.scratch", s->run_dir, d->target);
       if (scratch == NULL || (scratch_x = xml_escape (scratch)) == NULL)
         goto out;
-      fprintf (b, "    <disk name='%s' backup='yes' type='file'>\n"
+      /* Per disk (libvirt >= 7.6): a disk the parent's checkpoint does
+       * not track is read in full within an incremental backup.
+       */
+      if (!job->incremental)
+        mode = vv_strdup ("");
+      else if (job->disk_incr[k])
+        mode = vv_printf (" backupmode='incremental' incremental='%s'",
+                          parent);
+      else
+        mode = vv_strdup (" backupmode='full'");
+      if (mode == NULL)
+        goto out;
+      fprintf (b, "    <disk name='%s' backup='yes' type='file'%s>\n"
                "      <scratch file='%s'/>\n"
-               "    </disk>\n", dev, scratch_x);
+               "    </disk>\n", dev, mode, scratch_x);
       fprintf (c, "    <disk name='%s' checkpoint='%s'/>\n", dev,
                vv_domain_disk_can_checkpoint (d) ? "bitmap" : "no");
     }
@@ -680,6 +922,8 @@ store_disk (struct vv_engine *e, struct run_state *s,
   d.sha256 = sha;
   d.format = (char *) "qcow2";
   d.object = object;
+  d.backing = job->disk_backing ? job->disk_backing[i] : NULL;
+  d.bitmap = job->disk_bitmap ? job->disk_bitmap[i] : false;
   return vv_catalog_backup_add_disk (e->catalog, job->backup_id, &d);
 }
 
@@ -762,12 +1006,196 @@ store_manifest (struct vv_engine *e, struct run_state *s,
   return ret;
 }
 
+/* Appends a note to the job and the catalog. */
 static int
-do_run (struct vv_engine *e, struct run_state *s,
-        const struct vv_backup_job *job, struct vv_progress *p)
+job_note (struct vv_engine *e, struct vv_backup_job *job, const char *text)
+{
+  if (add_note (&job->notes, text) == -1)
+    return -1;
+  return vv_catalog_backup_set_notes (e->catalog, job->backup_id, job->notes);
+}
+
+/* The incremental could not start because its base checkpoint is broken
+ * (QEMU killed: bitmaps left inconsistent or missing).  The checkpoint
+ * goes (its metadata only, when the bitmap is gone) and this backup
+ * becomes the full of a new chain.
+ */
+static int
+switch_to_full (struct vv_engine *e, struct run_state *s,
+                struct vv_backup_job *job, const char *msg)
+{
+  _cleanup_free_ char *reason = NULL;
+  _cleanup_free_ char *prefix = NULL;
+  char chain[VV_ID_MAX];
+  bool deleted;
+
+  deleted = vv_engine_delete_checkpoint (s->dom, job->parent_checkpoint,
+                                         true) == 0;
+  if (deleted)
+    vv_catalog_backup_set_checkpoint (e->catalog, job->parent_id, NULL);
+  vv_clear_error ();
+  reason = vv_printf ("full: the incremental from checkpoint %s failed "
+                      "(%.*s); the checkpoint %s (QEMU stopped uncleanly?)",
+                      job->parent_checkpoint, REASON_DETAIL_MAX, msg,
+                      deleted ? "was deleted" : "could not be deleted");
+  if (reason == NULL || vv_random_id ("ch", chain) == -1)
+    return -1;
+  prefix = vv_backup_prefix (job->domain_uuid, chain, job->backup_id);
+  if (prefix == NULL)
+    return -1;
+  if (vv_catalog_backup_make_full (e->catalog, job->backup_id, chain, prefix,
+                                   reason) == -1)
+    return -1;
+  free (job->chain_id);
+  free (job->prefix);
+  job->chain_id = vv_strdup (chain);
+  job->prefix = TAKE_PTR (prefix);
+  job->incremental = false;
+  job->pos = 0;
+  for (size_t i = 0; i < job->n_disks; i++) {
+    job->disk_incr[i] = false;
+    free (job->disk_backing[i]);
+    job->disk_backing[i] = NULL;
+  }
+  return job->chain_id ? 0 : -1;
+}
+
+static double
+now_seconds (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Freezes the guest filesystems through the guest agent (libvirt 9 has
+ * no quiesce flag for backups).  1 frozen, 0 not (with --quiesce=try,
+ * noted), -1 error.
+ */
+static int
+freeze (struct vv_engine *e, struct run_state *s, struct vv_backup_job *job)
+{
+  _cleanup_free_ char *note = NULL;
+
+  if (job->quiesce == QUIESCE_OFF)
+    return 0;
+  if (virDomainFSFreeze (s->dom, NULL, 0, 0) >= 0)
+    return 1;
+  if (job->quiesce == QUIESCE_ON) {
+    vv_error_code (VV_ERR_INVALID, "%s: cannot freeze the guest "
+                   "filesystems: %s; start the QEMU guest agent in the "
+                   "guest, or use --quiesce=try to go on without",
+                   s->what, vv_libvirt_error ());
+    return -1;
+  }
+  note = vv_printf ("not quiesced: the guest filesystems could not be "
+                    "frozen (%.*s); the backup is crash-consistent",
+                    REASON_DETAIL_MAX, vv_libvirt_error ());
+  job->quiesce = QUIESCE_OFF;
+  if (note == NULL || job_note (e, job, note) == -1)
+    return -1;
+  return 0;
+}
+
+/* virDomainBackupBegin, with the guest filesystems frozen (--quiesce)
+ * and the domain suspended (--pause) around it.  On a failure of libvirt
+ * to begin, its message is in *ret_msg.
+ */
+static int
+begin_once (struct vv_engine *e, struct run_state *s,
+            struct vv_backup_job *job, char **ret_msg)
 {
   _cleanup_free_ char *bxml = NULL;
   _cleanup_free_ char *cxml = NULL;
+  double t0 = 0;
+  int frozen, r;
+
+  if (build_xml (s, job, &bxml, &cxml) == -1)
+    return -1;
+  frozen = freeze (e, s, job);
+  if (frozen == -1)
+    return -1;
+  if (job->pause) {
+    t0 = now_seconds ();
+    if (virDomainSuspend (s->dom) == -1) {
+      vv_error ("%s: cannot pause the domain: %s", s->what,
+                vv_libvirt_error ());
+      if (frozen)
+        virDomainFSThaw (s->dom, NULL, 0, 0);
+      return -1;
+    }
+  }
+  r = virDomainBackupBegin (s->dom, bxml, cxml, 0);
+  if (r == -1)
+    *ret_msg = vv_strdup (vv_libvirt_error ());
+  if (job->pause) {
+    double paused;
+    _cleanup_free_ char *note = NULL;
+
+    if (virDomainResume (s->dom) == -1) {
+      vv_error ("%s: cannot resume the domain after pausing it: %s; resume "
+                "it with 'virsh resume %s'", s->what, vv_libvirt_error (),
+                job->domain);
+      r = -1;
+    }
+    paused = now_seconds () - t0;
+    if (r == 0) {
+      note = vv_printf ("paused for %.3f s while the checkpoint was created",
+                        paused);
+      if (note == NULL || job_note (e, job, note) == -1)
+        r = -1;
+    }
+  }
+  if (frozen && virDomainFSThaw (s->dom, NULL, 0, 0) < 0 && r == 0) {
+    _cleanup_free_ char *note =
+      vv_printf ("thawing the guest filesystems failed: %.*s",
+                 REASON_DETAIL_MAX, vv_libvirt_error ());
+    if (note)
+      job_note (e, job, note);
+  }
+  if (r == 0 && frozen && job_note (e, job, "quiesced: the guest "
+                                    "filesystems were frozen while the "
+                                    "checkpoint was created") == -1)
+    r = -1;
+  return r;
+}
+
+/* Starts the pull-mode job; retries as a full backup when the
+ * incremental's checkpoint turns out to be broken.
+ */
+static int
+begin_backup (struct vv_engine *e, struct run_state *s,
+              struct vv_backup_job *job)
+{
+  for (int attempt = 0; attempt < 2; attempt++) {
+    _cleanup_free_ char *msg = NULL;
+
+    if (begin_once (e, s, job, &msg) == 0)
+      return 0;
+    if (msg == NULL)
+      return -1;                /* failed before libvirt was asked */
+    /* A failed begin creates no checkpoint; make sure of it anyway. */
+    if (job->checkpoint)
+      vv_engine_delete_checkpoint (s->dom, job->checkpoint, true);
+    vv_clear_error ();
+    if (job->incremental
+        && (strstr (msg, "bitmap") || strstr (msg, "heckpoint"))) {
+      if (switch_to_full (e, s, job, msg) == -1)
+        return -1;
+      continue;
+    }
+    vv_error ("%s: cannot start the libvirt backup job: %s", s->what, msg);
+    return -1;
+  }
+  vv_error ("%s: cannot start the libvirt backup job", s->what);
+  return -1;
+}
+
+static int
+do_run (struct vv_engine *e, struct run_state *s,
+        struct vv_backup_job *job, struct vv_progress *p)
+{
   int active;
 
   s->conn = vv_libvirt_open (e->libvirt_uri);
@@ -810,9 +1238,6 @@ do_run (struct vv_engine *e, struct run_state *s,
     vv_error_prefix ("%s: ", s->what);
     return -1;
   }
-  if (build_xml (s, job, &bxml, &cxml) == -1)
-    return -1;
-
   /* Recorded first, so that cleanup after a crash knows to delete it. */
   if (job->checkpoint
       && vv_catalog_backup_set_checkpoint (e->catalog, job->backup_id,
@@ -820,11 +1245,8 @@ do_run (struct vv_engine *e, struct run_state *s,
     return -1;
   if (cancelled (s, p))
     return -1;
-  if (virDomainBackupBegin (s->dom, bxml, cxml, 0) == -1) {
-    vv_error ("%s: cannot start the libvirt backup job: %s", s->what,
-              vv_libvirt_error ());
+  if (begin_backup (e, s, job) == -1)
     return -1;
-  }
   s->job_begun = true;
 
   /* Map every disk first, so progress knows the whole amount. */
@@ -836,10 +1258,16 @@ do_run (struct vv_engine *e, struct run_state *s,
   for (size_t i = 0; i < job->n_disks; i++) {
     _cleanup_free_ char *what = vv_printf ("%s disk %s", s->what,
                                            job->disks[i]);
+    _cleanup_free_ char *bitmap = vv_printf ("backup-%s", job->disks[i]);
     struct vv_nbd_export x = {
       .socket = s->socket, .name = job->disks[i], .what = what,
     };
-    if (what == NULL || vv_nbd_map (&x, &s->plans[i]) == -1)
+    if (what == NULL || bitmap == NULL)
+      return -1;
+    if (job->incremental && job->disk_incr[i]
+        ? vv_nbd_map_dirty (&x, bitmap, job->disk_backing[i], &s->plans[i],
+                            NULL) == -1
+        : vv_nbd_map (&x, &s->plans[i]) == -1)
       return -1;
     vv_progress_add_total (p, vv_qcow2_plan_data_bytes (s->plans[i]));
     if (cancelled (s, p))
@@ -866,6 +1294,15 @@ do_run (struct vv_engine *e, struct run_state *s,
                                   s->stored) == -1)
     return -1;
   vv_engine_prune_checkpoints (e, s->dom, job->domain_uuid, job->checkpoint);
+  /* Kept to redefine the checkpoint should libvirt lose it; taken after
+   * pruning, so it names no parent that is gone.
+   */
+  if (job->checkpoint) {
+    _cleanup_free_ char *xml = checkpoint_xml (s->dom, job->checkpoint);
+    if (xml)
+      vv_catalog_backup_set_checkpoint_xml (e->catalog, job->backup_id, xml);
+    vv_clear_error ();
+  }
   return 0;
 }
 
@@ -876,8 +1313,7 @@ vv_backup_run (struct vv_engine *e, struct vv_backup_job *job,
   struct run_state s = { 0 };
   struct vv_attempt a = {
     .backup_id = job->backup_id, .domain = job->domain,
-    .checkpoint = job->checkpoint, .prefix = job->prefix,
-    .target = job->target,
+    .checkpoint = job->checkpoint, .target = job->target,
   };
   _cleanup_free_ char *message = NULL;
   bool was_cancelled;
@@ -901,6 +1337,8 @@ vv_backup_run (struct vv_engine *e, struct vv_backup_job *job,
       message = vv_strdup (vv_get_error ());
     if (message)
       vv_error_code (code, "%s", message);
+    /* Set late: turning an incremental into a full changes the prefix. */
+    a.prefix = job->prefix;
     vv_engine_cleanup_attempt (e, s.dom, s.domain_gone, &a, s.job_begun,
                                s.t, was_cancelled ? "cancelled" : "failed",
                                message ? message : "backup failed");

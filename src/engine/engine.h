@@ -21,6 +21,8 @@ struct vv_engine {
   const char *state_dir;        /* catalog, scratch files, NBD sockets */
   struct vv_catalog *catalog;
   const char *default_target;   /* "local" */
+  /* Appended with incremental chains. */
+  unsigned max_chain;           /* incrementals per chain; 0 = 6 */
 };
 
 /* Limits on what a caller controls. */
@@ -34,6 +36,12 @@ struct vv_backup_request {
   const char *const *disks;     /* NULL-terminated target devs, or NULL */
   const char *job_id;           /* the job that will run it */
   int64_t owner_uid;            /* the caller */
+  /* Appended with incremental chains. */
+  const char *mode;             /* "auto" (NULL), "full", "incremental" */
+  unsigned max_chain;           /* incrementals per chain, 1..1000;
+                                 * 0 = the engine's */
+  const char *quiesce;          /* "off" (NULL), "on", "try" */
+  bool pause;                   /* suspend while the checkpoint is made */
 };
 
 /* What prepare decided; consumed by run. */

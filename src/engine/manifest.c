@@ -106,6 +106,12 @@ disk_to_json (const struct vv_backup_rec *b, const struct vv_disk_rec *d)
       || put (o, "object",
               json_object_new_string (relative_object (b, d->object))) == -1)
     return NULL;
+  /* Optional (added with incremental chains): the backing file named in
+   * an overlay image's header.
+   */
+  if (d->backing
+      && put (o, "backing", json_object_new_string (d->backing)) == -1)
+    return NULL;
   return TAKE_PTR (o);
 }
 
@@ -385,7 +391,7 @@ static int
 read_disk (json_object *o, const char *what, struct vv_disk_rec *d,
            const char *prefix)
 {
-  const char *name, *format, *sha, *object;
+  const char *name, *format, *sha, *object, *backing = NULL;
 
   if (!json_object_is_type (o, json_type_object)) {
     vv_error_code (VV_ERR_INVALID, "%s must be an object", what);
@@ -405,6 +411,22 @@ read_disk (json_object *o, const char *what, struct vv_disk_rec *d,
     return bad_value (what, "format", "'qcow2'", format);
   if (!is_sha256_hex (sha))
     return bad_value (what, "sha256", "64 lowercase hex digits", sha);
+  if (vv_json_get_string (o, what, "backing", &backing) == -1)
+    return -1;
+  if (backing) {
+    /* "../bk-<12 hex>/<object>": the same disk in the parent backup. */
+    const char *slash = strchr (backing + 3, '/');
+    _cleanup_free_ char *id = NULL;
+
+    if (strncmp (backing, "../", 3) != 0 || slash == NULL
+        || (id = strndup (backing + 3, slash - backing - 3)) == NULL
+        || !vv_is_id ("bk", id))
+      return bad_value (what, "backing", "'../<parent-id>/<object>'",
+                        backing);
+    if (check_safe_name (what, "backing", slash + 1, OBJECT_NAME_MAX) == -1
+        || copy (backing, &d->backing) == -1)
+      return -1;
+  }
   if (copy (name, &d->name) == -1 || copy (format, &d->format) == -1
       || copy (sha, &d->sha256) == -1)
     return -1;

@@ -4,11 +4,13 @@
 #ifndef VV_RESTORE_INTERNAL_H
 #define VV_RESTORE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "catalog/catalog.h"
 #include "engine/engine.h"
+#include "restore/restore.h"
 #include "target/target.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -80,6 +82,121 @@ int vv_restore_fetch (struct vv_target *t, const char *backup_id,
 int vv_restore_convert (const char *what, const char *src, const char *dst,
                         const char *format, uint64_t weight,
                         struct vv_progress *p);
+
+/* ---- pieces shared by the restore modes (restore.c, produce.c) ---- */
+
+/* Disk names become file names; libvirt's target devs are short. */
+#define VV_DISK_NAME_MAX 64
+/* Longest directory or disk path accepted (PATH_MAX). */
+#define VV_RESTORE_DIR_MAX 4096
+/* Private directories a restore works in start with this. */
+#define VV_RESTORE_STAGING_PREFIX ".virtvault-restore-"
+
+/* The backup to restore: visible to owner_filter, completed, with sane
+ * disk names.
+ */
+struct vv_backup_rec *vv_restore_get_backup (struct vv_engine *e,
+                                             const char *backup_id,
+                                             int64_t owner_filter);
+/* The disks of b named in names (NULL-terminated; NULL means all of
+ * them), in the backup's order.  Unknown and repeated names are refused.
+ */
+int vv_restore_select_disks (const struct vv_backup_rec *b,
+                             const char *const *names,
+                             const struct vv_disk_rec ***ret,
+                             size_t *ret_n);
+/* The directory part of path ("/" for "/x"). */
+char *vv_restore_parent_of (const char *path);
+/* Fails unless the daemon can create a file in dir (root passes
+ * permission checks, so this is what finds read-only mounts and NFS root
+ * squashing).  what names dir in the message.
+ */
+int vv_restore_probe_writable (const char *dir, const char *what);
+/* "qcow2" (also for NULL) or "raw", else VV_ERR_INVALID. */
+int vv_restore_get_format (const char *format, const char **ret);
+
+/* Where the images of a restore come from: the chain, its target, a
+ * buffer, the job's progress.
+ */
+struct vv_restore_src {
+  struct vv_restore_chain chain;
+  struct vv_target *target;
+  void *buf;                    /* VV_RESTORE_FETCH_BUF bytes */
+  struct vv_progress *p;
+};
+/* Loads the chain of top (taken over, even on failure) and opens its
+ * target.
+ */
+int vv_restore_src_open (struct vv_engine *e, struct vv_backup_rec *top,
+                         int64_t owner_filter, struct vv_progress *p,
+                         struct vv_restore_src *ret);
+void vv_restore_src_close (struct vv_restore_src *s);
+/* VV_ERR_CANCELLED once the job is cancelled. */
+int vv_restore_cancelled (struct vv_restore_src *s);
+
+/* One disk to produce: its chain downloaded into staging and made into
+ * one standalone file of format.
+ */
+struct vv_restore_disk {
+  const struct vv_disk_rec *d;  /* the disk in chain.v[0] */
+  const char *format;           /* "qcow2" or "raw" */
+  const char *staging;          /* an existing private directory */
+  char *out;                    /* result: staging/<name>.<format>, or the
+                                   downloaded image itself; mode 0600,
+                                   synced */
+  /* Private to produce.c. */
+  size_t est_len;               /* images expected along parent_id */
+  uint64_t est_bytes;
+  uint64_t est_fetched;         /* of est_bytes, downloaded */
+  uint64_t convert_total;       /* added to the progress total for qemu-img */
+  size_t chain_len;             /* images actually in its backing chain */
+  uint64_t chain_bytes;
+  char *top;                    /* downloaded top image */
+};
+void vv_restore_disk_clear (struct vv_restore_disk *w);
+/* Counts every disk in the progress total, then downloads and produces
+ * each.  Several disks may share a staging directory.
+ */
+int vv_restore_produce (struct vv_restore_src *s, struct vv_restore_disk *w,
+                        size_t n);
+
+/* restore.c: the restore to a directory, also for as-new.  A DIR it
+ * creates gets dir_mode; *ret_created (may be NULL) tells whether it did.
+ * On failure nothing it wrote is left.
+ */
+int vv_restore_dir_run (struct vv_engine *e,
+                        const struct vv_restore_request *req,
+                        unsigned dir_mode, struct vv_progress *p,
+                        bool *ret_created);
+/* Appends a disk and its file to info. */
+int vv_restore_info_add_disk (struct vv_restore_info *info,
+                              const char *disk, const char *file);
+
+/* restore-inplace.c, restore-newdomain.c: the checks of the mode, and
+ * what it will do (ret may be NULL).
+ */
+int vv_restore_in_place_plan (struct vv_engine *e,
+                              const struct vv_restore_request *req,
+                              struct vv_restore_info *ret);
+int vv_restore_as_new_plan (struct vv_engine *e,
+                            const struct vv_restore_request *req,
+                            struct vv_restore_info *ret);
+
+/* newdomain-xml.c: the definition of a domain restored as a new one. */
+struct vv_new_domain_disk {
+  const char *target;           /* "vda" */
+  const char *path;             /* the restored image */
+  const char *format;           /* its format */
+};
+/* From the stored domain XML: name and uuid set, no <mac> (libvirt makes
+ * new ones), no <nvram> (a new file from the template), each disk of
+ * disks a file at its path, other disks left out (*ret_notes says which;
+ * NULL if none), cdroms and floppies kept.
+ */
+int vv_restore_new_domain_xml (const char *xml, const char *name,
+                               const char *uuid,
+                               const struct vv_new_domain_disk *disks,
+                               size_t n, char **ret_xml, char **ret_notes);
 
 /* Keeps the current error across cleanup that may overwrite it. */
 struct vv_saved_error {

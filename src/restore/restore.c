@@ -1,17 +1,15 @@
-/* Restore of a backup to a directory.
+/* Restore of a backup to a directory, and what every restore mode
+ * shares: finding the backup and its disks, checking directories, and
+ * choosing the mode.
  *
- * Every image of the chain of each disk is downloaded (its sha256 checked
- * while it streams) into a private staging directory inside DIR, laid
- * out as on the target so relative backing file names resolve.  A full
- * restored as qcow2 is then just renamed into place; anything else goes
- * through qemu-img convert.  Finished files are renamed to their final
- * names only when every disk is ready, without ever replacing a file.
+ * The disks are produced (produce.c) in a private staging directory
+ * inside DIR; finished files are renamed to their final names only when
+ * every disk is ready, without ever replacing a file.
  */
 #include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,18 +17,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "qcow2/qcow2.h"
 #include "restore/restore.h"
 #include "restore/restore-internal.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/strutil.h"
 
-/* Longest restore directory accepted (PATH_MAX). */
-#define VV_RESTORE_DIR_MAX 4096
-/* Disk names become file names; libvirt's target devs are short. */
-#define VV_DISK_NAME_MAX 64
-#define STAGING_PREFIX ".virtvault-restore-"
+#define STAGING_PREFIX VV_RESTORE_STAGING_PREFIX
 
 static void
 cleanup_backup (struct vv_backup_rec **b)
@@ -38,10 +31,10 @@ cleanup_backup (struct vv_backup_rec **b)
   vv_backup_rec_free (*b);
 }
 
-/* ---- checks ---- */
+/* ---- shared checks ---- */
 
-static int
-get_format (const char *format, const char **ret)
+int
+vv_restore_get_format (const char *format, const char **ret)
 {
   if (format == NULL || strcmp (format, "qcow2") == 0)
     *ret = "qcow2";
@@ -52,6 +45,96 @@ get_format (const char *format, const char **ret)
                    "supported; use qcow2 or raw", format);
     return -1;
   }
+  return 0;
+}
+
+struct vv_backup_rec *
+vv_restore_get_backup (struct vv_engine *e, const char *backup_id,
+                       int64_t owner_filter)
+{
+  _cleanup_ (cleanup_backup) struct vv_backup_rec *b = NULL;
+
+  if (backup_id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "the backup to restore is missing");
+    return NULL;
+  }
+  b = vv_catalog_backup_get (e->catalog, backup_id, owner_filter);
+  if (b == NULL)
+    return NULL;
+  if (strcmp (b->status, "completed") != 0) {
+    vv_error_code (VV_ERR_INVALID, "backup %s is %s; only completed backups "
+                   "can be restored", b->id, b->status);
+    return NULL;
+  }
+  if (b->n_disks == 0) {
+    vv_error ("backup %s has no disk images in the catalog", b->id);
+    return NULL;
+  }
+  if (vv_check_name ("backup id", b->id, VV_ID_MAX) == -1)
+    return NULL;
+  for (size_t i = 0; i < b->n_disks; i++)
+    if (vv_check_name ("disk name", b->disks[i].name, VV_DISK_NAME_MAX) == -1) {
+      vv_error_prefix ("backup %s: ", b->id);
+      return NULL;
+    }
+  return TAKE_PTR (b);
+}
+
+int
+vv_restore_select_disks (const struct vv_backup_rec *b,
+                         const char *const *names,
+                         const struct vv_disk_rec ***ret, size_t *ret_n)
+{
+  _cleanup_free_ const struct vv_disk_rec **v = NULL;
+  size_t n = 0;
+
+  if (names && names[0] == NULL) {
+    vv_error_code (VV_ERR_INVALID, "the list of disks to restore is empty; "
+                   "name at least one, or leave it out for all");
+    return -1;
+  }
+  for (size_t k = 0; names && names[k]; k++) {
+    size_t j;
+
+    for (size_t m = 0; m < k; m++)
+      if (strcmp (names[m], names[k]) == 0) {
+        vv_error_code (VV_ERR_INVALID, "disk '%.64s' is named twice in the "
+                       "list of disks to restore", names[k]);
+        return -1;
+      }
+    for (j = 0; j < b->n_disks; j++)
+      if (strcmp (b->disks[j].name, names[k]) == 0)
+        break;
+    if (j == b->n_disks) {
+      _cleanup_free_ char *have = NULL;
+      for (size_t i = 0; i < b->n_disks; i++) {
+        char *t = vv_printf ("%s%s%s", have ? have : "", have ? ", " : "",
+                             b->disks[i].name);
+        if (t == NULL)
+          return -1;
+        free (have);
+        have = t;
+      }
+      vv_error_code (VV_ERR_INVALID, "backup %s has no disk '%.64s'; it "
+                     "holds %s", b->id, names[k], have);
+      return -1;
+    }
+  }
+
+  v = calloc (b->n_disks, sizeof *v);
+  if (v == NULL) {
+    vv_error_errno (ENOMEM, "restoring backup %s", b->id);
+    return -1;
+  }
+  for (size_t i = 0; i < b->n_disks; i++) {
+    bool want = names == NULL;
+    for (size_t k = 0; !want && names[k]; k++)
+      want = strcmp (names[k], b->disks[i].name) == 0;
+    if (want)
+      v[n++] = &b->disks[i];
+  }
+  *ret = TAKE_PTR (v);
+  *ret_n = n;
   return 0;
 }
 
@@ -85,19 +168,23 @@ normalize_dir (const char *dir)
   return s;
 }
 
-static char *
-parent_of (const char *dir)
+char *
+vv_restore_parent_of (const char *dir)
 {
   const char *slash = strrchr (dir, '/');
-  size_t len = slash == dir ? 1 : (size_t) (slash - dir);
-  char *s = malloc (len + 1);
+  size_t len = slash == NULL ? 0 : slash == dir ? 1 : (size_t) (slash - dir);
+  char *s = malloc (len + 2);
 
   if (s == NULL) {
     vv_error_errno (ENOMEM, "parent of %s", dir);
     return NULL;
   }
-  memcpy (s, dir, len);
-  s[len] = '\0';
+  if (len == 0)
+    strcpy (s, ".");
+  else {
+    memcpy (s, dir, len);
+    s[len] = '\0';
+  }
   return s;
 }
 
@@ -117,11 +204,8 @@ check_is_dir (const char *path)
   return 0;
 }
 
-/* Root passes permission checks, so this is what finds read-only mounts
- * and NFS root squashing.
- */
-static int
-probe_writable (const char *dir, const char *restore_dir)
+int
+vv_restore_probe_writable (const char *dir, const char *what)
 {
   char id[VV_ID_MAX];
   _cleanup_free_ char *probe = NULL;
@@ -134,14 +218,8 @@ probe_writable (const char *dir, const char *restore_dir)
   fd = open (probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
              0600);
   if (fd == -1) {
-    const char *err = strerror (errno);
-    if (strcmp (dir, restore_dir) == 0)
-      vv_error_code (VV_ERR_INVALID, "restore directory %s is not writable "
-                     "by the daemon: %s", dir, err);
-    else
-      vv_error_code (VV_ERR_INVALID, "cannot create restore directory %s: "
-                     "%s is not writable by the daemon: %s",
-                     restore_dir, dir, err);
+    vv_error_code (VV_ERR_INVALID, "%s is not writable by the daemon: %s",
+                   what, strerror (errno));
     return -1;
   }
   close (fd);
@@ -156,504 +234,392 @@ exists (const char *path)
   return lstat (path, &st) == 0 || errno != ENOENT;
 }
 
-/* Everything a restore needs that can be checked before starting it. */
+/* ---- restore to a directory ---- */
+
+struct dir_plan {
+  struct vv_backup_rec *b;
+  const struct vv_disk_rec **disks;
+  size_t n;
+  const char *fmt;
+  char *dir;
+  bool dir_exists;
+};
+
+static void
+dir_plan_clear (struct dir_plan *dp)
+{
+  vv_backup_rec_free (dp->b);
+  free (dp->disks);
+  free (dp->dir);
+  memset (dp, 0, sizeof *dp);
+}
+
+/* Everything a restore to a directory needs that can be checked before
+ * starting it.
+ */
 static int
 prepare (struct vv_engine *e, const struct vv_restore_request *req,
-         struct vv_backup_rec **ret_b, const char **ret_fmt,
-         char **ret_dir, bool *ret_dir_exists)
+         struct dir_plan *ret)
 {
-  _cleanup_ (cleanup_backup) struct vv_backup_rec *b = NULL;
-  _cleanup_free_ char *dir = NULL, *parent = NULL, *staging = NULL;
-  const char *fmt;
+  struct dir_plan dp = { 0 };
+  _cleanup_free_ char *parent = NULL, *staging = NULL, *what = NULL;
   const char *sep;
-  bool dir_exists;
   struct stat st;
 
-  if (req == NULL || req->backup_id == NULL) {
+  if (req == NULL) {
     vv_error_code (VV_ERR_INVALID, "the backup to restore is missing");
     return -1;
   }
-  b = vv_catalog_backup_get (e->catalog, req->backup_id, req->owner_filter);
-  if (b == NULL)
-    return -1;
-  if (strcmp (b->status, "completed") != 0) {
-    vv_error_code (VV_ERR_INVALID, "backup %s is %s; only completed backups "
-                   "can be restored", b->id, b->status);
-    return -1;
-  }
-  if (b->n_disks == 0) {
-    vv_error ("backup %s has no disk images in the catalog", b->id);
-    return -1;
-  }
-  if (vv_check_name ("backup id", b->id, VV_ID_MAX) == -1)
-    return -1;
-  for (size_t i = 0; i < b->n_disks; i++)
-    if (vv_check_name ("disk name", b->disks[i].name, VV_DISK_NAME_MAX) == -1) {
-      vv_error_prefix ("backup %s: ", b->id);
-      return -1;
-    }
-  if (get_format (req->format, &fmt) == -1)
-    return -1;
+  if ((dp.b = vv_restore_get_backup (e, req->backup_id,
+                                     req->owner_filter)) == NULL)
+    goto fail;
+  if (vv_restore_select_disks (dp.b, req->disks, &dp.disks, &dp.n) == -1 ||
+      vv_restore_get_format (req->format, &dp.fmt) == -1 ||
+      (dp.dir = normalize_dir (req->dir)) == NULL)
+    goto fail;
 
-  if ((dir = normalize_dir (req->dir)) == NULL)
-    return -1;
-  if (stat (dir, &st) == 0)
-    dir_exists = true;
+  if (stat (dp.dir, &st) == 0)
+    dp.dir_exists = true;
   else if (errno == ENOENT) {
-    dir_exists = false;
-    if ((parent = parent_of (dir)) == NULL)
-      return -1;
+    if ((parent = vv_restore_parent_of (dp.dir)) == NULL)
+      goto fail;
     if (stat (parent, &st) == -1 && errno == ENOENT) {
       vv_error_code (VV_ERR_INVALID, "restore directory %s does not exist "
-                     "and neither does %s; create it first", dir, parent);
-      return -1;
+                     "and neither does %s; create it first", dp.dir, parent);
+      goto fail;
     }
   }
   else {
-    vv_error_errno (errno, "cannot access restore directory %s", dir);
-    return -1;
+    vv_error_errno (errno, "cannot access restore directory %s", dp.dir);
+    goto fail;
   }
-  if (check_is_dir (dir_exists ? dir : parent) == -1 ||
-      probe_writable (dir_exists ? dir : parent, dir) == -1)
-    return -1;
+  if (dp.dir_exists)
+    what = vv_printf ("restore directory %s", dp.dir);
+  else
+    what = vv_printf ("cannot create restore directory %s: %s", dp.dir,
+                      parent);
+  if (what == NULL ||
+      check_is_dir (dp.dir_exists ? dp.dir : parent) == -1 ||
+      vv_restore_probe_writable (dp.dir_exists ? dp.dir : parent, what) == -1)
+    goto fail;
 
-  if (dir_exists) {
-    sep = strcmp (dir, "/") == 0 ? "" : "/";
-    for (size_t i = 0; i < b->n_disks; i++) {
-      _cleanup_free_ char *f = vv_printf ("%s%s%s.%s", dir, sep,
-                                          b->disks[i].name, fmt);
+  if (dp.dir_exists) {
+    sep = strcmp (dp.dir, "/") == 0 ? "" : "/";
+    for (size_t i = 0; i < dp.n; i++) {
+      _cleanup_free_ char *f = vv_printf ("%s%s%s.%s", dp.dir, sep,
+                                          dp.disks[i]->name, dp.fmt);
       if (f == NULL)
-        return -1;
+        goto fail;
       if (exists (f)) {
         vv_error_code (VV_ERR_BUSY, "%s already exists; restore refuses to "
                        "overwrite — choose another directory or remove it",
                        f);
-        return -1;
+        goto fail;
       }
     }
-    staging = vv_printf ("%s%s" STAGING_PREFIX "%s", dir, sep, b->id);
+    staging = vv_printf ("%s%s" STAGING_PREFIX "%s", dp.dir, sep, dp.b->id);
     if (staging == NULL)
-      return -1;
+      goto fail;
     if (exists (staging)) {
       vv_error_code (VV_ERR_BUSY, "%s exists: backup %s is being restored "
                      "into this directory, or a restore of it was "
-                     "interrupted; wait for it, or remove it", staging, b->id);
-      return -1;
+                     "interrupted; wait for it, or remove it", staging,
+                     dp.b->id);
+      goto fail;
     }
   }
-
-  if (ret_b)
-    *ret_b = TAKE_PTR (b);
-  if (ret_fmt)
-    *ret_fmt = fmt;
-  if (ret_dir)
-    *ret_dir = TAKE_PTR (dir);
-  if (ret_dir_exists)
-    *ret_dir_exists = dir_exists;
+  *ret = dp;
   return 0;
+
+ fail:
+  dir_plan_clear (&dp);
+  return -1;
 }
 
-int
-vv_restore_check (struct vv_engine *e, const struct vv_restore_request *req)
-{
-  return prepare (e, req, NULL, NULL, NULL, NULL);
-}
-
-/* ---- the restore ---- */
-
-struct disk_work {
-  const struct vv_disk_rec *d;  /* the disk in the backup restored */
-  size_t est_len;               /* its images expected along parent_id */
-  uint64_t est_bytes;
-  uint64_t est_fetched;         /* of est_bytes, downloaded */
-  uint64_t convert_total;       /* added to the progress total for qemu-img */
-  size_t chain_len;             /* images actually in its backing chain */
-  uint64_t chain_bytes;
-  char *top;                    /* downloaded top image */
-  char *out;                    /* finished file in the staging dir */
+struct placed {
   char *final;                  /* name in DIR */
-  bool placed;                  /* renamed to final */
-};
-
-struct restore {
-  struct vv_engine *e;
-  const char *fmt;
-  const char *dir;
-  struct vv_restore_chain chain;
-  struct vv_target *target;
-  char *staging;
-  int dirfd;
-  void *buf;
-  struct vv_progress *p;
+  bool done;                    /* renamed to final */
 };
 
 static int
-cancelled (struct restore *r)
+place (int dirfd, const char *dir, const char *out, struct placed *pl)
 {
-  if (vv_progress_cancelled (r->p)) {
-    vv_error_code (VV_ERR_CANCELLED, "restore of backup %s was cancelled",
-                   r->chain.v[0]->id);
-    return -1;
-  }
-  return 0;
-}
-
-static int64_t
-pread_fd (void *opaque, void *buf, size_t count, uint64_t offset)
-{
-  int fd = *(int *) opaque;
-  size_t done = 0;
-
-  while (done < count) {
-    ssize_t n = pread (fd, (char *) buf + done, count - done, offset + done);
-    if (n == -1) {
-      if (errno == EINTR)
-        continue;
-      vv_error_errno (errno, "read");
-      return -1;
-    }
-    if (n == 0)
-      break;
-    done += n;
-  }
-  return done;
-}
-
-/* Downloads one image and returns what its header says. */
-static int
-fetch_image (struct restore *r, size_t idx, const struct vv_disk_rec *d,
-             bool sync, char **ret_path, struct vv_qcow2_info *ret_info)
-{
-  const char *bid = r->chain.v[idx]->id;
-  _cleanup_free_ char *path = NULL, *parent = NULL;
-  _cleanup_close_ int fd = -1;
-  struct stat st;
-
-  if (vv_restore_check_object (bid, d->object) == -1)
-    return -1;
-  if (d->format && strcmp (d->format, "qcow2") != 0) {
-    vv_error ("%s of backup %s is stored as '%s'; only qcow2 images can be "
-              "restored", vv_restore_object_base (d->object), bid, d->format);
-    return -1;
-  }
-  path = vv_printf ("%s/%s", r->staging, d->object);
-  if (path == NULL || (parent = parent_of (path)) == NULL ||
-      vv_mkdir_p (parent, 0700) == -1)
-    return -1;
-  fd = open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd == -1) {
-    if (errno == EEXIST)
-      vv_error ("the chain of backup %s uses %s twice; the catalog is "
-                "damaged", r->chain.v[0]->id, d->object);
-    else
-      vv_error_errno (errno, "cannot create %s", path);
-    return -1;
-  }
-  if (vv_restore_fetch (r->target, bid, d, fd, path, r->buf, r->p) == -1)
-    return -1;
-  if (fstat (fd, &st) == -1) {
-    vv_error_errno (errno, "cannot stat %s", path);
-    return -1;
-  }
-  /* The sha256 matched, so this is what the engine wrote; the check is
-   * what tells us which file qemu-img would open as its backing file.
-   */
-  if (vv_qcow2_check (pread_fd, &fd, st.st_size, ret_info) == -1) {
-    vv_error_prefix ("%s of backup %s is not a valid qcow2 image: ",
-                     vv_restore_object_base (d->object), bid);
-    return -1;
-  }
-  if (sync && ret_info->backing_file == NULL && fsync (fd) == -1) {
-    vv_error_errno (errno, "cannot write %s", path);
-    vv_qcow2_info_clear (ret_info);
-    return -1;
-  }
-  *ret_path = TAKE_PTR (path);
-  return 0;
-}
-
-/* Whether run() counted this image in the progress total up front. */
-static bool
-in_estimate (const struct disk_work *w, size_t idx,
-             const struct vv_disk_rec *d)
-{
-  return idx < w->est_len && strcmp (d->name, w->d->name) == 0;
-}
-
-/* Downloads the backing chain of one disk, top first. */
-static int
-fetch_disk (struct restore *r, struct disk_work *w)
-{
-  const struct vv_disk_rec *d = w->d;
-  size_t idx = 0;
-
-  for (;;) {
-    struct vv_qcow2_info info = { 0 };
-    _cleanup_free_ char *path = NULL, *next = NULL;
-    const struct vv_disk_rec *nd;
-    size_t nidx;
-    bool sync = idx == 0 && strcmp (r->fmt, "qcow2") == 0;
-
-    if (cancelled (r) == -1 ||
-        fetch_image (r, idx, d, sync, &path, &info) == -1)
-      return -1;
-    w->chain_len++;
-    w->chain_bytes += d->stored_bytes;
-    if (in_estimate (w, idx, d))
-      w->est_fetched += d->stored_bytes;
-    if (idx == 0) {
-      w->top = TAKE_PTR (path);
-      if (info.virtual_size != d->virtual_size) {
-        vv_error ("%s of backup %s has a virtual size of %" PRIu64
-                  " bytes, but the catalog says %" PRIu64,
-                  vv_restore_object_base (d->object), r->chain.v[0]->id,
-                  info.virtual_size, d->virtual_size);
-        vv_qcow2_info_clear (&info);
-        return -1;
-      }
-    }
-    if (info.backing_file == NULL) {
-      /* The progress total counted the images along parent_id; a chain
-       * that ends sooner leaves some of them unread.
-       */
-      if (w->est_fetched < w->est_bytes)
-        vv_progress_add (r->p, w->est_bytes - w->est_fetched);
-      return 0;
-    }
-
-    if (info.backing_format && strcmp (info.backing_format, "qcow2") != 0) {
-      vv_error ("%s of backup %s names a backing file of format '%s'; "
-                "images on a target are all qcow2",
-                vv_restore_object_base (d->object), r->chain.v[idx]->id,
-                info.backing_format);
-      vv_qcow2_info_clear (&info);
-      return -1;
-    }
-    next = vv_restore_resolve_backing (d->object, info.backing_file);
-    if (next == NULL) {
-      vv_error_prefix ("backup %s on target '%s': ", r->chain.v[idx]->id,
-                       vv_target_name (r->target));
-      vv_qcow2_info_clear (&info);
-      return -1;
-    }
-    nd = vv_restore_chain_find (&r->chain, idx + 1, next, &nidx);
-    if (nd == NULL) {
-      vv_error ("%s of backup %s names the backing file '%s' (%s), which is "
-                "not an image of an earlier backup of chain %s",
-                vv_restore_object_base (d->object), r->chain.v[idx]->id,
-                info.backing_file, next, r->chain.v[0]->chain_id);
-      vv_qcow2_info_clear (&info);
-      return -1;
-    }
-    vv_qcow2_info_clear (&info);
-    if (!in_estimate (w, nidx, nd))
-      vv_progress_add_total (r->p, nd->stored_bytes);
-    d = nd;
-    idx = nidx;
-  }
-}
-
-/* Makes w->out: the top image itself for a full kept as qcow2, else a
- * conversion of the chain.
- */
-static int
-produce_disk (struct restore *r, struct disk_work *w)
-{
-  bool convert = strcmp (r->fmt, "raw") == 0 || w->chain_len > 1;
-  _cleanup_free_ char *what = NULL;
-  _cleanup_close_ int fd = -1;
-
-  if (!convert) {
-    vv_progress_add (r->p, w->convert_total);
-    w->out = TAKE_PTR (w->top);
-    return 0;
-  }
-  if (w->chain_bytes > w->convert_total)
-    vv_progress_add_total (r->p, w->chain_bytes - w->convert_total);
-  else
-    vv_progress_add (r->p, w->convert_total - w->chain_bytes);
-
-  w->out = vv_printf ("%s/%s.%s", r->staging, w->d->name, r->fmt);
-  what = vv_printf ("%s of backup %s", vv_restore_object_base (w->d->object),
-                    r->chain.v[0]->id);
-  if (w->out == NULL || what == NULL)
-    return -1;
-  if (vv_restore_convert (what, w->top, w->out, r->fmt, w->chain_bytes,
-                          r->p) == -1)
-    return -1;
-  /* qemu-img creates the file with the daemon's umask. */
-  fd = open (w->out, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd == -1 || fchmod (fd, 0600) == -1 || fsync (fd) == -1) {
-    vv_error_errno (errno, "cannot finish %s", w->out);
-    return -1;
-  }
-  return 0;
-}
-
-static int
-place (struct restore *r, struct disk_work *w)
-{
-  if (renameat2 (AT_FDCWD, w->out, r->dirfd, w->final, RENAME_NOREPLACE) == 0) {
-    w->placed = true;
+  if (renameat2 (AT_FDCWD, out, dirfd, pl->final, RENAME_NOREPLACE) == 0) {
+    pl->done = true;
     return 0;
   }
   /* NFS and some others have no RENAME_NOREPLACE; link refuses to
    * replace too.
    */
   if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) {
-    if (linkat (AT_FDCWD, w->out, r->dirfd, w->final, 0) == 0) {
-      w->placed = true;
-      unlink (w->out);
+    if (linkat (AT_FDCWD, out, dirfd, pl->final, 0) == 0) {
+      pl->done = true;
+      unlink (out);
       return 0;
     }
   }
   if (errno == EEXIST)
     vv_error_code (VV_ERR_BUSY, "%s/%s appeared while restoring; restore "
                    "refuses to overwrite — choose another directory or "
-                   "remove it", r->dir, w->final);
+                   "remove it", dir, pl->final);
   else
-    vv_error_errno (errno, "cannot rename %s to %s/%s",
-                    w->out, r->dir, w->final);
+    vv_error_errno (errno, "cannot rename %s to %s/%s", out, dir, pl->final);
   return -1;
 }
 
-static int
-run (struct restore *r, struct disk_work *w, size_t n)
+int
+vv_restore_dir_run (struct vv_engine *e, const struct vv_restore_request *req,
+                    unsigned dir_mode, struct vv_progress *p,
+                    bool *ret_created)
 {
-  const struct vv_backup_rec *b = r->chain.v[0];
+  struct dir_plan dp = { 0 };
+  struct vv_restore_src src = { .p = p };
+  struct vv_restore_disk *w = NULL;
+  struct placed *pl = NULL;
+  struct vv_saved_error saved = { VV_ERR_NONE, NULL };
+  _cleanup_free_ char *staging = NULL;
+  bool created = false, staged = false, src_open = false;
+  int dirfd = -1;
+  size_t n;
+  int ret = -1;
 
-  /* Up front: every image along parent_id (the usual chain), and the
-   * conversions those chains will need.
-   */
+  if (prepare (e, req, &dp) == -1)
+    return -1;
+  n = dp.n;
+  if ((w = calloc (n, sizeof *w)) == NULL ||
+      (pl = calloc (n, sizeof *pl)) == NULL) {
+    vv_error_errno (ENOMEM, "restoring backup %s", dp.b->id);
+    goto out;
+  }
+  if (vv_restore_src_open (e, TAKE_PTR (dp.b), req->owner_filter, p,
+                           &src) == -1)
+    goto out;
+  src_open = true;
+
+  if (!dp.dir_exists) {
+    if (mkdir (dp.dir, dir_mode) == 0) {
+      created = true;
+      /* mkdir applies the umask. */
+      chmod (dp.dir, dir_mode);
+    }
+    else if (errno != EEXIST) {
+      vv_error_errno (errno, "cannot create restore directory %s", dp.dir);
+      goto out;
+    }
+  }
+  dirfd = open (dp.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd == -1) {
+    vv_error_errno (errno, "cannot open restore directory %s", dp.dir);
+    goto out;
+  }
+  staging = vv_printf ("%s%s" STAGING_PREFIX "%s", dp.dir,
+                       strcmp (dp.dir, "/") == 0 ? "" : "/",
+                       src.chain.v[0]->id);
+  if (staging == NULL)
+    goto out;
+  if (mkdir (staging, 0700) == -1) {
+    if (errno == EEXIST)
+      vv_error_code (VV_ERR_BUSY, "%s exists: backup %s is being restored "
+                     "into this directory, or a restore of it was "
+                     "interrupted; wait for it, or remove it",
+                     staging, src.chain.v[0]->id);
+    else
+      vv_error_errno (errno, "cannot create %s", staging);
+    goto out;
+  }
+  staged = true;
+
   for (size_t i = 0; i < n; i++) {
-    w[i].d = &b->disks[i];
-    w[i].final = vv_printf ("%s.%s", w[i].d->name, r->fmt);
-    if (w[i].final == NULL)
-      return -1;
-    for (size_t k = 0; k < r->chain.n; k++) {
-      const struct vv_backup_rec *a = r->chain.v[k];
-      size_t j;
-      for (j = 0; j < a->n_disks; j++)
-        if (strcmp (a->disks[j].name, w[i].d->name) == 0)
-          break;
-      if (j == a->n_disks)
-        break;
-      w[i].est_len++;
-      w[i].est_bytes += a->disks[j].stored_bytes;
-    }
-    vv_progress_add_total (r->p, w[i].est_bytes);
-    if (strcmp (r->fmt, "raw") == 0 || w[i].est_len > 1) {
-      w[i].convert_total = w[i].est_bytes;
-      vv_progress_add_total (r->p, w[i].convert_total);
-    }
+    /* dp.disks point into the backup record the chain now owns. */
+    w[i].d = dp.disks[i];
+    w[i].format = dp.fmt;
+    w[i].staging = staging;
+    pl[i].final = vv_printf ("%s.%s", w[i].d->name, dp.fmt);
+    if (pl[i].final == NULL)
+      goto out;
   }
+  if (vv_restore_produce (&src, w, n) == -1)
+    goto out;
+  for (size_t i = 0; i < n; i++)
+    if (place (dirfd, dp.dir, w[i].out, &pl[i]) == -1)
+      goto out;
+  if (fsync (dirfd) == -1) {
+    vv_error_errno (errno, "cannot sync directory %s", dp.dir);
+    goto out;
+  }
+  ret = 0;
 
-  for (size_t i = 0; i < n; i++)
-    if (fetch_disk (r, &w[i]) == -1)
-      return -1;
-  for (size_t i = 0; i < n; i++)
-    if (cancelled (r) == -1 || produce_disk (r, &w[i]) == -1)
-      return -1;
-  if (cancelled (r) == -1)
-    return -1;
-  for (size_t i = 0; i < n; i++)
-    if (place (r, &w[i]) == -1)
-      return -1;
-  if (fsync (r->dirfd) == -1) {
-    vv_error_errno (errno, "cannot sync directory %s", r->dir);
-    return -1;
+ out:
+  if (ret == -1) {
+    vv_restore_save_error (&saved);
+    for (size_t i = 0; pl && i < n; i++)
+      if (pl[i].done)
+        unlinkat (dirfd, pl[i].final, 0);
   }
-  return 0;
+  /* Once the disks are in place a staging directory left behind (it can
+   * hardly happen: it is ours, mode 0700) is untidy, not a failure.
+   */
+  if (staged)
+    vv_remove_tree (staging);
+  if (ret == -1) {
+    if (created)
+      rmdir (dp.dir);
+    vv_restore_restore_error (&saved);
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (w)
+      vv_restore_disk_clear (&w[i]);
+    if (pl)
+      free (pl[i].final);
+  }
+  free (w);
+  free (pl);
+  if (dirfd >= 0)
+    close (dirfd);
+  if (src_open)
+    vv_restore_src_close (&src);
+  dir_plan_clear (&dp);
+  if (ret == 0 && ret_created)
+    *ret_created = created;
+  return ret;
 }
 
 int
 vv_restore_to_dir (struct vv_engine *e, const struct vv_restore_request *req,
                    struct vv_progress *p)
 {
-  struct restore r = { .e = e, .dirfd = -1, .p = p };
-  _cleanup_ (cleanup_backup) struct vv_backup_rec *b = NULL;
-  _cleanup_free_ char *dir = NULL;
-  struct disk_work *w = NULL;
-  struct vv_saved_error saved = { VV_ERR_NONE, NULL };
-  bool dir_exists, staged = false;
-  size_t n = 0;
-  int ret = -1;
+  return vv_restore_dir_run (e, req, 0700, p, NULL);
+}
 
-  if (prepare (e, req, &b, &r.fmt, &dir, &dir_exists) == -1)
-    return -1;
-  r.dir = dir;
-  n = b->n_disks;
-  if (vv_restore_chain_load (e, TAKE_PTR (b), req->owner_filter,
-                             &r.chain) == -1)
-    return -1;
-  if ((r.target = vv_restore_open_target (e, r.chain.v[0]->target)) == NULL) {
-    vv_error_prefix ("restoring backup %s: ", r.chain.v[0]->id);
-    goto out;
-  }
-  if ((r.buf = malloc (VV_RESTORE_FETCH_BUF)) == NULL ||
-      (w = calloc (n, sizeof *w)) == NULL) {
-    vv_error_errno (ENOMEM, "restoring backup %s", r.chain.v[0]->id);
-    goto out;
-  }
+/* ---- the modes ---- */
 
-  if (!dir_exists && mkdir (dir, 0700) == -1) {
-    if (errno != EEXIST) {
-      vv_error_errno (errno, "cannot create restore directory %s", dir);
+static int
+strv_add (char ***v, size_t *n, char *s)
+{
+  char **t;
+
+  if (s == NULL)
+    return -1;
+  t = realloc (*v, (*n + 2) * sizeof *t);
+  if (t == NULL) {
+    free (s);
+    vv_error_errno (ENOMEM, "restore plan");
+    return -1;
+  }
+  t[(*n)++] = s;
+  t[*n] = NULL;
+  *v = t;
+  return 0;
+}
+
+int
+vv_restore_info_add_disk (struct vv_restore_info *info, const char *disk,
+                          const char *file)
+{
+  size_t nd = 0, nf = 0;
+
+  while (info->disks && info->disks[nd])
+    nd++;
+  while (info->files && info->files[nf])
+    nf++;
+  if (strv_add (&info->disks, &nd, vv_strdup (disk)) == -1 ||
+      strv_add (&info->files, &nf, vv_strdup (file)) == -1)
+    return -1;
+  return 0;
+}
+
+void
+vv_restore_info_clear (struct vv_restore_info *info)
+{
+  if (info == NULL)
+    return;
+  free (info->domain);
+  free (info->domain_uuid);
+  free (info->dir);
+  vv_strv_free (info->disks);
+  vv_strv_free (info->files);
+  free (info->notes);
+  memset (info, 0, sizeof *info);
+}
+
+static int
+plan_to_dir (struct vv_engine *e, const struct vv_restore_request *req,
+             struct vv_restore_info *ret)
+{
+  struct dir_plan dp = { 0 };
+  struct vv_restore_info info = { 0 };
+  int r = -1;
+
+  if (prepare (e, req, &dp) == -1)
+    return -1;
+  if (ret == NULL) {
+    dir_plan_clear (&dp);
+    return 0;
+  }
+  info.domain = vv_strdup (dp.b->domain);
+  info.domain_uuid = vv_strdup (dp.b->domain_uuid);
+  info.dir = vv_strdup (dp.dir);
+  if (info.domain == NULL || info.domain_uuid == NULL || info.dir == NULL)
+    goto out;
+  for (size_t i = 0; i < dp.n; i++) {
+    _cleanup_free_ char *f = vv_printf ("%s%s%s.%s", dp.dir,
+                                        strcmp (dp.dir, "/") ? "/" : "",
+                                        dp.disks[i]->name, dp.fmt);
+    if (f == NULL || vv_restore_info_add_disk (&info, dp.disks[i]->name,
+                                               f) == -1)
       goto out;
-    }
-    dir_exists = true;
   }
-  r.dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (r.dirfd == -1) {
-    vv_error_errno (errno, "cannot open restore directory %s", dir);
-    goto out;
-  }
-  r.staging = vv_printf ("%s%s" STAGING_PREFIX "%s", dir,
-                         strcmp (dir, "/") == 0 ? "" : "/", r.chain.v[0]->id);
-  if (r.staging == NULL)
-    goto out;
-  if (mkdir (r.staging, 0700) == -1) {
-    if (errno == EEXIST)
-      vv_error_code (VV_ERR_BUSY, "%s exists: backup %s is being restored "
-                     "into this directory, or a restore of it was "
-                     "interrupted; wait for it, or remove it",
-                     r.staging, r.chain.v[0]->id);
-    else
-      vv_error_errno (errno, "cannot create %s", r.staging);
-    goto out;
-  }
-  staged = true;
-
-  ret = run (&r, w, n);
-
+  *ret = info;
+  memset (&info, 0, sizeof info);
+  r = 0;
  out:
-  if (ret == -1) {
-    vv_restore_save_error (&saved);
-    for (size_t i = 0; w && i < n; i++)
-      if (w[i].placed)
-        unlinkat (r.dirfd, w[i].final, 0);
+  vv_restore_info_clear (&info);
+  dir_plan_clear (&dp);
+  return r;
+}
+
+int
+vv_restore_plan (struct vv_engine *e, const struct vv_restore_request *req,
+                 struct vv_restore_info *ret)
+{
+  if (req == NULL) {
+    vv_error_code (VV_ERR_INVALID, "the backup to restore is missing");
+    return -1;
   }
-  /* Once the disks are in place a staging directory left behind (it can
-   * hardly happen: it is ours, mode 0700) is untidy, not a failure.
-   */
-  if (staged)
-    vv_remove_tree (r.staging);
-  if (ret == -1) {
-    if (!dir_exists)
-      rmdir (dir);
-    vv_restore_restore_error (&saved);
+  switch (req->mode) {
+  case VV_RESTORE_TO_DIR:
+    return plan_to_dir (e, req, ret);
+  case VV_RESTORE_IN_PLACE:
+    return vv_restore_in_place_plan (e, req, ret);
+  case VV_RESTORE_AS_NEW:
+    return vv_restore_as_new_plan (e, req, ret);
   }
-  for (size_t i = 0; w && i < n; i++) {
-    free (w[i].top);
-    free (w[i].out);
-    free (w[i].final);
+  vv_error_code (VV_ERR_INVALID, "unknown restore mode %d", (int) req->mode);
+  return -1;
+}
+
+int
+vv_restore_check (struct vv_engine *e, const struct vv_restore_request *req)
+{
+  return vv_restore_plan (e, req, NULL);
+}
+
+int
+vv_restore_run (struct vv_engine *e, const struct vv_restore_request *req,
+                struct vv_progress *p)
+{
+  if (req == NULL) {
+    vv_error_code (VV_ERR_INVALID, "the backup to restore is missing");
+    return -1;
   }
-  free (w);
-  free (r.buf);
-  free (r.staging);
-  if (r.dirfd >= 0)
-    close (r.dirfd);
-  vv_target_close (r.target);
-  vv_restore_chain_clear (&r.chain);
-  return ret;
+  switch (req->mode) {
+  case VV_RESTORE_TO_DIR:
+    return vv_restore_to_dir (e, req, p);
+  case VV_RESTORE_IN_PLACE:
+    return vv_restore_in_place (e, req, p);
+  case VV_RESTORE_AS_NEW:
+    return vv_restore_as_new (e, req, p);
+  }
+  vv_error_code (VV_ERR_INVALID, "unknown restore mode %d", (int) req->mode);
+  return -1;
 }

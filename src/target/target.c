@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,13 @@
  * per disk, a domain's whole tree a few thousand.
  */
 #define REMOVE_PREFIX_MAX 1000000
+/* Writes at least this big are hashed on the writer's hashing thread
+ * while the plugin stores them: sha256 (about 1.8 GB/s with SHA
+ * extensions) costs as much as the plugin's write, and doing both one
+ * after the other made the hash the bottleneck of a backup.  Smaller
+ * writes are not worth the hand-over.
+ */
+#define HASH_THREAD_MIN (256 * 1024)
 
 struct vv_target {
   char *name;
@@ -31,10 +39,27 @@ struct vv_target {
   void *handle;
 };
 
+/* The hashing thread of one writer.  It hashes one buffer at a time,
+ * handed over by vv_target_put_write, which waits for it before it
+ * returns: the caller's buffer stays valid and the digest covers the
+ * writes in order, exactly as if hashed inline.
+ */
+struct hasher {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;          /* work posted, work done or quit */
+  struct vv_sha256 *sha;
+  const void *buf;              /* non-NULL: work posted, not yet done */
+  size_t count;
+  bool quit;
+};
+
 struct vv_target_writer {
   struct vv_target *t;
   void *stream;
   struct vv_sha256 *sha;
+  struct hasher *hasher;        /* NULL until the first big write */
+  bool no_hasher;               /* could not start one: hash inline */
   uint64_t bytes;
   bool failed;
 };
@@ -299,11 +324,87 @@ vv_target_put_begin (struct vv_target *t, const char *name)
   return TAKE_PTR (w);
 }
 
+static void *
+hasher_thread (void *opaque)
+{
+  struct hasher *hs = opaque;
+
+  VV_LOCK_GUARD (&hs->lock);
+  for (;;) {
+    while (hs->buf == NULL && !hs->quit)
+      pthread_cond_wait (&hs->cond, &hs->lock);
+    if (hs->buf == NULL)
+      return NULL;
+    pthread_mutex_unlock (&hs->lock);
+    vv_sha256_update (hs->sha, hs->buf, hs->count);
+    pthread_mutex_lock (&hs->lock);
+    hs->buf = NULL;
+    pthread_cond_broadcast (&hs->cond);
+  }
+}
+
+static struct hasher *
+hasher_free (struct hasher *hs)
+{
+  if (hs == NULL)
+    return NULL;
+  {
+    VV_LOCK_GUARD (&hs->lock);
+    hs->quit = true;
+    pthread_cond_broadcast (&hs->cond);
+  }
+  pthread_join (hs->thread, NULL);
+  pthread_mutex_destroy (&hs->lock);
+  pthread_cond_destroy (&hs->cond);
+  free (hs);
+  return NULL;
+}
+
+/* NULL if no thread could be started; the caller then hashes inline,
+ * which is only slower.
+ */
+static struct hasher *
+hasher_new (struct vv_sha256 *sha)
+{
+  struct hasher *hs = calloc (1, sizeof *hs);
+
+  if (hs == NULL)
+    return NULL;
+  hs->sha = sha;
+  pthread_mutex_init (&hs->lock, NULL);
+  pthread_cond_init (&hs->cond, NULL);
+  if (pthread_create (&hs->thread, NULL, hasher_thread, hs) != 0) {
+    pthread_mutex_destroy (&hs->lock);
+    pthread_cond_destroy (&hs->cond);
+    free (hs);
+    return NULL;
+  }
+  return hs;
+}
+
+static void
+hasher_post (struct hasher *hs, const void *buf, size_t count)
+{
+  VV_LOCK_GUARD (&hs->lock);
+  hs->buf = buf;
+  hs->count = count;
+  pthread_cond_broadcast (&hs->cond);
+}
+
+static void
+hasher_wait (struct hasher *hs)
+{
+  VV_LOCK_GUARD (&hs->lock);
+  while (hs->buf != NULL)
+    pthread_cond_wait (&hs->cond, &hs->lock);
+}
+
 int
 vv_target_put_write (struct vv_target_writer *w, const void *buf,
                      size_t count)
 {
   const struct vv_target *t = w->t;
+  int r;
 
   if (w->failed) {
     vv_error ("write to target '%s' after an earlier write failed", t->name);
@@ -311,13 +412,26 @@ vv_target_put_write (struct vv_target_writer *w, const void *buf,
   }
   if (count == 0)
     return 0;
+  if (count >= HASH_THREAD_MIN && w->hasher == NULL && !w->no_hasher) {
+    w->hasher = hasher_new (w->sha);
+    w->no_hasher = w->hasher == NULL;
+  }
   vv_clear_error ();
-  if (t->plugin->put_write (w->stream, buf, count) == -1) {
+  if (count >= HASH_THREAD_MIN && w->hasher) {
+    hasher_post (w->hasher, buf, count);
+    r = t->plugin->put_write (w->stream, buf, count);
+    hasher_wait (w->hasher);
+  }
+  else {
+    r = t->plugin->put_write (w->stream, buf, count);
+    if (r == 0)
+      vv_sha256_update (w->sha, buf, count);
+  }
+  if (r == -1) {
     plugin_failed (t, "write", NULL);
     w->failed = true;
     return -1;
   }
-  vv_sha256_update (w->sha, buf, count);
   w->bytes += count;
   return 0;
 }
@@ -325,6 +439,7 @@ vv_target_put_write (struct vv_target_writer *w, const void *buf,
 static void
 writer_free (struct vv_target_writer *w)
 {
+  hasher_free (w->hasher);
   vv_sha256_free (w->sha);
   free (w);
 }

@@ -1,0 +1,112 @@
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/chain-policy.h"
+#include "util/error.h"
+
+int
+vv_backup_mode_parse (const char *s, enum vv_backup_mode *ret)
+{
+  if (s == NULL || strcmp (s, "auto") == 0)
+    *ret = VV_MODE_AUTO;
+  else if (strcmp (s, "full") == 0)
+    *ret = VV_MODE_FULL;
+  else if (strcmp (s, "incremental") == 0)
+    *ret = VV_MODE_INCREMENTAL;
+  else {
+    vv_error_code (VV_ERR_INVALID, "backup mode '%s' is not one of auto, "
+                   "full, incremental", s);
+    return -1;
+  }
+  return 0;
+}
+
+static const char *
+ordinal_suffix (unsigned n)
+{
+  if (n % 100 >= 11 && n % 100 <= 13)
+    return "th";
+  switch (n % 10) {
+  case 1: return "st";
+  case 2: return "nd";
+  case 3: return "rd";
+  default: return "th";
+  }
+}
+
+/* Why no incremental can be taken (NULL if one can), in why[]. */
+static const char *
+obstacle (const struct vv_chain_facts *f, char *why, size_t len)
+{
+  if (!f->can_track)
+    return "no selected disk can track changes (only qcow2 images carry "
+      "dirty bitmaps)";
+  if (f->last_id == NULL)
+    return "no earlier completed backup of this domain";
+  if (f->last_target && f->target && strcmp (f->last_target, f->target) != 0) {
+    snprintf (why, len, "the last backup %s is on target '%s', not '%s'",
+              f->last_id, f->last_target, f->target);
+    return why;
+  }
+  if (f->last_checkpoint == NULL) {
+    snprintf (why, len, "the last backup %s has no checkpoint to continue "
+              "from", f->last_id);
+    return why;
+  }
+  if (f->cp_state == VV_CP_MISSING) {
+    snprintf (why, len, "checkpoint %s of the last backup is missing from "
+              "libvirt (domain redefined?) and could not be redefined%s%s",
+              f->last_checkpoint, f->cp_detail ? ": " : "",
+              f->cp_detail ? f->cp_detail : "");
+    return why;
+  }
+  if (f->tracked_disks == 0) {
+    snprintf (why, len, "checkpoint %s of the last backup tracks none of "
+              "the selected disks", f->last_checkpoint);
+    return why;
+  }
+  if (f->last_pos >= f->max_chain) {
+    snprintf (why, len, "chain %s reached max chain %u", f->last_chain,
+              f->max_chain);
+    return why;
+  }
+  return NULL;
+}
+
+int
+vv_chain_decide (const struct vv_chain_facts *f,
+                 struct vv_chain_decision *ret)
+{
+  char why[VV_REASON_MAX - 8];
+  const char *o;
+
+  memset (ret, 0, sizeof *ret);
+  if (f->mode == VV_MODE_FULL) {
+    snprintf (ret->reason, sizeof ret->reason, "full: requested");
+    return 0;
+  }
+  o = obstacle (f, why, sizeof why);
+  if (o) {
+    if (f->mode == VV_MODE_INCREMENTAL) {
+      vv_error_code (VV_ERR_INVALID, "no incremental backup is possible: "
+                     "%s; take a full backup (--full) or let virtvault "
+                     "choose", o);
+      return -1;
+    }
+    snprintf (ret->reason, sizeof ret->reason, "full: %s", o);
+    return 0;
+  }
+  ret->incremental = true;
+  ret->pos = f->last_pos + 1;
+  snprintf (ret->reason, sizeof ret->reason,
+            "incremental: %u%s since full %s (max chain %u)%s%s%s",
+            ret->pos, ordinal_suffix (ret->pos),
+            f->full_id ? f->full_id : "?", f->max_chain,
+            f->cp_state == VV_CP_REDEFINED ? "; checkpoint " : "",
+            f->cp_state == VV_CP_REDEFINED ? f->last_checkpoint : "",
+            f->cp_state == VV_CP_REDEFINED
+            ? " was redefined in libvirt from the catalog" : "");
+  return 0;
+}

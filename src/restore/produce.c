@@ -1,0 +1,304 @@
+/* Making one standalone file per disk out of a backup's chain.
+ *
+ * Every image of the chain of a disk is downloaded (its sha256 checked
+ * while it streams) into a private staging directory, laid out as on the
+ * target so relative backing file names resolve.  A full kept as qcow2
+ * is the result as it is; anything else goes through qemu-img convert.
+ * Shared by every restore mode: where the result goes is theirs.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qcow2/qcow2.h"
+#include "restore/restore-internal.h"
+#include "util/cleanup.h"
+#include "util/error.h"
+#include "util/strutil.h"
+
+int
+vv_restore_src_open (struct vv_engine *e, struct vv_backup_rec *top,
+                     int64_t owner_filter, struct vv_progress *p,
+                     struct vv_restore_src *ret)
+{
+  struct vv_restore_src s = { .p = p };
+
+  if (vv_restore_chain_load (e, top, owner_filter, &s.chain) == -1)
+    return -1;
+  if ((s.target = vv_restore_open_target (e, s.chain.v[0]->target)) == NULL) {
+    vv_error_prefix ("restoring backup %s: ", s.chain.v[0]->id);
+    vv_restore_src_close (&s);
+    return -1;
+  }
+  if ((s.buf = malloc (VV_RESTORE_FETCH_BUF)) == NULL) {
+    vv_error_errno (ENOMEM, "restoring backup %s", s.chain.v[0]->id);
+    vv_restore_src_close (&s);
+    return -1;
+  }
+  *ret = s;
+  return 0;
+}
+
+void
+vv_restore_src_close (struct vv_restore_src *s)
+{
+  free (s->buf);
+  s->buf = NULL;
+  vv_target_close (s->target);
+  s->target = NULL;
+  vv_restore_chain_clear (&s->chain);
+}
+
+int
+vv_restore_cancelled (struct vv_restore_src *s)
+{
+  if (vv_progress_cancelled (s->p)) {
+    vv_error_code (VV_ERR_CANCELLED, "restore of backup %s was cancelled",
+                   s->chain.v[0]->id);
+    return -1;
+  }
+  return 0;
+}
+
+void
+vv_restore_disk_clear (struct vv_restore_disk *w)
+{
+  free (w->top);
+  free (w->out);
+  w->top = w->out = NULL;
+}
+
+static int64_t
+pread_fd (void *opaque, void *buf, size_t count, uint64_t offset)
+{
+  int fd = *(int *) opaque;
+  size_t done = 0;
+
+  while (done < count) {
+    ssize_t n = pread (fd, (char *) buf + done, count - done, offset + done);
+    if (n == -1) {
+      if (errno == EINTR)
+        continue;
+      vv_error_errno (errno, "read");
+      return -1;
+    }
+    if (n == 0)
+      break;
+    done += n;
+  }
+  return done;
+}
+
+/* Downloads one image into staging and returns what its header says. */
+static int
+fetch_image (struct vv_restore_src *s, const char *staging, size_t idx,
+             const struct vv_disk_rec *d, bool sync, char **ret_path,
+             struct vv_qcow2_info *ret_info)
+{
+  const char *bid = s->chain.v[idx]->id;
+  _cleanup_free_ char *path = NULL, *parent = NULL;
+  _cleanup_close_ int fd = -1;
+  struct stat st;
+
+  if (vv_restore_check_object (bid, d->object) == -1)
+    return -1;
+  if (d->format && strcmp (d->format, "qcow2") != 0) {
+    vv_error ("%s of backup %s is stored as '%s'; only qcow2 images can be "
+              "restored", vv_restore_object_base (d->object), bid, d->format);
+    return -1;
+  }
+  path = vv_printf ("%s/%s", staging, d->object);
+  if (path == NULL || (parent = vv_restore_parent_of (path)) == NULL ||
+      vv_mkdir_p (parent, 0700) == -1)
+    return -1;
+  fd = open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd == -1) {
+    if (errno == EEXIST)
+      vv_error ("the chain of backup %s uses %s twice; the catalog is "
+                "damaged", s->chain.v[0]->id, d->object);
+    else
+      vv_error_errno (errno, "cannot create %s", path);
+    return -1;
+  }
+  if (vv_restore_fetch (s->target, bid, d, fd, path, s->buf, s->p) == -1)
+    return -1;
+  if (fstat (fd, &st) == -1) {
+    vv_error_errno (errno, "cannot stat %s", path);
+    return -1;
+  }
+  /* The sha256 matched, so this is what the engine wrote; the check is
+   * what tells us which file qemu-img would open as its backing file.
+   */
+  if (vv_qcow2_check (pread_fd, &fd, st.st_size, ret_info) == -1) {
+    vv_error_prefix ("%s of backup %s is not a valid qcow2 image: ",
+                     vv_restore_object_base (d->object), bid);
+    return -1;
+  }
+  if (sync && ret_info->backing_file == NULL && fsync (fd) == -1) {
+    vv_error_errno (errno, "cannot write %s", path);
+    vv_qcow2_info_clear (ret_info);
+    return -1;
+  }
+  *ret_path = TAKE_PTR (path);
+  return 0;
+}
+
+/* Whether produce counted this image in the progress total up front. */
+static bool
+in_estimate (const struct vv_restore_disk *w, size_t idx,
+             const struct vv_disk_rec *d)
+{
+  return idx < w->est_len && strcmp (d->name, w->d->name) == 0;
+}
+
+/* Downloads the backing chain of one disk, top first. */
+static int
+fetch_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
+{
+  const struct vv_disk_rec *d = w->d;
+  size_t idx = 0;
+
+  for (;;) {
+    struct vv_qcow2_info info = { 0 };
+    _cleanup_free_ char *path = NULL, *next = NULL;
+    const struct vv_disk_rec *nd;
+    size_t nidx;
+    bool sync = idx == 0 && strcmp (w->format, "qcow2") == 0;
+
+    if (vv_restore_cancelled (s) == -1 ||
+        fetch_image (s, w->staging, idx, d, sync, &path, &info) == -1)
+      return -1;
+    w->chain_len++;
+    w->chain_bytes += d->stored_bytes;
+    if (in_estimate (w, idx, d))
+      w->est_fetched += d->stored_bytes;
+    if (idx == 0) {
+      w->top = TAKE_PTR (path);
+      if (info.virtual_size != d->virtual_size) {
+        vv_error ("%s of backup %s has a virtual size of %" PRIu64
+                  " bytes, but the catalog says %" PRIu64,
+                  vv_restore_object_base (d->object), s->chain.v[0]->id,
+                  info.virtual_size, d->virtual_size);
+        vv_qcow2_info_clear (&info);
+        return -1;
+      }
+    }
+    if (info.backing_file == NULL) {
+      /* The progress total counted the images along parent_id; a chain
+       * that ends sooner leaves some of them unread.
+       */
+      if (w->est_fetched < w->est_bytes)
+        vv_progress_add (s->p, w->est_bytes - w->est_fetched);
+      return 0;
+    }
+
+    if (info.backing_format && strcmp (info.backing_format, "qcow2") != 0) {
+      vv_error ("%s of backup %s names a backing file of format '%s'; "
+                "images on a target are all qcow2",
+                vv_restore_object_base (d->object), s->chain.v[idx]->id,
+                info.backing_format);
+      vv_qcow2_info_clear (&info);
+      return -1;
+    }
+    next = vv_restore_resolve_backing (d->object, info.backing_file);
+    if (next == NULL) {
+      vv_error_prefix ("backup %s on target '%s': ", s->chain.v[idx]->id,
+                       vv_target_name (s->target));
+      vv_qcow2_info_clear (&info);
+      return -1;
+    }
+    nd = vv_restore_chain_find (&s->chain, idx + 1, next, &nidx);
+    if (nd == NULL) {
+      vv_error ("%s of backup %s names the backing file '%s' (%s), which is "
+                "not an image of an earlier backup of chain %s",
+                vv_restore_object_base (d->object), s->chain.v[idx]->id,
+                info.backing_file, next, s->chain.v[0]->chain_id);
+      vv_qcow2_info_clear (&info);
+      return -1;
+    }
+    vv_qcow2_info_clear (&info);
+    if (!in_estimate (w, nidx, nd))
+      vv_progress_add_total (s->p, nd->stored_bytes);
+    d = nd;
+    idx = nidx;
+  }
+}
+
+/* Makes w->out: the top image itself for a full kept as qcow2, else a
+ * conversion of the chain.
+ */
+static int
+produce_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
+{
+  bool convert = strcmp (w->format, "raw") == 0 || w->chain_len > 1;
+  _cleanup_free_ char *what = NULL;
+  _cleanup_close_ int fd = -1;
+
+  if (!convert) {
+    vv_progress_add (s->p, w->convert_total);
+    w->out = TAKE_PTR (w->top);
+    return 0;
+  }
+  if (w->chain_bytes > w->convert_total)
+    vv_progress_add_total (s->p, w->chain_bytes - w->convert_total);
+  else
+    vv_progress_add (s->p, w->convert_total - w->chain_bytes);
+
+  w->out = vv_printf ("%s/%s.%s", w->staging, w->d->name, w->format);
+  what = vv_printf ("%s of backup %s", vv_restore_object_base (w->d->object),
+                    s->chain.v[0]->id);
+  if (w->out == NULL || what == NULL)
+    return -1;
+  if (vv_restore_convert (what, w->top, w->out, w->format, w->chain_bytes,
+                          s->p) == -1)
+    return -1;
+  /* qemu-img creates the file with the daemon's umask. */
+  fd = open (w->out, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd == -1 || fchmod (fd, 0600) == -1 || fsync (fd) == -1) {
+    vv_error_errno (errno, "cannot finish %s", w->out);
+    return -1;
+  }
+  return 0;
+}
+
+int
+vv_restore_produce (struct vv_restore_src *s, struct vv_restore_disk *w,
+                    size_t n)
+{
+  /* Up front: every image along parent_id (the usual chain), and the
+   * conversions those chains will need.
+   */
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < s->chain.n; k++) {
+      const struct vv_backup_rec *a = s->chain.v[k];
+      size_t j;
+      for (j = 0; j < a->n_disks; j++)
+        if (strcmp (a->disks[j].name, w[i].d->name) == 0)
+          break;
+      if (j == a->n_disks)
+        break;
+      w[i].est_len++;
+      w[i].est_bytes += a->disks[j].stored_bytes;
+    }
+    vv_progress_add_total (s->p, w[i].est_bytes);
+    if (strcmp (w[i].format, "raw") == 0 || w[i].est_len > 1) {
+      w[i].convert_total = w[i].est_bytes;
+      vv_progress_add_total (s->p, w[i].convert_total);
+    }
+  }
+
+  for (size_t i = 0; i < n; i++)
+    if (fetch_disk (s, &w[i]) == -1)
+      return -1;
+  for (size_t i = 0; i < n; i++)
+    if (vv_restore_cancelled (s) == -1 || produce_disk (s, &w[i]) == -1)
+      return -1;
+  return vv_restore_cancelled (s);
+}

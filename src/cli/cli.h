@@ -80,6 +80,15 @@ int cli_check_args (const struct cli_command *cmd, int argc, char **argv,
  */
 int cli_parse_plain (struct cli *cli, const struct cli_command *cmd,
                      int argc, char **argv, int min, int max);
+/* The shape of every "COMMAND ID" without options of its own: parses the
+ * common options and the one ID, sends method to
+ * /v1/<collection>/<ID>[/<action>] and returns -1 with the answer in
+ * *ret, else the exit status to return.
+ */
+int cli_call_on_object (struct cli *cli, const struct cli_command *cmd,
+                        int argc, char **argv, const char *method,
+                        const char *collection, const char *action,
+                        json_object **ret);
 /* Records a usage error for cmd ("backup: ...; see 'virtvault backup
  * --help'") and returns CLI_EXIT_USAGE.
  */

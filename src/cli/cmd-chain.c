@@ -79,18 +79,14 @@ run_chain_show (struct cli *cli, const struct cli_command *cmd,
     ">POS", "ID", "TYPE", "STATUS", "PARENT", ">SIZE", "CREATED", NULL
   };
   _cleanup_json_ json_object *chain = NULL;
-  _cleanup_free_ char *path = NULL;
   _cleanup_table_ struct cli_table *t = NULL;
   _cleanup_fields_ struct cli_fields *f = NULL;
   json_object *backups;
   char size[32], created[CLI_TIME_MAX], len[24];
   int r;
 
-  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
-    return r;
-  if ((path = cli_object_path ("chains", argv[optind], NULL)) == NULL)
-    return CLI_EXIT_FAILED;
-  if ((r = cli_request (cli, "GET", path, NULL, &chain)) != CLI_EXIT_OK)
+  if ((r = cli_call_on_object (cli, cmd, argc, argv, "GET", "chains", NULL,
+                                &chain)) >= 0)
     return r;
   if (cli->json) {
     cli_print_json (chain);

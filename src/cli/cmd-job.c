@@ -111,14 +111,10 @@ run_job_show (struct cli *cli, const struct cli_command *cmd,
               int argc, char **argv)
 {
   _cleanup_json_ json_object *job = NULL;
-  _cleanup_free_ char *path = NULL;
   int r;
 
-  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
-    return r;
-  if ((path = cli_object_path ("jobs", argv[optind], NULL)) == NULL)
-    return CLI_EXIT_FAILED;
-  if ((r = cli_request (cli, "GET", path, NULL, &job)) != CLI_EXIT_OK)
+  if ((r = cli_call_on_object (cli, cmd, argc, argv, "GET", "jobs", NULL,
+                                &job)) >= 0)
     return r;
   if (cli->json)
     cli_print_json (job);
@@ -132,15 +128,11 @@ run_job_cancel (struct cli *cli, const struct cli_command *cmd,
                 int argc, char **argv)
 {
   _cleanup_json_ json_object *job = NULL;
-  _cleanup_free_ char *path = NULL;
   const char *status;
   int r;
 
-  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
-    return r;
-  if ((path = cli_object_path ("jobs", argv[optind], "cancel")) == NULL)
-    return CLI_EXIT_FAILED;
-  if ((r = cli_request (cli, "POST", path, NULL, &job)) != CLI_EXIT_OK)
+  if ((r = cli_call_on_object (cli, cmd, argc, argv, "POST", "jobs", "cancel",
+                                &job)) >= 0)
     return r;
   if (cli->json) {
     cli_print_json (job);

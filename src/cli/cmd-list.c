@@ -161,14 +161,10 @@ run_show (struct cli *cli, const struct cli_command *cmd,
           int argc, char **argv)
 {
   _cleanup_json_ json_object *backup = NULL;
-  _cleanup_free_ char *path = NULL;
   int r;
 
-  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
-    return r;
-  if ((path = cli_object_path ("backups", argv[optind], NULL)) == NULL)
-    return CLI_EXIT_FAILED;
-  if ((r = cli_request (cli, "GET", path, NULL, &backup)) != CLI_EXIT_OK)
+  if ((r = cli_call_on_object (cli, cmd, argc, argv, "GET", "backups", NULL,
+                                &backup)) >= 0)
     return r;
   if (cli->json)
     cli_print_json (backup);
@@ -182,14 +178,10 @@ run_delete (struct cli *cli, const struct cli_command *cmd,
             int argc, char **argv)
 {
   _cleanup_json_ json_object *answer = NULL;
-  _cleanup_free_ char *path = NULL;
   int r;
 
-  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
-    return r;
-  if ((path = cli_object_path ("backups", argv[optind], NULL)) == NULL)
-    return CLI_EXIT_FAILED;
-  if ((r = cli_request (cli, "DELETE", path, NULL, &answer)) != CLI_EXIT_OK)
+  if ((r = cli_call_on_object (cli, cmd, argc, argv, "DELETE", "backups", NULL,
+                                &answer)) >= 0)
     return r;
   if (cli->json)
     cli_print_json (answer);

@@ -178,15 +178,11 @@ run_target_test (struct cli *cli, const struct cli_command *cmd,
                  int argc, char **argv)
 {
   _cleanup_json_ json_object *answer = NULL;
-  _cleanup_free_ char *path = NULL;
   json_object *ok = NULL;
   int r;
 
-  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
-    return r;
-  if ((path = cli_object_path ("targets", argv[optind], "test")) == NULL)
-    return CLI_EXIT_FAILED;
-  if ((r = cli_request (cli, "POST", path, NULL, &answer)) != CLI_EXIT_OK)
+  if ((r = cli_call_on_object (cli, cmd, argc, argv, "POST", "targets", "test",
+                                &answer)) >= 0)
     return r;
   if (!json_object_object_get_ex (answer, "ok", &ok) ||
       !json_object_get_boolean (ok)) {
@@ -206,14 +202,10 @@ run_target_remove (struct cli *cli, const struct cli_command *cmd,
                    int argc, char **argv)
 {
   _cleanup_json_ json_object *answer = NULL;
-  _cleanup_free_ char *path = NULL;
   int r;
 
-  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
-    return r;
-  if ((path = cli_object_path ("targets", argv[optind], NULL)) == NULL)
-    return CLI_EXIT_FAILED;
-  if ((r = cli_request (cli, "DELETE", path, NULL, &answer)) != CLI_EXIT_OK)
+  if ((r = cli_call_on_object (cli, cmd, argc, argv, "DELETE", "targets", NULL,
+                                &answer)) >= 0)
     return r;
   if (cli->json)
     cli_print_json (answer);

@@ -220,6 +220,24 @@ cli_parse_plain (struct cli *cli, const struct cli_command *cmd,
   return cli_check_args (cmd, argc, argv, min, max);
 }
 
+int
+cli_call_on_object (struct cli *cli, const struct cli_command *cmd,
+                    int argc, char **argv, const char *method,
+                    const char *collection, const char *action,
+                    json_object **ret)
+{
+  _cleanup_free_ char *path = NULL;
+  int r;
+
+  if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)
+    return r;
+  if ((path = cli_object_path (collection, argv[optind], action)) == NULL)
+    return CLI_EXIT_FAILED;
+  if ((r = cli_request (cli, method, path, NULL, ret)) != CLI_EXIT_OK)
+    return r;
+  return -1;
+}
+
 static const struct cli_command *
 find_command (const char *name)
 {

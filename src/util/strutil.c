@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "error.h"
 #include "strutil.h"
 
@@ -91,7 +92,7 @@ vv_format_time_utc (time_t t, char ret[VV_TIME_MAX])
 void
 vv_now_utc (char ret[VV_TIME_MAX])
 {
-  vv_format_time_utc (time (NULL), ret);
+  vv_format_time_utc (vv_clock_now (), ret);
 }
 
 int

@@ -122,6 +122,19 @@ struct virtvault_plugin {
   int (*remove_partial) (void *handle, const char *prefix);
 
   /* Fields are appended below this line only. */
+
+  /* Optional, for targets whose objects are files on this machine (a
+   * directory, an NFS mount).  Opens the published object name read-only
+   * and returns its file descriptor (O_CLOEXEC; the host closes it), or
+   * -1 with an error (also when the object does not exist).  The
+   * descriptor must refer to the object itself, reached without
+   * following symbolic links below the target's root: the host reads it
+   * with pread and lets qemu-img read it through /proc/<pid>/fd, instead
+   * of copying every image through get() first.  Added in virtvault
+   * 0.2; plugins built before it leave it NULL and restores stream
+   * through get().
+   */
+  int (*open_local) (void *handle, const char *name);
 };
 
 /* Provided by the host program (virtvaultd, the tests).  Records the

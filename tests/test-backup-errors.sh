@@ -1,6 +1,6 @@
 #!/bin/bash
-# Bad requests get a clear error and change nothing: unknown domain, a
-# domain that is not running, an unknown disk or target, a busy domain, a
+# Bad requests get a clear error and change nothing: unknown domain, an
+# unknown disk or target, a busy domain, a
 # target directory that is not writable, a target that fills up half way.
 # After each failure: no backup in the list (or one marked failed with the
 # reason), no checkpoint, no scratch files, no partial objects.
@@ -35,14 +35,19 @@ assert_contains "$ERR" "nosuchtarget" "unknown target message"
 assert_eq "$(vv list --json | jq length)" 0 "backups after bad requests"
 nothing_left "bad requests"
 
-# A domain that is defined but not running.
+# A domain that is defined but not running is backed up offline, from
+# its image (test-offline-backup.sh covers that path in depth); a disk it
+# does not have is still refused up front.
 off=vvtest-err-off-$$
 sed "s/<name>$dom</<name>$off</" "$VV_TMP/$dom.xml" | sed "s|$DISK_vda|$VV_TMP/off.qcow2|" > "$VV_TMP/off.xml"
 "$QEMU_IMG" create -q -f qcow2 "$VV_TMP/off.qcow2" 16M
 cleanup_fn "virsh undefine '$off'"
 virsh define "$VV_TMP/off.xml" >/dev/null || fail "define $off"
-expect_failure vv backup "$off"
-assert_contains "$ERR" "not running" "shut-off domain message"
+expect_failure vv backup "$off" --disks vdz
+assert_contains "$ERR" "vdz" "unknown disk of a shut-off domain"
+offid=$(vv backup "$off" --wait) || fail "offline backup of a shut-off domain"
+assert_contains "$(vv show "$offid" --json | jq -r .notes)" "offline" "notes of an offline backup"
+vv delete "$offid" >/dev/null || fail "delete the offline backup"
 
 # A target directory that is not writable (immutable: root cannot write
 # there either): the backup fails, says where, and leaves nothing.

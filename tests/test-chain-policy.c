@@ -41,6 +41,21 @@ static const struct {
     "incremental: 3rd since full bk-000000000001 (max chain 6)" },
   { "full requested", { OK_CHAIN, .mode = VV_MODE_FULL }, 0,
     "full: requested" },
+  { "offline incremental", { OK_CHAIN, .offline = true }, 0,
+    "incremental (offline): 3rd since full bk-000000000001 (max chain 6); "
+    "changes since checkpoint virtvault-bk-000000000003 of bk-000000000003, "
+    "read from the shut-off image" },
+  { "live after offline points",
+    { OK_CHAIN, .base_id = "bk-000000000002",
+      .last_checkpoint = "virtvault-bk-000000000002" }, 0,
+    "incremental: 3rd since full bk-000000000001 (max chain 6); changes "
+    "since checkpoint virtvault-bk-000000000002 of bk-000000000002 (the "
+    "points since were taken offline)" },
+  { "offline, no bitmap in the image",
+    { OK_CHAIN, .offline = true, .tracked_disks = 0,
+      .offline_why = "vda: the image carries no bitmap x" }, 0,
+    "full: no selected disk image of the shut-off domain carries a usable "
+    "bitmap of checkpoint virtvault-bk-000000000003: vda: the image" },
   { "incremental requested", { OK_CHAIN, .mode = VV_MODE_INCREMENTAL }, 0,
     "incremental: 3rd" },
   { "first backup", { .max_chain = 6, .target = "local", .can_track = true },

@@ -20,7 +20,7 @@ nothing_left () {  # domain what
     assert_eq "$(checkpoints_of "$1")" "" "$2: checkpoints left behind"
     assert_eq "$(ls -A "$VV_STATE/run" 2>/dev/null)" "" "$2: scratch files left behind"
     libvirt_job_idle "$1" || fail "$2: libvirt job left running"
-    assert_eq "$(virsh domstate "$1" | head -1)" running "$2: domain state"
+    assert_eq "$(virsh domstate "$1" | sed -n 1p)" running "$2: domain state"
 }
 
 # No agent channel: refused before anything is recorded.
@@ -49,14 +49,14 @@ b=$(vv backup "$dom" --pause --wait --json) || fail "--pause: $b"
 assert_eq "$(jq -r .status <<<"$b")" completed "--pause"
 assert_eq "$(jq -r .type <<<"$b")" incremental "--pause after a full"
 [[ $(jq -r .notes <<<"$b") =~ paused\ for\ [0-9]+\.[0-9]{3}\ s ]] || fail "notes of --pause: $(jq -r .notes <<<"$b")"
-assert_eq "$(virsh domstate "$dom" | head -1)" running "state after --pause"
+assert_eq "$(virsh domstate "$dom" | sed -n 1p)" running "state after --pause"
 id=$(jq -r .id <<<"$b")
 assert_eq "$(checkpoints_of "$dom")" "virtvault-$id" "checkpoint after --pause"
 
 # Both together.
 b=$(vv backup "$dom" --pause --quiesce=try --full --wait --json) || fail "--pause --quiesce=try: $b"
 assert_contains "$(jq -r .notes <<<"$b")" "paused for" "notes of --pause --quiesce=try"
-assert_eq "$(virsh domstate "$dom" | head -1)" running "state after --pause --quiesce=try"
+assert_eq "$(virsh domstate "$dom" | sed -n 1p)" running "state after --pause --quiesce=try"
 
 # Bad values are refused by the CLI and the API.
 expect_failure vv backup "$dom" --quiesce=maybe

@@ -133,7 +133,7 @@ cs=$(vv chain show "$chain" --json) || fail "chain show"
 assert_eq "$(jq -r .length <<<"$cs")" 6 "chain length"
 assert_eq "$(jq -r .full_id <<<"$cs")" "${ids[0]}" "full of the chain"
 assert_eq "$(jq -r '.backups | map(.chain_pos) | join(",")' <<<"$cs")" "0,1,2,3,4,5,6" "backups in chain order"
-vv chain show "$chain" | grep -q "Length" || fail "chain show text"
+grep -q "Length" <<<"$(vv chain show "$chain")" || fail "chain show text"
 
 # A deleted parent is refused while incrementals depend on it.
 expect_failure vv delete "${ids[3]}"

@@ -46,7 +46,7 @@ backup () {
 wait_state () {  # state
     local i
     for i in $(seq 1 100); do
-        [ "$(virsh domstate "$dom" 2>/dev/null | head -1)" = "$1" ] && return 0
+        [ "$(virsh domstate "$dom" 2>/dev/null | sed -n 1p)" = "$1" ] && return 0
         sleep 0.1
     done
     fail "domain $dom did not become '$1'"
@@ -109,7 +109,7 @@ virsh checkpoint-create-as "$dom" virtvault-bk-000000000000 >/dev/null || fail "
 w "write -P 0x08 29M 1M"
 backup incremental "foreign and stale checkpoints"
 assert_eq "$(jq -r .parent_id <<<"$LAST")" "$parent" "parent with foreign checkpoints around"
-checkpoints_of "$dom" | grep -qx foreign-cp || fail "the foreign checkpoint was touched"
+grep -qx foreign-cp <<<"$(checkpoints_of "$dom")" || fail "the foreign checkpoint was touched"
 virsh checkpoint-delete "$dom" foreign-cp >/dev/null
 
 # A disk added: stored standalone inside the incremental, then

@@ -14,7 +14,7 @@ new2=vvtest-ran-new2-$$
 EXTRA_DEVICES="<interface type='user'><model type='virtio'/></interface>"
 EXTRA_DEVICES="$EXTRA_DEVICES<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/><readonly/></disk>"
 make_domain "$dom" 64 32 16
-old_uuid=$(virsh domuuid "$dom" | head -1)
+old_uuid=$(virsh domuuid "$dom" | sed -n 1p)
 old_mac=$(virsh domiflist "$dom" | awk '/virtio/ {print $5}')
 [ -n "$old_mac" ] || fail "no MAC address on the source domain"
 
@@ -36,12 +36,12 @@ cleanup_fn "virsh destroy '$new2'; virsh undefine '$new2'"
 
 out=$(vv restore "$id" --as-new "$new1" --start) || fail "restore --as-new: $out"
 dir1=/var/lib/libvirt/images/$new1
-new_uuid=$(virsh domuuid "$new1" | head -1) || fail "no domain $new1"
+new_uuid=$(virsh domuuid "$new1" | sed -n 1p) || fail "no domain $new1"
 assert_contains "$out" "Defined domain '$new1' (UUID $new_uuid)" "output"
 assert_contains "$out" "vdc" "output notes vdc left out"
 assert_contains "$out" "started" "output"
 [ "$new_uuid" != "$old_uuid" ] || fail "the new domain kept the UUID"
-assert_eq "$(virsh domstate "$new1" | head -1)" running "state with --start"
+assert_eq "$(virsh domstate "$new1" | sed -n 1p)" running "state with --start"
 [[ $(virsh dominfo "$new1") =~ Persistent:\ *yes ]] || fail "$new1 is not persistent"
 new_mac=$(virsh domiflist "$new1" | awk '/virtio/ {print $5}')
 [ -n "$new_mac" ] && [ "$new_mac" != "$old_mac" ] || fail "MAC address: '$new_mac' (source '$old_mac')"
@@ -79,11 +79,11 @@ out=$(vv restore "$id" --as-new "$new2" --to "$VV_TMP/new2" --disks vda --format
     fail "restore --as-new --disks vda: $out"
 assert_eq "$(jq -r .job.status <<<"$out")" completed "job status"
 assert_eq "$(jq -r .restore.domain <<<"$out")" "$new2" "restore.domain"
-assert_eq "$(jq -r .restore.domain_uuid <<<"$out")" "$(virsh domuuid "$new2" | head -1)" "restore.domain_uuid"
+assert_eq "$(jq -r .restore.domain_uuid <<<"$out")" "$(virsh domuuid "$new2" | sed -n 1p)" "restore.domain_uuid"
 assert_eq "$(jq -r .job.domain_uuid <<<"$out")" "$(jq -r .restore.domain_uuid <<<"$out")" "job.domain_uuid"
 assert_eq "$(jq -r '.restore.files | join(" ")' <<<"$out")" "$VV_TMP/new2/vda.raw" "restore.files"
 assert_contains "$(jq -r .restore.notes <<<"$out")" "vdb, vdc" "notes"
-assert_eq "$(virsh domstate "$new2" | head -1)" "shut off" "state without --start"
+assert_eq "$(virsh domstate "$new2" | sed -n 1p)" "shut off" "state without --start"
 xml=$(virsh dumpxml --inactive "$new2")
 assert_eq "$(xmllint --xpath "count(//disk[@device='disk'])" - <<<"$xml")" 1 "disks of $new2"
 assert_eq "$(xmllint --xpath "string(//disk[target/@dev='vda']/driver/@type)" - <<<"$xml")" raw "vda format"

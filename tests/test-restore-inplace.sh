@@ -37,7 +37,7 @@ EOF
     virsh start "$name" >/dev/null || fail "cannot start test domain $name"
 }
 
-domstate () { virsh domstate "$1" 2>/dev/null | head -1; }
+domstate () { virsh domstate "$1" 2>/dev/null | sed -n 1p; }
 sums () { sha256sum "$DISK_vda" "$DISK_vdb" | cut -d' ' -f1 | tr '\n' ' '; }
 same_as_ref () {  # FILE DEV [-U] : the image holds the disk at backup time
     "$QEMU_IMG" compare -q ${3:-} -f raw -F qcow2 "$VV_TMP/ref-$2.raw" "$1"
@@ -45,7 +45,7 @@ same_as_ref () {  # FILE DEV [-U] : the image holds the disk at backup time
 
 dom=vvtest-rip-$$
 make_persistent_domain "$dom"
-uuid=$(virsh domuuid "$dom" | head -1)
+uuid=$(virsh domuuid "$dom" | sed -n 1p)
 
 ref_a=$VV_TMP/ref-vda.raw ref_b=$VV_TMP/ref-vdb.raw
 truncate -s 256M "$ref_a"; truncate -s 32M "$ref_b"

@@ -814,6 +814,30 @@ file_get (void *handle, const char *name, void *buf, size_t count,
 }
 
 static int
+file_open_local (void *handle, const char *name)
+{
+  struct file_target *h = handle;
+  struct stat st;
+  int fd;
+
+  fd = open_object (h, name, &st);
+  if (fd == OBJECT_MISSING) {
+    error_plain ("%s does not exist in target directory %s", name, h->root);
+    return -1;
+  }
+  if (fd == -1)
+    return -1;
+  /* O_NONBLOCK only guarded the open; the caller reads it normally. */
+  if (fcntl (fd, F_SETFL, 0) == -1) {
+    int e = errno;
+    close (fd);
+    error_errno (e, "cannot open %s in target directory %s", name, h->root);
+    return -1;
+  }
+  return fd;
+}
+
+static int
 file_stat (void *handle, const char *name, uint64_t *ret_size)
 {
   struct file_target *h = handle;
@@ -1084,6 +1108,7 @@ static struct virtvault_plugin plugin = {
   .list = file_list,
   .remove = file_remove,
   .remove_partial = file_remove_partial,
+  .open_local = file_open_local,
 };
 
 VIRTVAULT_REGISTER_PLUGIN (plugin)

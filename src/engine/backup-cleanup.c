@@ -11,6 +11,7 @@
 
 #include "engine/domain.h"
 #include "engine/engine-internal.h"
+#include "engine/offline.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -295,8 +296,11 @@ vv_engine_cleanup_attempt (struct vv_engine *e, virDomainPtr dom,
     vv_target_remove_prefix (t, a->prefix);
   vv_target_close (opened);
 
-  if (run_dir)
+  /* An offline attempt's servers, also those of a crashed daemon. */
+  if (run_dir) {
+    vv_offline_stop_servers (run_dir);
     vv_remove_tree (run_dir);
+  }
 
   if (vv_catalog_backup_set_status (e->catalog, a->backup_id, status,
                                     full_message ? full_message : message)

@@ -20,6 +20,7 @@
 #include "engine/manifest.h"
 #include "engine/nbd-map.h"
 #include "engine/nbd-reader.h"
+#include "engine/offline.h"
 #include "qcow2/qcow2.h"
 #include "target/target.h"
 #include "util/cleanup.h"
@@ -57,6 +58,11 @@ struct vv_backup_job {
   enum quiesce quiesce;
   bool pause;
   char *notes;
+  /* The domain was shut off: its images are read through qemu-nbd, no
+   * checkpoint is made, and an incremental reads the bitmap of
+   * parent_checkpoint (the chain's base) from the images.
+   */
+  bool offline;
 };
 
 struct vv_backup_job *
@@ -115,12 +121,22 @@ add_note (char **notes, const char *text)
  * object names.
  */
 static const char *
-disk_ineligible (const struct vv_domain_disk *d)
+disk_ineligible (const struct vv_domain_disk *d, bool offline)
 {
   const char *why = vv_domain_disk_ineligible (d);
 
   if (why)
     return why;
+  /* qemu-nbd reads files and devices, in a format we name. */
+  if (offline && (d->source == NULL || d->source[0] != '/'
+                  || (strcmp (d->type, "file") != 0
+                      && strcmp (d->type, "block") != 0)))
+    return "not a local file or device (needed to back up a shut-off "
+      "domain)";
+  if (offline && (d->driver_type == NULL
+                  || (strcmp (d->driver_type, "qcow2") != 0
+                      && strcmp (d->driver_type, "raw") != 0)))
+    return "neither qcow2 nor raw (needed to back up a shut-off domain)";
   if (vv_check_name ("disk name", d->target, DISK_NAME_MAX) == -1) {
     vv_clear_error ();
     return "unusual target name";
@@ -176,7 +192,8 @@ check_no_job (virDomainPtr dom, const char *name)
  */
 static int
 select_disks (const struct vv_domain_info *info, const char *name,
-              const struct vv_backup_request *req, char ***ret_disks,
+              const struct vv_backup_request *req, bool offline,
+              char ***ret_disks,
               size_t *ret_n, char **ret_notes)
 {
   _cleanup_strv_ char **sel = NULL;
@@ -211,7 +228,7 @@ select_disks (const struct vv_domain_info *info, const char *name,
                        all ? all : "none");
         return -1;
       }
-      why = disk_ineligible (d);
+      why = disk_ineligible (d, offline);
       if (why) {
         vv_error_code (VV_ERR_INVALID, "disk %s of domain '%s' can not be "
                        "backed up: %s", d->target, name, why);
@@ -232,7 +249,7 @@ select_disks (const struct vv_domain_info *info, const char *name,
 
     for (size_t i = 0; i < info->n_disks; i++) {
       const struct vv_domain_disk *d = &info->disks[i];
-      const char *why = disk_ineligible (d);
+      const char *why = disk_ineligible (d, offline);
 
       if (why) {
         _cleanup_free_ char *note = vv_printf ("skipped %s: %s", d->target,
@@ -349,6 +366,83 @@ check_checkpoint (virDomainPtr dom, const struct vv_backup_rec *last,
   return VV_CP_REDEFINED;
 }
 
+static bool
+is_offline_point (const struct vv_backup_rec *b)
+{
+  return b->notes && strstr (b->notes, VV_OFFLINE_NOTE) != NULL;
+}
+
+/* The backup whose checkpoint the chain continues from: last itself, or,
+ * when last and the points before it were taken offline (which make no
+ * checkpoint), the newest ancestor that has one.  *ret_base is last or a
+ * new record; NULL when there is none.
+ */
+static int
+find_base (struct vv_engine *e, struct vv_backup_rec *last,
+           struct vv_backup_rec **ret_base)
+{
+  struct vv_backup_rec *b = last;
+
+  for (unsigned steps = 0; b->checkpoint == NULL && is_offline_point (b)
+         && b->parent_id && steps <= VV_MAX_CHAIN_LIMIT; steps++) {
+    struct vv_backup_rec *parent =
+      vv_catalog_backup_get (e->catalog, b->parent_id, VV_OWNER_ANY);
+
+    if (b != last)
+      vv_backup_rec_free (b);
+    if (parent == NULL) {
+      if (vv_get_error_code () != VV_ERR_NOT_FOUND)
+        return -1;
+      vv_clear_error ();
+      *ret_base = NULL;
+      return 0;
+    }
+    b = parent;
+  }
+  if (b->checkpoint == NULL) {
+    if (b != last)
+      vv_backup_rec_free (b);
+    b = NULL;
+  }
+  *ret_base = b;
+  return 0;
+}
+
+/* Offline: which selected disks' images carry a usable bitmap of the
+ * base checkpoint (usable[i]); their number, and why the others do not
+ * in *ret_why.
+ */
+static size_t
+check_image_bitmaps (const struct vv_domain_info *info,
+                     const struct vv_backup_job *job,
+                     const struct vv_backup_rec *last, const char *bitmap,
+                     bool *usable, char **ret_why)
+{
+  size_t n = 0;
+
+  for (size_t i = 0; i < job->n_disks; i++) {
+    const struct vv_domain_disk *d = vv_domain_info_find_disk (info,
+                                                               job->disks[i]);
+    const struct vv_disk_rec *pd = backup_disk (last, job->disks[i]);
+    char why[REASON_DETAIL_MAX + 1];
+    _cleanup_free_ char *note = NULL;
+
+    if (!(pd && pd->bitmap && job->disk_bitmap[i]))
+      continue;
+    if (vv_offline_bitmap_usable (d->source, d->driver_type, bitmap, why,
+                                  sizeof why) == 1) {
+      usable[i] = true;
+      n++;
+      continue;
+    }
+    vv_clear_error ();
+    note = vv_printf ("%s: %s", d->target, why);
+    if (note == NULL || add_note (ret_why, note) == -1)
+      vv_clear_error ();
+  }
+  return n;
+}
+
 /* Full or incremental, per disk too; fills the chain fields of job and
  * ret_reason.
  */
@@ -359,7 +453,10 @@ plan_chain (struct vv_engine *e, virDomainPtr dom,
             struct vv_backup_job *job, char **ret_reason)
 {
   struct vv_backup_rec *last = NULL;
+  struct vv_backup_rec *base = NULL;
   struct vv_chain_rec *chain = NULL;
+  _cleanup_free_ bool *usable = NULL;
+  _cleanup_free_ char *offline_why = NULL;
   struct vv_chain_facts f = { 0 };
   struct vv_chain_decision d;
   char detail[REASON_DETAIL_MAX + 1] = "";
@@ -375,17 +472,21 @@ plan_chain (struct vv_engine *e, virDomainPtr dom,
   f.max_chain = req->max_chain ? req->max_chain
     : e->max_chain ? e->max_chain : VV_MAX_CHAIN_DEFAULT;
   f.target = target;
-  f.can_track = job->checkpoint != NULL;
+  f.can_track = any_checkpoint_disk (info, job->disks);
+  f.offline = job->offline;
 
   job->disk_incr = calloc (job->n_disks + 1, sizeof *job->disk_incr);
   job->disk_bitmap = calloc (job->n_disks + 1, sizeof *job->disk_bitmap);
   job->disk_backing = calloc (job->n_disks + 1, sizeof *job->disk_backing);
-  if (!job->disk_incr || !job->disk_bitmap || !job->disk_backing) {
+  usable = calloc (job->n_disks + 1, sizeof *usable);
+  if (!job->disk_incr || !job->disk_bitmap || !job->disk_backing
+      || !usable) {
     vv_error_errno (ENOMEM, "planning a backup");
     return -1;
   }
   for (size_t i = 0; i < job->n_disks; i++)
-    job->disk_bitmap[i] = job->checkpoint && vv_domain_disk_can_checkpoint
+    job->disk_bitmap[i] = (job->checkpoint || job->offline)
+      && vv_domain_disk_can_checkpoint
       (vv_domain_info_find_disk (info, job->disks[i]));
 
   if (f.mode != VV_MODE_FULL) {
@@ -399,7 +500,10 @@ plan_chain (struct vv_engine *e, virDomainPtr dom,
     f.last_chain = last->chain_id;
     f.last_target = last->target;
     f.last_pos = last->chain_pos;
-    f.last_checkpoint = last->checkpoint;
+    if (find_base (e, last, &base) == -1)
+      goto out;
+    f.last_checkpoint = base ? base->checkpoint : NULL;
+    f.base_id = base && base != last ? base->id : NULL;
     chain = vv_catalog_chain_get (e->catalog, last->chain_id, VV_OWNER_ANY);
     vv_clear_error ();
     f.full_id = chain ? chain->full_id : NULL;
@@ -413,8 +517,19 @@ plan_chain (struct vv_engine *e, virDomainPtr dom,
      */
     if (f.can_track && f.last_checkpoint && f.tracked_disks
         && strcmp (last->target, target) == 0) {
-      f.cp_state = check_checkpoint (dom, last, detail, sizeof detail);
-      f.cp_detail = detail[0] ? detail : NULL;
+      /* Offline, the bitmaps in the images are what counts; libvirt's
+       * metadata is checked (and redefined) by the next live backup.
+       */
+      if (job->offline) {
+        f.tracked_disks = check_image_bitmaps (info, job, last,
+                                               f.last_checkpoint, usable,
+                                               &offline_why);
+        f.offline_why = offline_why;
+      }
+      else {
+        f.cp_state = check_checkpoint (dom, base, detail, sizeof detail);
+        f.cp_detail = detail[0] ? detail : NULL;
+      }
     }
   }
   if (vv_chain_decide (&f, &d) == -1)
@@ -424,7 +539,7 @@ plan_chain (struct vv_engine *e, virDomainPtr dom,
     job->incremental = true;
     job->pos = d.pos;
     if ((job->parent_id = vv_strdup (last->id)) == NULL
-        || (job->parent_checkpoint = vv_strdup (last->checkpoint)) == NULL)
+        || (job->parent_checkpoint = vv_strdup (base->checkpoint)) == NULL)
       goto out;
     free (job->chain_id);
     if ((job->chain_id = vv_strdup (last->chain_id)) == NULL)
@@ -433,11 +548,12 @@ plan_chain (struct vv_engine *e, virDomainPtr dom,
       const struct vv_disk_rec *pd = backup_disk (last, job->disks[i]);
       _cleanup_free_ char *note = NULL;
 
-      if (pd && pd->bitmap && job->disk_bitmap[i]) {
-        const char *base = strrchr (pd->object, '/');
+      if (pd && pd->bitmap && job->disk_bitmap[i]
+          && (!job->offline || usable[i])) {
+        const char *file = strrchr (pd->object, '/');
         job->disk_incr[i] = true;
         job->disk_backing[i] = vv_printf ("../%s/%s", last->id,
-                                          base ? base + 1 : pd->object);
+                                          file ? file + 1 : pd->object);
         if (job->disk_backing[i] == NULL)
           goto out;
         continue;
@@ -445,17 +561,29 @@ plan_chain (struct vv_engine *e, virDomainPtr dom,
       if (!job->disk_bitmap[i])
         continue;               /* raw: said once in the notes */
       note = vv_printf ("%s stored in full: %s", job->disks[i],
-                        pd ? "the last backup's checkpoint does not track "
+                        pd && pd->bitmap && job->offline
+                        ? "its image carries no usable bitmap of the "
+                        "chain's checkpoint"
+                        : pd ? "the last backup's checkpoint does not track "
                         "it" : "not in the last backup");
       if (note == NULL || add_note (&job->notes, note) == -1)
         goto out;
     }
   }
+  /* An offline point makes no checkpoint: its "bitmap" says that the
+   * chain's base checkpoint tracks the disk and its image carried the
+   * bitmap, so the next point can go on from there.
+   */
+  if (job->offline)
+    for (size_t i = 0; i < job->n_disks; i++)
+      job->disk_bitmap[i] = job->disk_incr[i];
   *ret_reason = vv_strdup (d.reason);
   if (*ret_reason)
     ret = 0;
  out:
   vv_chain_rec_free (chain);
+  if (base != last)
+    vv_backup_rec_free (base);
   vv_backup_rec_free (last);
   return ret;
 }
@@ -529,12 +657,8 @@ vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
               vv_libvirt_error ());
     return -1;
   }
-  if (active == 0) {
-    vv_error_code (VV_ERR_INVALID, "domain '%s' is not running; this "
-                   "version backs up running domains only", name);
-    return -1;
-  }
-  if (check_no_job (dom, name) == -1)
+  /* Running or paused: live.  Shut off: its images are read. */
+  if (active == 1 && check_no_job (dom, name) == -1)
     return -1;
 
   job = calloc (1, sizeof *job);
@@ -542,16 +666,20 @@ vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
     vv_error_errno (ENOMEM, "preparing a backup");
     return -1;
   }
+  job->offline = active == 0;
   {
     _cleanup_free_ char *what = vv_printf ("domain '%s'", name);
     if (what == NULL)
       return -1;
-    info = vv_domain_get_info (dom, what, 0);
+    info = vv_domain_get_info (dom, what, job->offline
+                               ? VIR_DOMAIN_XML_INACTIVE : 0);
     if (info == NULL)
       return -1;
   }
-  if (select_disks (info, name, req, &job->disks, &job->n_disks,
-                    &job->notes) == -1)
+  if (select_disks (info, name, req, job->offline, &job->disks,
+                    &job->n_disks, &job->notes) == -1)
+    return -1;
+  if (job->offline && add_note (&job->notes, VV_OFFLINE_NOTE) == -1)
     return -1;
   if (req->quiesce == NULL || strcmp (req->quiesce, "off") == 0)
     job->quiesce = QUIESCE_OFF;
@@ -565,6 +693,11 @@ vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
     return -1;
   }
   job->pause = req->pause;
+  /* A shut-off domain's disks are at rest: nothing to freeze or pause. */
+  if (job->offline) {
+    job->quiesce = QUIESCE_OFF;
+    job->pause = false;
+  }
   if (job->quiesce != QUIESCE_OFF) {
     _cleanup_free_ char *xml = virDomainGetXMLDesc (dom, 0);
 
@@ -607,7 +740,8 @@ vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
   if (!job->backup_id || !job->domain || !job->domain_uuid || !job->target
       || !job->chain_id || !job->prefix)
     return -1;
-  if (any_checkpoint_disk (info, job->disks)
+  /* libvirt 9 can not create a checkpoint of a shut-off domain. */
+  if (!job->offline && any_checkpoint_disk (info, job->disks)
       && (job->checkpoint = vv_printf (VV_CHECKPOINT_PREFIX "%s", id)) == NULL)
     return -1;
   if (plan_chain (e, dom, info, req, target, job, &reason) == -1)
@@ -698,6 +832,7 @@ struct run_state {
   struct vv_target *t;
   char *run_dir;
   char *socket;
+  char **sockets;               /* offline: one server per disk */
   bool job_begun;
   struct vv_qcow2_plan **plans;
   uint64_t stored;              /* bytes of all objects so far */
@@ -712,6 +847,11 @@ run_state_clear (struct run_state *s, size_t n_disks)
     free (s->plans);
   }
   free (s->socket);
+  if (s->sockets) {
+    for (size_t i = 0; i < n_disks; i++)
+      free (s->sockets[i]);
+    free (s->sockets);
+  }
   free (s->run_dir);
   vv_target_close (s->t);
   vv_domain_info_free (s->info);
@@ -893,7 +1033,9 @@ store_disk (struct vv_engine *e, struct run_state *s,
   const char *disk = job->disks[i];
   _cleanup_free_ char *what = vv_printf ("%s disk %s", s->what, disk);
   _cleanup_free_ char *object = vv_printf ("%s%s.qcow2", job->prefix, disk);
-  struct vv_nbd_export x = { .socket = s->socket, .name = disk };
+  struct vv_nbd_export x = {
+    .socket = s->sockets ? s->sockets[i] : s->socket, .name = disk,
+  };
   struct vv_target_writer *w;
   char sha[VV_SHA256_HEX];
   uint64_t bytes;
@@ -1192,6 +1334,59 @@ begin_backup (struct vv_engine *e, struct run_state *s,
   return -1;
 }
 
+/* Offline: a read-only qemu-nbd per disk, which holds QEMU's image lock
+ * so the domain can not start and write while it is read.
+ */
+static int
+serve_images (struct run_state *s, const struct vv_backup_job *job)
+{
+  s->sockets = calloc (job->n_disks + 1, sizeof *s->sockets);
+  if (s->sockets == NULL) {
+    vv_error_errno (ENOMEM, "%s", s->what);
+    return -1;
+  }
+  for (size_t i = 0; i < job->n_disks; i++) {
+    const struct vv_domain_disk *d =
+      vv_domain_info_find_disk (s->info, job->disks[i]);
+
+    if (vv_offline_serve (s->run_dir, d->target, d->source, d->driver_type,
+                          job->disk_incr && job->disk_incr[i]
+                          ? job->parent_checkpoint : NULL,
+                          &s->sockets[i]) == -1) {
+      vv_error_prefix ("%s: ", s->what);
+      return -1;
+    }
+  }
+  /* Started between our check and the lock: QEMU has the images. */
+  if (virDomainIsActive (s->dom) != 0) {
+    vv_error_code (VV_ERR_INVALID, "%s: the domain was started while its "
+                   "disks were being opened for an offline backup; request "
+                   "it again", s->what);
+    return -1;
+  }
+  return 0;
+}
+
+/* Offline: the images were read while the servers held their locks; if
+ * the domain runs now anyway, something wrote them without QEMU's
+ * locking and what was read may be inconsistent.
+ */
+static int
+finish_reading (struct run_state *s)
+{
+  int active = virDomainIsActive (s->dom);
+
+  if (active != 0) {
+    vv_error_code (VV_ERR_INVALID, "%s: the domain %s during the offline "
+                   "backup; what was read may be inconsistent, so the "
+                   "backup is discarded", s->what,
+                   active == 1 ? "was started" : "could not be checked");
+    return -1;
+  }
+  vv_offline_stop_servers (s->run_dir);
+  return 0;
+}
+
 static int
 do_run (struct vv_engine *e, struct run_state *s,
         struct vv_backup_job *job, struct vv_progress *p)
@@ -1210,18 +1405,26 @@ do_run (struct vv_engine *e, struct run_state *s,
     return -1;
   }
   active = virDomainIsActive (s->dom);
-  if (active != 1) {
+  if (active != 1 && !job->offline) {
     vv_error_code (VV_ERR_INVALID, "%s: the domain is no longer running",
                    s->what);
     return -1;
   }
-  s->info = vv_domain_get_info (s->dom, s->what, 0);
+  if (active != 0 && job->offline) {
+    vv_error_code (VV_ERR_INVALID, "%s: the domain was started after the "
+                   "backup was requested; request it again (a running "
+                   "domain is backed up live)", s->what);
+    return -1;
+  }
+  s->info = vv_domain_get_info (s->dom, s->what, job->offline
+                                ? VIR_DOMAIN_XML_INACTIVE : 0);
   if (s->info == NULL)
     return -1;
   for (size_t i = 0; i < job->n_disks; i++) {
     const struct vv_domain_disk *d =
       vv_domain_info_find_disk (s->info, job->disks[i]);
-    const char *why = d ? disk_ineligible (d) : "it was removed";
+    const char *why = d ? disk_ineligible (d, job->offline)
+      : "it was removed";
     if (why) {
       vv_error ("%s: disk %s can no longer be backed up: %s", s->what,
                 job->disks[i], why);
@@ -1245,9 +1448,15 @@ do_run (struct vv_engine *e, struct run_state *s,
     return -1;
   if (cancelled (s, p))
     return -1;
-  if (begin_backup (e, s, job) == -1)
-    return -1;
-  s->job_begun = true;
+  if (job->offline) {
+    if (serve_images (s, job) == -1)
+      return -1;
+  }
+  else {
+    if (begin_backup (e, s, job) == -1)
+      return -1;
+    s->job_begun = true;
+  }
 
   /* Map every disk first, so progress knows the whole amount. */
   s->plans = calloc (job->n_disks, sizeof *s->plans);
@@ -1258,9 +1467,13 @@ do_run (struct vv_engine *e, struct run_state *s,
   for (size_t i = 0; i < job->n_disks; i++) {
     _cleanup_free_ char *what = vv_printf ("%s disk %s", s->what,
                                            job->disks[i]);
-    _cleanup_free_ char *bitmap = vv_printf ("backup-%s", job->disks[i]);
+    /* Offline, the image's own bitmap of the chain's checkpoint. */
+    _cleanup_free_ char *bitmap = job->offline
+      ? vv_strdup (job->parent_checkpoint ? job->parent_checkpoint : "")
+      : vv_printf ("backup-%s", job->disks[i]);
     struct vv_nbd_export x = {
-      .socket = s->socket, .name = job->disks[i], .what = what,
+      .socket = s->sockets ? s->sockets[i] : s->socket,
+      .name = job->disks[i], .what = what,
     };
     if (what == NULL || bitmap == NULL)
       return -1;
@@ -1279,10 +1492,21 @@ do_run (struct vv_engine *e, struct run_state *s,
     /* Free the plan's memory early; big disks have big maps. */
     s->plans[i] = vv_qcow2_plan_free (s->plans[i]);
   }
+  if (job->offline && finish_reading (s) == -1)
+    return -1;
   if (cancelled (s, p) || store_domain_xml (s, job) == -1)
     return -1;
   if (cancelled (s, p) || store_manifest (e, s, job) == -1)
     return -1;
+  if (job->offline) {
+    vv_remove_tree (s->run_dir);
+    vv_clear_error ();
+    /* No checkpoint was made, and libvirt 9 can not delete those of a
+     * shut-off domain: the chain's base checkpoint stays as it is.
+     */
+    return vv_catalog_backup_complete (e->catalog, job->backup_id,
+                                       s->stored);
+  }
 
   /* Published: the pull job has served its purpose. */
   if (vv_engine_abort_job (s->dom, s->what) == -1)

@@ -62,6 +62,12 @@ obstacle (const struct vv_chain_facts *f, char *why, size_t len)
               f->cp_detail ? f->cp_detail : "");
     return why;
   }
+  if (f->offline && f->tracked_disks == 0 && f->offline_why) {
+    snprintf (why, len, "no selected disk image of the shut-off domain "
+              "carries a usable bitmap of checkpoint %s: %s",
+              f->last_checkpoint, f->offline_why);
+    return why;
+  }
   if (f->tracked_disks == 0) {
     snprintf (why, len, "checkpoint %s of the last backup tracks none of "
               "the selected disks", f->last_checkpoint);
@@ -101,12 +107,21 @@ vv_chain_decide (const struct vv_chain_facts *f,
   ret->incremental = true;
   ret->pos = f->last_pos + 1;
   snprintf (ret->reason, sizeof ret->reason,
-            "incremental: %u%s since full %s (max chain %u)%s%s%s",
+            "incremental%s: %u%s since full %s (max chain %u)%s%s%s",
+            f->offline ? " (offline)" : "",
             ret->pos, ordinal_suffix (ret->pos),
             f->full_id ? f->full_id : "?", f->max_chain,
             f->cp_state == VV_CP_REDEFINED ? "; checkpoint " : "",
             f->cp_state == VV_CP_REDEFINED ? f->last_checkpoint : "",
             f->cp_state == VV_CP_REDEFINED
             ? " was redefined in libvirt from the catalog" : "");
+  if (f->offline || f->base_id) {
+    size_t n = strlen (ret->reason);
+    snprintf (ret->reason + n, sizeof ret->reason - n,
+              "; changes since checkpoint %s of %s%s", f->last_checkpoint,
+              f->base_id ? f->base_id : f->last_id,
+              f->offline ? ", read from the shut-off image"
+              : " (the points since were taken offline)");
+  }
   return 0;
 }

@@ -44,6 +44,15 @@ struct vv_chain_facts {
   enum vv_cp_state cp_state;
   const char *cp_detail;        /* for VV_CP_MISSING: what failed */
   size_t tracked_disks;         /* selected disks its checkpoint tracks */
+  /* Appended with offline backups. */
+  bool offline;                 /* the domain is shut off: its images are
+                                 * read, with the checkpoint's bitmaps */
+  const char *base_id;          /* the backup last_checkpoint belongs to,
+                                 * when older than last_id (the points
+                                 * since were offline and made none);
+                                 * NULL: last_id's own */
+  const char *offline_why;      /* offline, tracked_disks 0: why no image
+                                 * carries a usable bitmap */
 };
 
 #define VV_REASON_MAX 512
@@ -51,7 +60,8 @@ struct vv_chain_facts {
 struct vv_chain_decision {
   bool incremental;
   unsigned pos;                 /* position of the new backup */
-  char reason[VV_REASON_MAX];   /* "incremental: ..." or "full: ..." */
+  char reason[VV_REASON_MAX];   /* "incremental: ...", "incremental
+                                 * (offline): ..." or "full: ..." */
 };
 
 /* Decides.  With VV_MODE_INCREMENTAL and no usable chain, fails with

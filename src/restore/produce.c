@@ -4,6 +4,8 @@
  * while it streams) into a private staging directory, laid out as on the
  * target so relative backing file names resolve.  A full kept as qcow2
  * is the result as it is; anything else goes through qemu-img convert.
+ * On a target with local files a conversion reads the images where they
+ * are instead (local.c); only its result is written to staging.
  * Shared by every restore mode: where the result goes is theirs.
  */
 #include <config.h>
@@ -70,8 +72,12 @@ vv_restore_cancelled (struct vv_restore_src *s)
 void
 vv_restore_disk_clear (struct vv_restore_disk *w)
 {
+  for (size_t i = 0; w->imgs && i < w->chain_len; i++)
+    vv_restore_local_clear (&w->imgs[i]);
+  free (w->imgs);
   free (w->top);
   free (w->out);
+  w->imgs = NULL;
   w->top = w->out = NULL;
 }
 
@@ -96,6 +102,23 @@ pread_fd (void *opaque, void *buf, size_t count, uint64_t offset)
   return done;
 }
 
+/* A sane object name and format, and not seen before in this chain. */
+static int
+check_image (struct vv_restore_src *s, size_t idx,
+                        const struct vv_disk_rec *d)
+{
+  const char *bid = s->chain.v[idx]->id;
+
+  if (vv_restore_check_object (bid, d->object) == -1)
+    return -1;
+  if (d->format && strcmp (d->format, "qcow2") != 0) {
+    vv_error ("%s of backup %s is stored as '%s'; only qcow2 images can be "
+              "restored", vv_restore_object_base (d->object), bid, d->format);
+    return -1;
+  }
+  return 0;
+}
+
 /* Downloads one image into staging and returns what its header says. */
 static int
 fetch_image (struct vv_restore_src *s, const char *staging, size_t idx,
@@ -107,13 +130,8 @@ fetch_image (struct vv_restore_src *s, const char *staging, size_t idx,
   _cleanup_close_ int fd = -1;
   struct stat st;
 
-  if (vv_restore_check_object (bid, d->object) == -1)
+  if (check_image (s, idx, d) == -1)
     return -1;
-  if (d->format && strcmp (d->format, "qcow2") != 0) {
-    vv_error ("%s of backup %s is stored as '%s'; only qcow2 images can be "
-              "restored", vv_restore_object_base (d->object), bid, d->format);
-    return -1;
-  }
   path = vv_printf ("%s/%s", staging, d->object);
   if (path == NULL || (parent = vv_restore_parent_of (path)) == NULL ||
       vv_mkdir_p (parent, 0700) == -1)
@@ -172,8 +190,21 @@ fetch_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
     size_t nidx;
     bool sync = idx == 0 && strcmp (w->format, "qcow2") == 0;
 
-    if (vv_restore_cancelled (s) == -1 ||
-        fetch_image (s, w->staging, idx, d, sync, &path, &info) == -1)
+    if (vv_restore_cancelled (s) == -1)
+      return -1;
+    if (w->local) {
+      for (size_t k = 0; k < w->chain_len; k++)
+        if (strcmp (w->imgs[k].d->object, d->object) == 0) {
+          vv_error ("the chain of backup %s uses %s twice; the catalog is "
+                    "damaged", s->chain.v[0]->id, d->object);
+          return -1;
+        }
+      if (check_image (s, idx, d) == -1 ||
+          vv_restore_local_open (s, idx, d, &w->imgs[w->chain_len],
+                                 &info) == -1)
+        return -1;
+    }
+    else if (fetch_image (s, w->staging, idx, d, sync, &path, &info) == -1)
       return -1;
     w->chain_len++;
     w->chain_bytes += d->stored_bytes;
@@ -237,7 +268,8 @@ fetch_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
 static int
 produce_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
 {
-  bool convert = strcmp (w->format, "raw") == 0 || w->chain_len > 1;
+  bool convert = w->local || strcmp (w->format, "raw") == 0 ||
+                 w->chain_len > 1;
   _cleanup_free_ char *what = NULL;
   _cleanup_close_ int fd = -1;
 
@@ -256,8 +288,12 @@ produce_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
                     s->chain.v[0]->id);
   if (w->out == NULL || what == NULL)
     return -1;
-  if (vv_restore_convert (what, w->top, w->out, w->format, w->chain_bytes,
-                          s->p) == -1)
+  if (w->local) {
+    if (vv_restore_local_convert (s, w, what) == -1)
+      return -1;
+  }
+  else if (vv_restore_convert (what, w->top, w->out, w->format,
+                               w->chain_bytes, s->p) == -1)
     return -1;
   /* qemu-img creates the file with the daemon's umask. */
   fd = open (w->out, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -291,6 +327,18 @@ vv_restore_produce (struct vv_restore_src *s, struct vv_restore_disk *w,
     if (strcmp (w[i].format, "raw") == 0 || w[i].est_len > 1) {
       w[i].convert_total = w[i].est_bytes;
       vv_progress_add_total (s->p, w[i].convert_total);
+      /* A conversion can read the images where they are.  A full kept
+       * as qcow2 is copied either way, and the download is that copy.
+       */
+      if (vv_target_has_local (s->target) &&
+          s->chain.n <= VV_RESTORE_LOCAL_CHAIN_MAX) {
+        w[i].imgs = calloc (s->chain.n, sizeof *w[i].imgs);
+        if (w[i].imgs == NULL) {
+          vv_error_errno (ENOMEM, "restoring backup %s", s->chain.v[0]->id);
+          return -1;
+        }
+        w[i].local = true;
+      }
     }
   }
 

@@ -10,6 +10,7 @@
 
 #include "catalog/catalog.h"
 #include "engine/engine.h"
+#include "qcow2/qcow2.h"
 #include "restore/restore.h"
 #include "target/target.h"
 #include "util/error.h"
@@ -75,7 +76,8 @@ int vv_restore_fetch (struct vv_target *t, const char *backup_id,
                       const struct vv_disk_rec *d, int fd, const char *path,
                       void *buf, struct vv_progress *p);
 
-/* qemu-img convert -O format src dst.  what names the image in errors.
+/* qemu-img convert -O format src dst; src is a qcow2 file name or a
+ * "json:" description of a qcow2 chain.  what names the image in errors.
  * Progress is reported as a share of weight bytes.  Kills qemu-img and
  * fails with VV_ERR_CANCELLED when p is cancelled.
  */
@@ -134,8 +136,11 @@ void vv_restore_src_close (struct vv_restore_src *s);
 /* VV_ERR_CANCELLED once the job is cancelled. */
 int vv_restore_cancelled (struct vv_restore_src *s);
 
-/* One disk to produce: its chain downloaded into staging and made into
- * one standalone file of format.
+struct vv_restore_local;
+
+/* One disk to produce: its chain downloaded into staging (or, on a
+ * target with local files, read where it is) and made into one
+ * standalone file of format.
  */
 struct vv_restore_disk {
   const struct vv_disk_rec *d;  /* the disk in chain.v[0] */
@@ -152,8 +157,39 @@ struct vv_restore_disk {
   size_t chain_len;             /* images actually in its backing chain */
   uint64_t chain_bytes;
   char *top;                    /* downloaded top image */
+  bool local;                   /* read in place from a local target */
+  struct vv_restore_local *imgs;  /* local: the chain, top first */
 };
 void vv_restore_disk_clear (struct vv_restore_disk *w);
+
+/* local.c: a disk's chain read where it is on a target with local files
+ * (vv_target_has_local).  Chains longer than this are downloaded: the
+ * json: description qemu-img gets nests one level per image.
+ */
+#define VV_RESTORE_LOCAL_CHAIN_MAX 256
+struct vv_restore_local {
+  int fd;                       /* the stored image, read-only */
+  const struct vv_disk_rec *d;
+  const char *backup_id;        /* the backup d belongs to */
+  /* Set by the hashing threads. */
+  bool cancelled;
+  char *error;                  /* why the image is refused */
+};
+/* Opens image d of chain position idx into *ret and checks its size and
+ * qcow2 structure; *ret_info says what its header holds.  Its sha256 is
+ * checked later, by vv_restore_local_convert.
+ */
+int vv_restore_local_open (struct vv_restore_src *s, size_t idx,
+                           const struct vv_disk_rec *d,
+                           struct vv_restore_local *ret,
+                           struct vv_qcow2_info *ret_info);
+void vv_restore_local_clear (struct vv_restore_local *l);
+/* Converts w's chain (w->imgs, w->chain_len of them) to w->out while
+ * other threads hash every image; fails, saying which image is corrupt,
+ * unless every sha256 matched the catalog.
+ */
+int vv_restore_local_convert (struct vv_restore_src *s,
+                              struct vv_restore_disk *w, const char *what);
 /* Counts every disk in the progress total, then downloads and produces
  * each.  Several disks may share a staging directory.
  */

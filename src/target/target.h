@@ -64,6 +64,14 @@ int vv_target_put_buffer (struct vv_target *t, const char *name,
 
 int64_t vv_target_get (struct vv_target *t, const char *name, void *buf,
                        size_t count, uint64_t offset);
+/* Whether the target's objects are local files it can open (the
+ * plugin's optional open_local).
+ */
+bool vv_target_has_local (const struct vv_target *t);
+/* A read-only, close-on-exec descriptor of the object; -1 with an error
+ * (also when the target has no local files).
+ */
+int vv_target_open_local (struct vv_target *t, const char *name);
 /* Reads a whole object of at most max bytes into a new NUL-terminated
  * buffer.
  */

@@ -1,0 +1,202 @@
+#!/bin/bash
+# Incremental backup and chain restore benchmark: one running domain with a
+# 4 GiB qcow2 disk holding 1.5 GiB of incompressible data (as
+# bench/full-backup.sh).  Each run, on the same disk and daemon:
+#   full        virtvault backup DOM --full --wait
+#   inc N %     writes N % of the disk through the guest's device (HMP
+#               qemu-io, so the dirty bitmap sees them): half in 64 KiB
+#               writes scattered over the disk, half in sequential runs of
+#               4 MiB, a quarter of those zero writes (write -z); then
+#               virtvault backup DOM --incremental --wait
+#   chain       1, 5, 20, 1 and 1 %: a full and 5 incrementals
+#   restore     virtvault restore TOP --to DIR --format qcow2|raw (every
+#               image's sha256 checked, output fsynced), against
+#               qemu-img convert -O qcow2|raw of the same stored chain,
+#               then sync
+# Backups and restores start with a cold page cache when possible.  The
+# table gives the median of RUNS (default 3).  Bytes read are the backup
+# job's bytes_done (what the NBD reader fetched); dirty bytes are what
+# the writes covered.  Needs root, libvirtd and a build in _build.
+#
+#   bench/incremental.sh [--runs N] [--size-gib 4] [--data-gib 1.5] [--out FILE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+runs=3 size_gib=4 data_mib=1536 out=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --runs) runs=$2; shift 2 ;;
+        --size-gib) size_gib=$2; shift 2 ;;
+        --data-gib) data_mib=$(awk "BEGIN{print int($2*1024)}"); shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        *) echo "usage: $0 [--runs N] [--size-gib G] [--data-gib G] [--out FILE]" >&2; exit 2 ;;
+    esac
+done
+[ -x _build/virtvault ] || { echo "build first: ./run-tests.sh or ./quickstart.sh" >&2; exit 1; }
+
+work=/var/tmp/virtvault-bench-inc
+dom=vvbinc-$$
+sock=$work/state/virtvaultd.sock
+vv () { "$top/_build/virtvault" --socket "$sock" "$@"; }
+
+cleanup () {
+    virsh -q destroy "$dom" >/dev/null 2>&1 || true
+    [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+rm -rf "$work"; mkdir -p "$work/images" "$work/out"; chmod 0755 "$work" "$work/images"
+
+echo "preparing a ${size_gib} GiB disk with ${data_mib} MiB of random data ..." >&2
+disk=$work/images/disk.qcow2
+qemu-img create -q -f qcow2 "$disk" "${size_gib}G"
+chunk_mib=32
+chunks=$((data_mib / chunk_mib))
+stride=$(( (size_gib * 1024) / chunks ))
+cmds=()
+for i in $(seq 0 $((chunks - 1))); do
+    head -c ${chunk_mib}M /dev/urandom > "$work/chunk.$i"
+    cmds+=(-c "write -s $work/chunk.$i $((i * stride))M ${chunk_mib}M")
+done
+qemu-io -f qcow2 "$disk" "${cmds[@]}" >/dev/null
+rm -f "$work"/chunk.*
+cat > "$work/dom.xml" <<XML
+<domain type='qemu'><name>$dom</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+<os><type arch='x86_64' machine='pc'>hvm</type></os>
+<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+<source file='$disk'/><target dev='vda' bus='virtio'/><alias name='ua-vvdisk'/></disk></devices></domain>
+XML
+virsh -q create "$work/dom.xml" >/dev/null
+
+"$top/_build/virtvaultd" --foreground --state-dir "$work/state" --socket "$sock" \
+    >"$work/daemon.log" 2>&1 &
+dpid=$!
+for i in $(seq 1 100); do vv version >/dev/null 2>&1 && break; sleep 0.1; done
+
+drop_caches () { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+now () { date +%s.%N; }
+elapsed () { awk "BEGIN{printf \"%.2f\", $2 - $1}"; }
+
+# Writes pct % of the disk through the guest's virtio device and prints
+# the bytes written.  One virsh process sends every HMP command over one
+# connection (a virsh per write costs ~0.1 s).  Scattered writes take
+# 64 KiB clusters not used by the runs, so no byte is counted twice.
+seed=0
+dirty () {
+    local pct=$1 blk=65536 run=$((4 << 20))
+    local total=$(( (size_gib << 30) / 100 * pct ))
+    local nruns=$(( total / 2 / run ))
+    local nblks=$(( (total - nruns * run) / blk ))
+    local clusters=$(( (size_gib << 30) / blk )) per_run=$((run / blk))
+    local dev=/machine/peripheral/ua-vvdisk/virtio-backend
+    seed=$((seed + 1))
+    awk -v seed="$seed" -v nruns="$nruns" -v nblks="$nblks" -v clusters="$clusters" \
+        -v per_run="$per_run" -v blk="$blk" -v dom="$dom" -v dev="$dev" '
+        BEGIN {
+            srand(seed)
+            slots = int(clusters / per_run)
+            for (i = 0; i < nruns; i++) {
+                do s = int(rand() * slots); while (s in used)
+                used[s] = 1
+                z = (i % 4 == 3) ? "-z" : sprintf("-P %d", (seed * 7 + i) % 250 + 1)
+                printf "qemu-monitor-command %s --hmp \"qemu-io -d %s \\\"write %s %.0f %.0f\\\"\"\n", \
+                    dom, dev, z, s * per_run * blk, per_run * blk
+            }
+            for (i = 0; i < nblks; i++) {
+                do c = int(rand() * clusters); while (int(c / per_run) in used || c in taken)
+                taken[c] = 1
+                printf "qemu-monitor-command %s --hmp \"qemu-io -d %s \\\"write -P %d %.0f %.0f\\\"\"\n", \
+                    dom, dev, (seed * 13 + i) % 250 + 1, c * blk, blk
+            }
+        }' > "$work/hmp.cmds"
+    virsh -q < "$work/hmp.cmds" > "$work/hmp.out" 2>&1 || true
+    if grep -qi "error\|fail" "$work/hmp.out"; then
+        echo "qemu-io through HMP failed:" >&2; head -5 "$work/hmp.out" >&2; exit 1
+    fi
+    echo $((nruns * run + nblks * blk))
+}
+
+# backup MODE: times one backup; prints "seconds bytes_read stored id".
+backup () {
+    local s e id job rd stored
+    drop_caches
+    s=$(now)
+    id=$(vv backup "$dom" "--$1" --wait)
+    e=$(now)
+    job=$(vv --json job list | jq -r --arg b "$id" '[.[] | select(.backup_id == $b)][0]')
+    rd=$(jq -r '.bytes_done' <<<"$job")
+    stored=$(vv show "$id" --json | jq -r '[.disks[].stored_bytes] | add')
+    echo "$(elapsed "$s" "$e") $rd $stored $id"
+}
+
+# restore ID FORMAT: virtvault restore against qemu-img convert of the
+# same stored top image; prints "vv_seconds qemu_img_seconds".
+restore () {
+    local id=$1 fmt=$2 s e t1 t2 topimg
+    rm -rf "$work/out"; mkdir -p "$work/out"
+    drop_caches
+    s=$(now)
+    vv restore "$id" --to "$work/out/vv" --format "$fmt" >/dev/null
+    e=$(now)
+    t1=$(elapsed "$s" "$e")
+    topimg=$(find "$work/state" -path "*/$id/vda.qcow2" | head -1)
+    [ -n "$topimg" ] || { echo "cannot find the stored image of $id" >&2; exit 1; }
+    rm -rf "$work/out"; mkdir -p "$work/out"
+    drop_caches
+    s=$(now)
+    qemu-img convert -f qcow2 -O "$fmt" "$topimg" "$work/out/convert.$fmt"
+    sync "$work/out/convert.$fmt"
+    e=$(now)
+    t2=$(elapsed "$s" "$e")
+    rm -rf "$work/out"
+    echo "$t1 $t2"
+}
+
+median () { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+pcts=(1 5 20 1 1)
+declare -A col
+for run_no in $(seq 1 "$runs"); do
+    read -r t r st id < <(backup full)
+    col[full_t]+="$t "; col[full_r]+="$r "; col[full_s]+="$st "
+    echo "  run $run_no full: ${t} s, read $r, stored $st" >&2
+    for k in "${!pcts[@]}"; do
+        s=$(now)
+        d=$(dirty "${pcts[$k]}")
+        w=$(elapsed "$s" "$(now)")
+        read -r t r st id < <(backup incremental)
+        col[t$k]+="$t "; col[r$k]+="$r "; col[s$k]+="$st "; col[d$k]=$d
+        echo "  run $run_no inc $((k + 1)) (${pcts[$k]} %, $d bytes dirtied in $w s): ${t} s, read $r, stored $st" >&2
+    done
+    for fmt in qcow2 raw; do
+        read -r a b < <(restore "$id" "$fmt")
+        col[rv_$fmt]+="$a "; col[rq_$fmt]+="$b "
+        echo "  run $run_no restore $fmt: virtvault $a s, qemu-img convert $b s" >&2
+    done
+done
+
+med () { printf '%s\n' ${col[$1]} | median; }
+mib () { awk "BEGIN{printf \"%.1f\", $1 / 1048576}"; }
+full_t=$(med full_t)
+{
+    echo "| backup | dirtied (MiB) | median of $runs (s) | vs full | read (MiB) | read / dirtied | stored (MiB) |"
+    echo "|---|---|---|---|---|---|---|"
+    echo "| full | - | $full_t | 1.00 | $(mib "$(med full_r)") | - | $(mib "$(med full_s)") |"
+    for k in "${!pcts[@]}"; do
+        t=$(med "t$k"); r=$(med "r$k"); d=${col[d$k]}
+        echo "| inc $((k + 1)): ${pcts[$k]} % | $(mib "$d") | $t | $(awk "BEGIN{printf \"%.3f\", $t / $full_t}") |" \
+             "$(mib "$r") | $(awk "BEGIN{printf \"%.3f\", $r / $d}") | $(mib "$(med "s$k")") |"
+    done
+    echo
+    echo "| restore of full + 5 incrementals | virtvault restore --to (s) | qemu-img convert + sync (s) | ratio |"
+    echo "|---|---|---|---|"
+    for fmt in qcow2 raw; do
+        a=$(med "rv_$fmt"); b=$(med "rq_$fmt")
+        echo "| $fmt | $a | $b | $(awk "BEGIN{printf \"%.2f\", $a / $b}") |"
+    done
+    echo
+    echo "disk ${size_gib} GiB, data ${data_mib} MiB; medians of $runs runs; $(nproc) cores;" \
+         "load before: $load0; $(date -u +%Y-%m-%d); virtvault $(vv version 2>/dev/null | head -1)"
+} | tee ${out:+"$out"}

@@ -1,0 +1,76 @@
+#!/bin/bash
+# A stored image whose bytes changed on the target is refused by every
+# restore path, with the sha256 corruption message: a chain converted
+# where it is stored (raw and qcow2, the file target's local files), a
+# damaged header (the qcow2 check fails first, the message still says
+# corrupt), and a full kept as qcow2 (downloaded).  Nothing is left under
+# a final name or in staging; the intact chain then restores bit for bit.
+source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
+
+dom=vvtest-rc-$$
+make_domain "$dom" 64
+ref=$VV_TMP/ref.raw
+truncate -s 64M "$ref"
+w () { guest_write "$dom" vda "$1"; ref_write "$ref" "$1"; }
+w "write -P 0x11 0 8M"
+w "write -P 0x12 40M 1M"
+
+start_daemon
+full=$(vv backup "$dom" --full --wait) || fail "full backup: $full"
+w "write -P 0x22 1M 2M"
+w "write -z 40M 64k"
+inc=$(vv backup "$dom" --incremental --wait) || fail "incremental backup: $inc"
+
+img_full=$(find "$VV_STATE" -path "*/$full/vda.qcow2")
+img_inc=$(find "$VV_STATE" -path "*/$inc/vda.qcow2")
+[ -f "$img_full" ] && [ -f "$img_inc" ] || fail "stored images not found"
+
+# flip FILE OFFSET: inverts one byte in place (same size, same inode).
+flip () {
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    printf "$(printf '\\%03o' $((b ^ 0xff)))" |
+        dd of="$1" bs=1 seek="$2" count=1 conv=notrunc status=none || fail "flip $1 at $2"
+}
+
+# refused ID FORMAT DIR WHAT: the restore fails as corrupt and leaves
+# nothing behind in DIR (which may not exist before).
+refused () {
+    expect_failure vv restore "$1" --to "$3" --format "$2"
+    assert_contains "$ERR" "is corrupt on target" "$4"
+    assert_contains "$ERR" "sha256 is" "$4"
+    if [ -d "$3" ]; then
+        [ -z "$(ls -A "$3")" ] || fail "$4: left behind in $3: $(ls -A "$3")"
+    fi
+}
+
+# A data byte in the middle of the full: the base of the chain.
+half=$(( $(stat -c %s "$img_full") / 2 ))
+flip "$img_full" "$half"
+refused "$inc" raw "$VV_TMP/r1" "chain with a corrupt base, raw"
+mkdir "$VV_TMP/r2"
+refused "$inc" qcow2 "$VV_TMP/r2" "chain with a corrupt base, qcow2"
+refused "$full" qcow2 "$VV_TMP/r3" "corrupt full, qcow2"
+refused "$full" raw "$VV_TMP/r3" "corrupt full, raw"
+expect_failure vv verify "$full"
+assert_contains "$ERR" "corrupt" "verify of the corrupt full"
+flip "$img_full" "$half"
+
+# The top's header: qemu-img or the qcow2 check would stumble first.
+flip "$img_inc" 0
+refused "$inc" raw "$VV_TMP/r4" "corrupt header of the top"
+flip "$img_inc" 0
+
+# A byte near the end of the top.
+last=$(( $(stat -c %s "$img_inc") - 100 ))
+flip "$img_inc" "$last"
+refused "$inc" qcow2 "$VV_TMP/r5" "corrupt top, qcow2"
+flip "$img_inc" "$last"
+
+# Intact again: both formats restore the disk as it was.
+vv restore "$inc" --to "$VV_TMP/ok" --format raw >/dev/null || fail "restore raw"
+cmp -s "$ref" "$VV_TMP/ok/vda.raw" || fail "restored raw differs"
+vv restore "$inc" --to "$VV_TMP/ok" --format qcow2 >/dev/null || fail "restore qcow2"
+"$QEMU_IMG" compare -q -f raw -F qcow2 "$ref" "$VV_TMP/ok/vda.qcow2" || fail "restored qcow2 differs"
+[ -z "$(find "$VV_TMP/ok" -name '.virtvault-restore-*')" ] || fail "staging left in $VV_TMP/ok"
+exit 0

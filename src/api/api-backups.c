@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "restore/restore.h"
+#include "scheduler/scheduler.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/strutil.h"
@@ -124,6 +125,38 @@ log_end (struct task *t, const char *what, int r, struct vv_progress *p)
                 vv_get_error ());
 }
 
+/* After a manual backup completes: the oldest unprotected manual backups
+ * of the instance beyond the daemon's manual_limit go (retention with
+ * no policy touches manual backups only).  A failure here is logged: the
+ * backup itself succeeded.
+ */
+static void
+apply_manual_limit (struct task *t)
+{
+  struct vv_retention_rules rules;
+  _cleanup_backup_rec_ struct vv_backup_rec *b = NULL;
+  _cleanup_free_ char *summary = NULL;
+  unsigned deleted = 0;
+
+  if (t->ctx->manual_limit == 0)
+    return;
+  b = vv_catalog_backup_get (t->ctx->engine->catalog, t->backup_id,
+                             VV_OWNER_ANY);
+  if (b == NULL)
+    return;
+  vv_retention_rules_init (&rules, NULL);
+  rules.manual_limit = t->ctx->manual_limit;
+  if (vv_retention_apply (t->ctx->engine, b->domain_uuid, &rules, &deleted,
+                          &summary) == -1)
+    vv_api_log (t->ctx, "job %s: applying the manual limit of %u to '%s' "
+                "failed: %s", t->job_id, rules.manual_limit, b->domain,
+                vv_get_error ());
+  else if (deleted)
+    vv_api_log (t->ctx, "job %s: manual limit %u of '%s': deleted %s",
+                t->job_id, rules.manual_limit, b->domain,
+                summary ? summary : "backups");
+}
+
 static int
 run_backup (void *arg, struct vv_progress *p)
 {
@@ -137,6 +170,8 @@ run_backup (void *arg, struct vv_progress *p)
   vv_api_log (t->ctx, "job %s started: %s", t->job_id, what);
   r = vv_backup_run (t->ctx->engine, t->backup_job, p);
   log_end (t, what, r, p);
+  if (r == 0)
+    apply_manual_limit (t);
   return r;
 }
 
@@ -250,7 +285,7 @@ check_domain_free (struct vv_api_request *r, const char *domain)
 
 static const char *const backup_keys[] = {
   "domain", "target", "all_disks", "disks", "mode", "max_chain", "quiesce",
-  "pause", NULL
+  "pause", "protect", NULL
 };
 
 int
@@ -262,7 +297,7 @@ vv_api_backup_create (struct vv_api_request *r, json_object **ret)
   const char *mode = NULL, *quiesce = NULL;
   uint64_t max_chain = 0;
   int has_max_chain = 0;
-  bool all_disks = false, pause = false;
+  bool all_disks = false, pause = false, protect = false;
   json_object *disks = NULL;
   _cleanup_free_ const char **disk_v = NULL;
   char job_id[VV_ID_MAX];
@@ -297,7 +332,8 @@ vv_api_backup_create (struct vv_api_request *r, json_object **ret)
       || (has_max_chain = vv_json_get_uint64 (req, what, "max_chain",
                                               &max_chain)) == -1
       || vv_json_get_string (req, what, "quiesce", &quiesce) == -1
-      || vv_json_get_bool (req, what, "pause", &pause) == -1)
+      || vv_json_get_bool (req, what, "pause", &pause) == -1
+      || vv_json_get_bool (req, what, "protect", &protect) == -1)
     return -1;
   if (mode && strcmp (mode, "auto") != 0 && strcmp (mode, "full") != 0
       && strcmp (mode, "incremental") != 0) {
@@ -376,6 +412,15 @@ vv_api_backup_create (struct vv_api_request *r, json_object **ret)
   if (vv_backup_prepare (r->ctx->engine, &breq, &bj, &rec) == -1)
     return -1;
   vv_api_set_audit (r, rec->id, NULL);
+  if (protect && vv_catalog_backup_set_protected (r->ctx->engine->catalog,
+                                                  rec->id, true) == -1) {
+    struct saved_error e;
+    save_error (&e);
+    vv_backup_job_free (bj);
+    vv_catalog_backup_delete (r->ctx->engine->catalog, rec->id);
+    restore_error (&e);
+    return -1;
+  }
 
   t = task_new (r, job_id, rec->id, rec->domain);
   if (t == NULL) {
@@ -406,7 +451,8 @@ vv_api_backup_create (struct vv_api_request *r, json_object **ret)
     return -1;
   }
   json_object_object_add (o, "job", job);
-  json_object_object_add (o, "backup", vv_backup_to_json (now ? now : rec));
+  json_object_object_add (o, "backup",
+                          vv_api_backup_json (r, now ? now : rec, NULL));
   vv_api_set_audit (r, NULL, job_id);
   *ret = o;
   return 202;
@@ -434,9 +480,11 @@ vv_api_backup_list (struct vv_api_request *r, json_object **ret)
   if (vv_catalog_backup_list (r->ctx->engine->catalog, domain,
                               r->owner_filter, &v, &n) == -1)
     return -1;
+  struct vv_api_prices *prices = vv_api_prices_load (r);
   a = json_object_new_array ();
   for (size_t i = 0; a && i < n; i++)
-    json_object_array_add (a, vv_backup_to_json (v[i]));
+    json_object_array_add (a, vv_api_backup_json (r, v[i], prices));
+  vv_api_prices_free (prices);
   vv_backup_recs_free (v, n);
   if (a == NULL) {
     vv_error ("out of memory listing backups");
@@ -454,7 +502,7 @@ vv_api_backup_get (struct vv_api_request *r, json_object **ret)
 
   if (b == NULL)
     return -1;
-  *ret = vv_backup_to_json (b);
+  *ret = vv_api_backup_json (r, b, NULL);
   return 200;
 }
 

@@ -67,6 +67,36 @@ int vv_api_target_get (struct vv_api_request *r, json_object **ret);
 int vv_api_target_delete (struct vv_api_request *r, json_object **ret);
 int vv_api_target_test (struct vv_api_request *r, json_object **ret);
 
+/* api-policies.c */
+int vv_api_policy_create (struct vv_api_request *r, json_object **ret);
+int vv_api_policy_list (struct vv_api_request *r, json_object **ret);
+int vv_api_policy_get (struct vv_api_request *r, json_object **ret);
+int vv_api_policy_edit (struct vv_api_request *r, json_object **ret);
+int vv_api_policy_delete (struct vv_api_request *r, json_object **ret);
+int vv_api_policy_pause (struct vv_api_request *r, json_object **ret);
+int vv_api_policy_resume (struct vv_api_request *r, json_object **ret);
+int vv_api_policy_attach (struct vv_api_request *r, json_object **ret);
+int vv_api_policy_runs (struct vv_api_request *r, json_object **ret);
+int vv_api_instance_detach (struct vv_api_request *r, json_object **ret);
+int vv_api_instance_list (struct vv_api_request *r, json_object **ret);
+int vv_api_instance_purge (struct vv_api_request *r, json_object **ret);
+int vv_api_backup_protect (struct vv_api_request *r, json_object **ret);
+int vv_api_backup_unprotect (struct vv_api_request *r, json_object **ret);
+int vv_api_clock_get (struct vv_api_request *r, json_object **ret);
+int vv_api_clock_set (struct vv_api_request *r, json_object **ret);
+/* Target prices, loaded once per request that shows costs. */
+struct vv_api_prices;
+struct vv_api_prices *vv_api_prices_load (struct vv_api_request *r);
+void vv_api_prices_free (struct vv_api_prices *p);
+/* monthly_cost (stored GB x price) and hourly_cost (monthly / 730), or
+ * nulls when the target has no price.
+ */
+void vv_api_add_costs (json_object *o, uint64_t bytes, double price);
+/* A backup as JSON with its costs; prices may be NULL (loaded here). */
+json_object *vv_api_backup_json (struct vv_api_request *r,
+                                 const struct vv_backup_rec *b,
+                                 struct vv_api_prices *prices);
+
 /* router.c */
 /* Parses the body as a JSON object whose keys are all in allowed.  An
  * empty body counts as {} when empty_ok.  what names it in messages

@@ -11,6 +11,8 @@
 #include "engine/engine.h"
 #include "jobs/jobs.h"
 
+struct vv_scheduler;
+
 /* Largest request body accepted. */
 #define VV_API_MAX_BODY (1024 * 1024)
 
@@ -25,6 +27,9 @@ struct vv_api_context {
    * prints: the daemon decides where this goes.
    */
   void (*log) (const char *line);
+  /* Appended with policies. */
+  struct vv_scheduler *scheduler;       /* may be NULL (no scheduler) */
+  unsigned manual_limit;                /* manual backups per instance */
 };
 
 /* One request, independent of HTTP: routes it and returns the HTTP

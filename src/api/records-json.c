@@ -79,6 +79,9 @@ vv_backup_to_json (const struct vv_backup_rec *b)
   add (o, "checkpoint", vv_json_string_or_null (b->checkpoint));
   add (o, "job_id", vv_json_string_or_null (b->job_id));
   add (o, "owner_uid", json_object_new_int64 (b->owner_uid));
+  add (o, "origin", json_object_new_string (b->origin ? b->origin : "manual"));
+  add (o, "policy", vv_json_string_or_null (b->policy));
+  add (o, "protected", json_object_new_boolean (b->protected));
   disks = json_object_new_array ();
   for (size_t i = 0; disks && i < b->n_disks; i++)
     json_object_array_add (disks, disk_to_json (&b->disks[i]));

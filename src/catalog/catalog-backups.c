@@ -43,6 +43,8 @@ vv_backup_rec_free (struct vv_backup_rec *r)
   free (r->prefix);
   free (r->job_id);
   free (r->checkpoint_xml);
+  free (r->origin);
+  free (r->policy);
   for (i = 0; i < r->n_disks; i++)
     disk_rec_clear (&r->disks[i]);
   free (r->disks);
@@ -85,7 +87,8 @@ not_found (const char *id)
 #define BACKUP_COLUMNS                                                  \
   "id, domain, domain_uuid, type, status, chain_id, parent_id,"        \
   " created_at, completed_at, size_bytes, target, reason, notes, error," \
-  " checkpoint, prefix, job_id, owner_uid, chain_pos, checkpoint_xml"
+  " checkpoint, prefix, job_id, owner_uid, chain_pos, checkpoint_xml," \
+  " origin, policy, protected"
 
 static int
 load_disks (struct vv_catalog *c, struct vv_backup_rec *r)
@@ -158,8 +161,11 @@ read_backup (struct vv_catalog *c, sqlite3_stmt *s)
       || vv_cat_column_text (s, 14, &r->checkpoint) == -1
       || vv_cat_column_text (s, 15, &r->prefix) == -1
       || vv_cat_column_text (s, 16, &r->job_id) == -1
-      || vv_cat_column_text (s, 19, &r->checkpoint_xml) == -1)
+      || vv_cat_column_text (s, 19, &r->checkpoint_xml) == -1
+      || vv_cat_column_text (s, 20, &r->origin) == -1
+      || vv_cat_column_text (s, 21, &r->policy) == -1)
     goto fail;
+  r->protected = sqlite3_column_int (s, 22) != 0;
   r->chain_pos = (unsigned) sqlite3_column_int64 (s, 18);
   r->size_bytes = sqlite3_column_int64 (s, 9);
   r->owner_uid = sqlite3_column_int64 (s, 17);
@@ -557,7 +563,8 @@ vv_catalog_backup_insert (struct vv_catalog *c,
   if (vv_cat_prepare (c, what,
                       "INSERT INTO backups (" BACKUP_COLUMNS ") VALUES"
                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                      " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)", &s) == -1)
+                      " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,"
+                      " ?23)", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, r->id)
       || vv_cat_bind_text (s, 2, r->domain)
@@ -578,7 +585,10 @@ vv_catalog_backup_insert (struct vv_catalog *c,
       || vv_cat_bind_text (s, 17, r->job_id)
       || vv_cat_bind_int64 (s, 18, r->owner_uid)
       || vv_cat_bind_int64 (s, 19, r->chain_pos)
-      || vv_cat_bind_text (s, 20, r->checkpoint_xml))
+      || vv_cat_bind_text (s, 20, r->checkpoint_xml)
+      || vv_cat_bind_text (s, 21, r->origin ? r->origin : "manual")
+      || vv_cat_bind_text (s, 22, r->policy)
+      || vv_cat_bind_int64 (s, 23, r->protected))
     return vv_cat_bind_error (c, what);
   if (sqlite3_step (s) != SQLITE_DONE) {
     if (sqlite3_extended_errcode (c->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -889,6 +899,56 @@ vv_catalog_backup_set_notes (struct vv_catalog *c, const char *id,
                       &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_text (s, 2, notes))
+    return vv_cat_bind_error (c, what);
+  return update_one (c, s, id, what);
+}
+
+/* ---- who made it; protection (schema 3) ---- */
+
+int
+vv_catalog_backup_set_origin (struct vv_catalog *c, const char *id,
+                              const char *origin, const char *policy)
+{
+  static const char what[] = "recording the origin of backup";
+
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  if (origin == NULL
+      || (strcmp (origin, "manual") != 0 && strcmp (origin, "policy") != 0)) {
+    vv_error_code (VV_ERR_INVALID, "backup origin must be manual or policy");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "UPDATE backups SET origin = ?2, policy = ?3"
+                      " WHERE id = ?1", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_text (s, 2, origin)
+      || vv_cat_bind_text (s, 3, policy))
+    return vv_cat_bind_error (c, what);
+  return update_one (c, s, id, what);
+}
+
+int
+vv_catalog_backup_set_protected (struct vv_catalog *c, const char *id,
+                                 bool protected)
+{
+  static const char what[] = "recording the protection of backup";
+
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "UPDATE backups SET protected = ?2 WHERE id = ?1",
+                      &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_int64 (s, 2, protected))
     return vv_cat_bind_error (c, what);
   return update_one (c, s, id, what);
 }

@@ -99,6 +99,10 @@ struct vv_backup_rec {
   /* Appended with incremental chains (schema 2). */
   unsigned chain_pos;         /* 0 for the full, n for its n-th incremental */
   char *checkpoint_xml;       /* libvirt's XML of checkpoint, to redefine it */
+  /* Appended with policies (schema 3). */
+  char *origin;               /* "manual" | "policy"; NULL reads as manual */
+  char *policy;               /* the policy that made it, or NULL */
+  bool protected;             /* never deleted by retention or limits */
 };
 void vv_backup_rec_free (struct vv_backup_rec *r);
 void vv_backup_recs_free (struct vv_backup_rec **v, size_t n);
@@ -243,5 +247,122 @@ struct vv_audit_rec {
 void vv_audit_rec_free (struct vv_audit_rec *r);
 int vv_catalog_audit_list (struct vv_catalog *c, size_t limit,
                            struct vv_audit_rec ***ret, size_t *ret_n);
+
+/* ---- policies (schema 3): automatic backups per instance ---- */
+
+/* Marks who made a backup: origin "manual" or "policy" (policy names the
+ * policy, NULL for manual ones).
+ */
+int vv_catalog_backup_set_origin (struct vv_catalog *c, const char *id,
+                                  const char *origin, const char *policy);
+int vv_catalog_backup_set_protected (struct vv_catalog *c, const char *id,
+                                     bool protected);
+
+/* Instances the catalog knows (from backups or attachments), by name. */
+int vv_catalog_instance_list (struct vv_catalog *c, int64_t owner_filter,
+                              struct vv_instance_rec ***ret, size_t *ret_n);
+void vv_instance_recs_free (struct vv_instance_rec **v, size_t n);
+
+#define VV_POLICY_NAME_MAX 64
+
+struct vv_policy_rec {
+  char *name;
+  int64_t owner_uid;
+  char *status;               /* active | paused | error */
+  char *last_error;           /* of the most recent failed run, or NULL */
+  char *schedule_kind;        /* daily | weekly */
+  int day;                    /* weekly: 0 Sunday .. 6; daily: -1 */
+  int hour, minute;           /* local, in tz */
+  char *tz;                   /* IANA name */
+  unsigned window;            /* minutes */
+  unsigned max_chain;         /* incrementals per chain; 0 = fulls only */
+  unsigned retention;         /* chains kept */
+  char *keep;                 /* keep rules "1d:7,1w:4", or NULL */
+  int64_t max_age;            /* seconds; 0 = none */
+  unsigned max_backups;       /* 0 = no cap */
+  char *device;               /* primary | all */
+  char *target;               /* NULL = the daemon's default */
+  char *quiesce;              /* off | try | on */
+  char *created_at;
+  size_t n_instances;         /* attached (read only) */
+};
+void vv_policy_rec_free (struct vv_policy_rec *r);
+void vv_policy_recs_free (struct vv_policy_rec **v, size_t n);
+/* VV_ERR_BUSY "policy 'x' already exists". */
+int vv_catalog_policy_add (struct vv_catalog *c, const struct vv_policy_rec *r);
+/* Replaces every setting of the policy named r->name (not its status,
+ * owner or creation time).
+ */
+int vv_catalog_policy_update (struct vv_catalog *c,
+                              const struct vv_policy_rec *r);
+/* NULL with VV_ERR_NOT_FOUND "no policy named 'x'". */
+struct vv_policy_rec *vv_catalog_policy_get (struct vv_catalog *c,
+                                             const char *name,
+                                             int64_t owner_filter);
+/* By name. */
+int vv_catalog_policy_list (struct vv_catalog *c, int64_t owner_filter,
+                            struct vv_policy_rec ***ret, size_t *ret_n);
+/* last_error may be NULL (kept as it was when status is "error" and
+ * last_error is NULL; cleared otherwise).
+ */
+int vv_catalog_policy_set_status (struct vv_catalog *c, const char *name,
+                                  const char *status, const char *last_error);
+/* Detaches its instances and forgets its runs; its backups stay (they
+ * become automatic backups of no policy).
+ */
+int vv_catalog_policy_delete (struct vv_catalog *c, const char *name);
+
+struct vv_attachment_rec {
+  char *policy;
+  char *domain_uuid;
+  char *domain;               /* name when attached */
+  char *attached_at;
+};
+void vv_attachment_rec_free (struct vv_attachment_rec *r);
+void vv_attachment_recs_free (struct vv_attachment_rec **v, size_t n);
+/* An instance is in at most one policy: VV_ERR_BUSY "Instance is already
+ * attached to another backup policy ('x'); ..." otherwise.  Attaching to
+ * the policy it is in already changes nothing.
+ */
+int vv_catalog_policy_attach (struct vv_catalog *c, const char *policy,
+                              const char *domain_uuid, const char *domain);
+/* domain is a name or uuid; VV_ERR_NOT_FOUND when not attached.  The
+ * policy it was in is returned in *ret_policy (may be NULL).
+ */
+int vv_catalog_policy_detach (struct vv_catalog *c, const char *domain,
+                              char **ret_policy);
+/* policy NULL: every attachment.  Oldest first. */
+int vv_catalog_attachment_list (struct vv_catalog *c, const char *policy,
+                                struct vv_attachment_rec ***ret,
+                                size_t *ret_n);
+/* The attachment of a domain (name or uuid), or NULL with NOT_FOUND. */
+struct vv_attachment_rec *vv_catalog_attachment_get (struct vv_catalog *c,
+                                                     const char *domain);
+
+struct vv_run_rec {
+  int64_t id;
+  char *policy;
+  char *domain_uuid;
+  char *domain;
+  char *scheduled_for;
+  char *started_at;
+  char *finished_at;          /* NULL while running */
+  char *kind;                 /* full | incremental | NULL */
+  char *backup_id;
+  char *result;               /* running | ok | failed | skipped */
+  char *message;
+};
+void vv_run_rec_free (struct vv_run_rec *r);
+void vv_run_recs_free (struct vv_run_rec **v, size_t n);
+/* Records a run (started now); its id in *ret_id. */
+int vv_catalog_run_insert (struct vv_catalog *c, const struct vv_run_rec *r,
+                           int64_t *ret_id);
+int vv_catalog_run_finish (struct vv_catalog *c, int64_t id,
+                           const char *result, const char *backup_id,
+                           const char *message);
+/* Newest first, at most limit (0 = 100); domain_uuid may be NULL. */
+int vv_catalog_run_list (struct vv_catalog *c, const char *policy,
+                         const char *domain_uuid, size_t limit,
+                         struct vv_run_rec ***ret, size_t *ret_n);
 
 #endif

@@ -122,11 +122,75 @@ static const char migration_2[] =
   "  IN (SELECT id FROM backups WHERE checkpoint IS NOT NULL);\n"
   "CREATE INDEX chains_by_uuid ON chains (domain_uuid, created_at);\n";
 
+/* Policies: schedules and retention per instance, the instances attached
+ * to them (one policy per instance), the history of their runs, and who
+ * made a backup (by hand or a policy) and whether it is protected from
+ * retention.  Backups keep the name of their policy as text: deleting a
+ * policy never deletes a backup.
+ */
+static const char migration_3[] =
+  "CREATE TABLE policies (\n"
+  "  name TEXT PRIMARY KEY NOT NULL,\n"
+  "  owner_uid INTEGER NOT NULL,\n"
+  "  status TEXT NOT NULL DEFAULT 'active'\n"
+  "    CHECK (status IN ('active', 'paused', 'error')),\n"
+  "  last_error TEXT,\n"
+  "  schedule_kind TEXT NOT NULL CHECK (schedule_kind IN ('daily', 'weekly')),\n"
+  "  schedule_day INTEGER NOT NULL DEFAULT -1\n"
+  "    CHECK (schedule_day BETWEEN -1 AND 6),\n"
+  "  schedule_hour INTEGER NOT NULL CHECK (schedule_hour BETWEEN 0 AND 23),\n"
+  "  schedule_minute INTEGER NOT NULL\n"
+  "    CHECK (schedule_minute BETWEEN 0 AND 59),\n"
+  "  schedule_tz TEXT NOT NULL DEFAULT 'UTC',\n"
+  "  schedule_window INTEGER NOT NULL DEFAULT 0\n"
+  "    CHECK (schedule_window BETWEEN 0 AND 1440),\n"
+  "  max_chain INTEGER NOT NULL DEFAULT 6 CHECK (max_chain BETWEEN 0 AND 1000),\n"
+  "  retention INTEGER NOT NULL DEFAULT 3 CHECK (retention >= 1),\n"
+  "  keep_rules TEXT,\n"
+  "  max_age INTEGER NOT NULL DEFAULT 0 CHECK (max_age >= 0),\n"
+  "  max_backups INTEGER NOT NULL DEFAULT 0 CHECK (max_backups >= 0),\n"
+  "  device TEXT NOT NULL DEFAULT 'primary'\n"
+  "    CHECK (device IN ('primary', 'all')),\n"
+  "  target TEXT,\n"
+  "  quiesce TEXT NOT NULL DEFAULT 'off'\n"
+  "    CHECK (quiesce IN ('off', 'try', 'on')),\n"
+  "  created_at TEXT NOT NULL\n"
+  ");\n"
+  "CREATE TABLE policy_instances (\n"
+  "  domain_uuid TEXT PRIMARY KEY NOT NULL,\n"
+  "  domain TEXT NOT NULL,\n"
+  "  policy TEXT NOT NULL REFERENCES policies (name) ON DELETE CASCADE,\n"
+  "  attached_at TEXT NOT NULL\n"
+  ");\n"
+  "CREATE INDEX policy_instances_by_policy ON policy_instances (policy);\n"
+  "CREATE TABLE policy_runs (\n"
+  "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+  "  policy TEXT NOT NULL REFERENCES policies (name) ON DELETE CASCADE,\n"
+  "  domain_uuid TEXT NOT NULL,\n"
+  "  domain TEXT,\n"
+  "  scheduled_for TEXT NOT NULL,\n"
+  "  started_at TEXT NOT NULL,\n"
+  "  finished_at TEXT,\n"
+  "  kind TEXT,\n"
+  "  backup_id TEXT,\n"
+  "  result TEXT NOT NULL\n"
+  "    CHECK (result IN ('running', 'ok', 'failed', 'skipped')),\n"
+  "  message TEXT\n"
+  ");\n"
+  "CREATE INDEX policy_runs_by_policy ON policy_runs (policy, domain_uuid);\n"
+  "ALTER TABLE backups ADD COLUMN origin TEXT NOT NULL DEFAULT 'manual'\n"
+  "  CHECK (origin IN ('manual', 'policy'));\n"
+  "ALTER TABLE backups ADD COLUMN policy TEXT;\n"
+  "ALTER TABLE backups ADD COLUMN protected INTEGER NOT NULL DEFAULT 0\n"
+  "  CHECK (protected IN (0, 1));\n";
+
 const struct vv_migration vv_catalog_migrations[] = {
   { 1, "targets, instances, chains, backups, disks, jobs, audit",
     migration_1 },
   { 2, "incremental chains: chain position, checkpoint XML, backing files",
     migration_2 },
+  { 3, "policies, attached instances, policy runs; backup origin and "
+    "protection", migration_3 },
 };
 const size_t vv_catalog_n_migrations =
   sizeof vv_catalog_migrations / sizeof vv_catalog_migrations[0];

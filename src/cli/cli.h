@@ -212,5 +212,20 @@ extern const struct cli_command cli_cmd_target_add;
 extern const struct cli_command cli_cmd_target_test;
 extern const struct cli_command cli_cmd_target_remove;
 extern const struct cli_command cli_cmd_version;
+extern const struct cli_command cli_cmd_policy_create;
+extern const struct cli_command cli_cmd_policy_edit;
+extern const struct cli_command cli_cmd_policy_list;
+extern const struct cli_command cli_cmd_policy_show;
+extern const struct cli_command cli_cmd_policy_pause;
+extern const struct cli_command cli_cmd_policy_resume;
+extern const struct cli_command cli_cmd_policy_delete;
+extern const struct cli_command cli_cmd_policy_attach;
+extern const struct cli_command cli_cmd_policy_detach;
+extern const struct cli_command cli_cmd_policy_runs;
+extern const struct cli_command cli_cmd_protect;
+extern const struct cli_command cli_cmd_unprotect;
+extern const struct cli_command cli_cmd_instance_list;
+extern const struct cli_command cli_cmd_instance_purge;
+extern const struct cli_command cli_cmd_debug_clock;
 
 #endif

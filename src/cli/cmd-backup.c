@@ -67,7 +67,7 @@ run_backup (struct cli *cli, const struct cli_command *cmd,
   enum {
     OPT_WAIT = CLI_OPT_FIRST_COMMAND_OPTION,
     OPT_ALL_DISKS, OPT_DISKS, OPT_TARGET, OPT_FULL, OPT_INCREMENTAL,
-    OPT_MAX_CHAIN, OPT_QUIESCE, OPT_PAUSE,
+    OPT_MAX_CHAIN, OPT_QUIESCE, OPT_PAUSE, OPT_PROTECT,
   };
   static const struct option longopts[] = {
     CLI_COMMON_LONGOPTS,
@@ -80,13 +80,14 @@ run_backup (struct cli *cli, const struct cli_command *cmd,
     { "max-chain", required_argument, NULL, OPT_MAX_CHAIN },
     { "quiesce", optional_argument, NULL, OPT_QUIESCE },
     { "pause", no_argument, NULL, OPT_PAUSE },
+    { "protect", no_argument, NULL, OPT_PROTECT },
     { NULL, 0, NULL, 0 },
   };
   _cleanup_json_ json_object *body = NULL, *answer = NULL, *job = NULL;
   _cleanup_free_ char *what = NULL;
   const char *disks = NULL, *target = NULL, *job_id, *backup_id;
   const char *mode = NULL, *quiesce = NULL, *max_chain = NULL;
-  bool wait = false, all_disks = false, pause = false;
+  bool wait = false, all_disks = false, pause = false, protect = false;
   long chain_n = 0;
   int c, r;
 
@@ -107,6 +108,7 @@ run_backup (struct cli *cli, const struct cli_command *cmd,
     case OPT_MAX_CHAIN: max_chain = optarg; break;
     case OPT_QUIESCE: quiesce = optarg ? optarg : "on"; break;
     case OPT_PAUSE: pause = true; break;
+    case OPT_PROTECT: protect = true; break;
     default:
       if ((r = cli_common_option (cli, cmd, c, argv)) >= 0)
         return r;
@@ -150,6 +152,8 @@ run_backup (struct cli *cli, const struct cli_command *cmd,
                             json_object_new_string (quiesce));
   if (pause)
     json_object_object_add (body, "pause", json_object_new_boolean (1));
+  if (protect)
+    json_object_object_add (body, "protect", json_object_new_boolean (1));
   if (disks && (r = add_disks (cmd, body, disks)) >= 0)
     return r;
 
@@ -189,7 +193,8 @@ run_backup (struct cli *cli, const struct cli_command *cmd,
 const struct cli_command cli_cmd_backup = {
   .name = "backup",
   .synopsis = "DOMAIN [--wait] [--all-disks | --disks LIST] [--target NAME]\n"
-  "       [--full | --incremental] [--max-chain N] [--quiesce[=try]] [--pause]",
+  "       [--full | --incremental] [--max-chain N] [--quiesce[=try]] [--pause]\n"
+  "       [--protect]",
   .summary = "Start a backup of a running domain",
   .help =
   "Without --wait, prints \"Backup bk-... started as job job-...\" (with\n"
@@ -216,6 +221,8 @@ const struct cli_command cli_cmd_backup = {
   "                  answers, unless =try, which goes on and says so in\n"
   "                  the notes\n"
   "  --pause         suspend the domain while the checkpoint is created\n"
-  "                  (the notes say for how long)\n",
+  "                  (the notes say for how long)\n"
+  "  --protect       never delete this backup by retention or the manual\n"
+  "                  limit (see 'virtvault unprotect')\n",
   .run = run_backup,
 };

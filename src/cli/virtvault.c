@@ -22,6 +22,8 @@ static const struct cli_command *const commands[] = {
   &cli_cmd_verify,
   &cli_cmd_restore,
   &cli_cmd_delete,
+  &cli_cmd_protect,
+  &cli_cmd_unprotect,
   &cli_cmd_chain_list,
   &cli_cmd_chain_show,
   &cli_cmd_job_list,
@@ -31,12 +33,27 @@ static const struct cli_command *const commands[] = {
   &cli_cmd_target_add,
   &cli_cmd_target_test,
   &cli_cmd_target_remove,
+  &cli_cmd_policy_create,
+  &cli_cmd_policy_list,
+  &cli_cmd_policy_show,
+  &cli_cmd_policy_edit,
+  &cli_cmd_policy_pause,
+  &cli_cmd_policy_resume,
+  &cli_cmd_policy_delete,
+  &cli_cmd_policy_attach,
+  &cli_cmd_policy_detach,
+  &cli_cmd_policy_runs,
+  &cli_cmd_instance_list,
+  &cli_cmd_instance_purge,
+  &cli_cmd_debug_clock,
   &cli_cmd_version,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-/* "chain", "job" and "target" group their commands under a second word. */
-static const char *const groups[] = { "chain", "job", "target" };
+/* These group their commands under a second word. */
+static const char *const groups[] = {
+  "chain", "job", "target", "policy", "instance", "debug"
+};
 
 static const char common_help[] =
   "Common options:\n"

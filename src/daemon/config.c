@@ -205,6 +205,29 @@ set_key (struct vv_daemon_config *c, const char *what, const char *key,
     c->max_chain = (unsigned) v;
     return 0;
   }
+  if (strcmp (key, "manual_limit") == 0
+      || strcmp (key, "scheduler_max_concurrent") == 0) {
+    bool manual = strcmp (key, "manual_limit") == 0;
+    unsigned long lo = manual ? 0 : 1, hi = manual ? 10000 : 64;
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul (value, &end, 10);
+    if (!isdigit ((unsigned char) value[0]) || *end != '\0' || errno
+        || v < lo || v > hi) {
+      vv_error_code (VV_ERR_INVALID, "%s: '%s' is not a number from %lu to "
+                     "%lu", what, value, lo, hi);
+      return -1;
+    }
+    if (manual) {
+      c->manual_limit = (unsigned) v;
+      c->manual_limit_set = true;
+    }
+    else
+      c->scheduler_max_concurrent = (unsigned) v;
+    return 0;
+  }
   if (strcmp (key, "default_target") == 0) {
     if (vv_check_name ("target name", value, 64) == -1) {
       vv_error_prefix ("%s: ", what);
@@ -216,7 +239,8 @@ set_key (struct vv_daemon_config *c, const char *what, const char *key,
   }
   vv_error_code (VV_ERR_INVALID,
                  "%s: unknown key; the keys are state_dir, socket, connect, "
-                 "workers, admin_uids, default_target and max_chain", what);
+                 "workers, admin_uids, default_target, max_chain, "
+                 "manual_limit and scheduler_max_concurrent", what);
   return -1;
 }
 
@@ -225,7 +249,7 @@ vv_daemon_config_load (struct vv_daemon_config *c, const char *path)
 {
   _cleanup_fclose_ FILE *f = fopen (path, "re");
   char line[VV_CONFIG_LINE_MAX + 2];
-  char seen[7][32];
+  char seen[9][32];
   size_t n_seen = 0;
   unsigned lineno = 0;
 
@@ -292,6 +316,10 @@ vv_daemon_config_defaults (struct vv_daemon_config *c)
     return -1;
   if (c->workers == 0)
     c->workers = VV_DEFAULT_WORKERS;
+  if (!c->manual_limit_set)
+    c->manual_limit = 4;
+  if (c->scheduler_max_concurrent == 0)
+    c->scheduler_max_concurrent = 2;
   if (c->default_target == NULL
       && (c->default_target = vv_strdup (VV_DEFAULT_TARGET)) == NULL)
     return -1;

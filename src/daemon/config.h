@@ -30,6 +30,10 @@ struct vv_daemon_config {
   bool admin_uids_set;
   char *default_target;
   unsigned max_chain;           /* incrementals per chain; 0 = not set */
+  /* Appended with policies. */
+  unsigned manual_limit;        /* manual backups per instance */
+  bool manual_limit_set;        /* (0 = no limit) */
+  unsigned scheduler_max_concurrent;    /* 0 = not set */
 };
 
 /* Reads path into c (which starts zeroed).  Errors name "path:line". */

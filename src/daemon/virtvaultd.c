@@ -22,7 +22,9 @@
 #include "catalog/catalog.h"
 #include "engine/engine.h"
 #include "jobs/jobs.h"
+#include "scheduler/scheduler.h"
 #include "target/target.h"
+#include "util/clock.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/strutil.h"
@@ -92,6 +94,9 @@ usage (FILE *f)
 "  --connect URI     libvirt connection URI (default %s)\n"
 "  --workers N       jobs running at once, 1 to %d (default %d)\n"
 "  --foreground      do not detach; log to stderr\n"
+"  --test-clock[=TIME]  a clock that moves only when told (virtvault debug\n"
+"                    clock), starting now or at TIME (2026-11-24T01:00:00Z);\n"
+"                    for tests only\n"
 "  --help            show this help\n"
 "  --version         show the version\n"
 "\n"
@@ -106,13 +111,15 @@ struct cmdline {
   const char *config;
   struct vv_daemon_config over;  /* what the command line set */
   bool foreground;
+  bool test_clock;
+  time_t test_clock_start;
 };
 
 static void
 parse_cmdline (int argc, char **argv, struct cmdline *cl)
 {
   enum { OPT_CONFIG = 256, OPT_STATE, OPT_SOCKET, OPT_CONNECT, OPT_WORKERS,
-         OPT_FOREGROUND, OPT_HELP, OPT_VERSION };
+         OPT_FOREGROUND, OPT_HELP, OPT_VERSION, OPT_TEST_CLOCK };
   static const struct option opts[] = {
     { "config", required_argument, NULL, OPT_CONFIG },
     { "state-dir", required_argument, NULL, OPT_STATE },
@@ -120,6 +127,7 @@ parse_cmdline (int argc, char **argv, struct cmdline *cl)
     { "connect", required_argument, NULL, OPT_CONNECT },
     { "workers", required_argument, NULL, OPT_WORKERS },
     { "foreground", no_argument, NULL, OPT_FOREGROUND },
+    { "test-clock", optional_argument, NULL, OPT_TEST_CLOCK },
     { "help", no_argument, NULL, OPT_HELP },
     { "version", no_argument, NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
@@ -156,6 +164,14 @@ parse_cmdline (int argc, char **argv, struct cmdline *cl)
       break;
     case OPT_FOREGROUND:
       cl->foreground = true;
+      break;
+    case OPT_TEST_CLOCK:
+      cl->test_clock = true;
+      cl->test_clock_start = time (NULL);
+      if (optarg && vv_parse_time_utc (optarg, &cl->test_clock_start) == -1) {
+        vv_error_prefix ("--test-clock: ");
+        fatal ();
+      }
       break;
     case OPT_HELP:
       usage (stdout);
@@ -429,12 +445,15 @@ main (int argc, char **argv)
   _cleanup_free_ char *run_dir = NULL, *catalog_path = NULL;
   struct vv_catalog *catalog;
   struct vv_jobs *jobs;
+  struct vv_scheduler *scheduler;
   struct vv_api_server *server;
   sigset_t sigs;
   int lock_fd, sig;
 
   parse_cmdline (argc, argv, &cl);
   load_config (&cl, &cfg);
+  if (cl.test_clock)
+    vv_clock_enable_test (cl.test_clock_start);
 
   if (!cl.foreground)
     daemonize_early ();
@@ -493,15 +512,29 @@ main (int argc, char **argv)
   jobs = vv_jobs_new (catalog, cfg.workers);
   if (jobs == NULL)
     fatal ();
+  struct vv_scheduler_config scfg = {
+    .engine = &engine,
+    .jobs = jobs,
+    .max_concurrent = cfg.scheduler_max_concurrent,
+    .manual_limit = cfg.manual_limit,
+    .log = log_line,
+  };
+  scheduler = vv_scheduler_new (&scfg);
+  if (scheduler == NULL)
+    fatal ();
   struct vv_api_context ctx = {
     .engine = &engine,
     .jobs = jobs,
     .admin_uids = cfg.admin_uids,
     .n_admin_uids = cfg.n_admin_uids,
     .log = log_line,
+    .scheduler = scheduler,
+    .manual_limit = cfg.manual_limit,
   };
   server = vv_api_start (cfg.socket, &ctx);
   if (server == NULL)
+    fatal ();
+  if (vv_scheduler_start (scheduler) == -1)
     fatal ();
 
   if (!cl.foreground)
@@ -509,6 +542,11 @@ main (int argc, char **argv)
   logf_ ("virtvaultd %s serving %s (state %s, libvirt %s, %u workers)",
          PACKAGE_VERSION, cfg.socket, cfg.state_dir, cfg.connect,
          cfg.workers);
+  if (cl.test_clock) {
+    char now[VV_TIME_MAX];
+    vv_now_utc (now);
+    logf_ ("test clock enabled, standing at %s", now);
+  }
 
   do {
     if (sigwait (&sigs, &sig) != 0)
@@ -518,7 +556,9 @@ main (int argc, char **argv)
   logf_ ("stopping on %s: cancelling running jobs", strsignal (sig));
   /* Requests in flight finish first: they may still submit jobs. */
   vv_api_stop (server);
+  vv_scheduler_stop (scheduler);
   vv_jobs_free (jobs);
+  vv_scheduler_free (scheduler);
   vv_catalog_close (catalog);
   vv_plugins_unload_all ();
   close (lock_fd);

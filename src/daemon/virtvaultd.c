@@ -22,6 +22,7 @@
 #include "catalog/catalog.h"
 #include "engine/engine.h"
 #include "jobs/jobs.h"
+#include "scheduler/schedule.h"
 #include "scheduler/scheduler.h"
 #include "target/target.h"
 #include "util/clock.h"
@@ -450,6 +451,8 @@ main (int argc, char **argv)
   sigset_t sigs;
   int lock_fd, sig;
 
+  /* Before any thread exists: schedules switch TZ at run time. */
+  vv_tz_init ();
   parse_cmdline (argc, argv, &cl);
   load_config (&cl, &cfg);
   if (cl.test_clock)

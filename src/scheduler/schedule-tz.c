@@ -97,15 +97,34 @@ struct tz_scope {
   char *saved;                  /* TZ before, NULL when it was unset */
 };
 
+/* setenv of a variable that exists only swaps one pointer in environ;
+ * adding or removing one reallocates or shifts environ under every other
+ * thread's getenv (libvirt, libcurl, posix_spawn).  So TZ is made to exist
+ * once, before threads start, and is never removed afterwards: "unset" is
+ * spelled ":/etc/localtime", which means the same to glibc.
+ */
+#define TZ_SYSTEM_DEFAULT ":/etc/localtime"
+
+void
+vv_tz_init (void)
+{
+  pthread_mutex_lock (&tz_lock);
+  if (getenv ("TZ") == NULL)
+    setenv ("TZ", TZ_SYSTEM_DEFAULT, 1);
+  pthread_mutex_unlock (&tz_lock);
+}
+
 static int
 tz_enter (const char *name, struct tz_scope *sc)
 {
   const char *old;
   char value[VV_TZ_NAME_MAX + 1];
 
-  if (vv_tz_check (name) < 0)
-    return -1;
   pthread_mutex_lock (&tz_lock);
+  if (vv_tz_check (name) < 0) {
+    pthread_mutex_unlock (&tz_lock);
+    return -1;
+  }
   old = getenv ("TZ");
   sc->saved = NULL;
   if (old && (sc->saved = strdup (old)) == NULL)
@@ -127,10 +146,7 @@ tz_enter (const char *name, struct tz_scope *sc)
 static void
 tz_leave (struct tz_scope *sc)
 {
-  if (sc->saved)
-    setenv ("TZ", sc->saved, 1);
-  else
-    unsetenv ("TZ");
+  setenv ("TZ", sc->saved ? sc->saved : TZ_SYSTEM_DEFAULT, 1);
   tzset ();
   free (sc->saved);
   pthread_mutex_unlock (&tz_lock);

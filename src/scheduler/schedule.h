@@ -75,6 +75,11 @@ int vv_schedule_validate (const struct vv_schedule *s);
  * looked at.
  */
 int vv_tz_check (const char *name);
+/* Makes TZ exist in the environment (":/etc/localtime" when unset, which
+ * means the same), so later conversions only ever replace it.  Call once
+ * at start-up, before any thread starts.
+ */
+void vv_tz_init (void);
 
 /* The first slot strictly after `after` (both UTC).  Fails only for a
  * time out of range or a zone that vanished from the tz database.

@@ -539,7 +539,7 @@ test_backup_records (void)
     "id", "domain", "domain_uuid", "type", "status", "chain_id",
     "chain_pos", "parent_id", "created_at", "completed_at", "size_bytes", "target",
     "reason", "notes", "error", "checkpoint", "job_id", "owner_uid",
-    "origin", "policy", "protected", "disks", "monthly_cost", "hourly_cost",
+    "origin", "policy", "protected", "offline", "disks", "monthly_cost", "hourly_cost",
     NULL
   };
   static const char *const disk_keys[] = {

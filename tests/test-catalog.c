@@ -737,6 +737,93 @@ test_concurrency (const char *path)
   vv_catalog_close (c);
 }
 
+/* ---- offline backups (schema 4) ---- */
+
+static void
+test_offline_field (void)
+{
+  _cleanup_free_ char *path = path_in_tmp ("offline.db");
+  struct vv_backup_rec on = backup ("bk-0000000000f1", UUID1,
+                                    "ch-0000000000f0", NULL,
+                                    "2026-01-01T00:00:00Z", 0);
+  struct vv_backup_rec off = backup ("bk-0000000000f2", UUID1,
+                                     "ch-0000000000f0", "bk-0000000000f1",
+                                     "2026-01-02T00:00:00Z", 0);
+  struct vv_catalog *c = vv_catalog_open (path);
+  struct vv_backup_rec *b, **v;
+  size_t n;
+
+  CHECK (c);
+  add_target (c, "local");
+  off.offline = true;
+  off.notes = (char *) "offline backup (domain shut off)";
+  CHECK (vv_catalog_backup_insert (c, &on) == 0);
+  CHECK (vv_catalog_backup_insert (c, &off) == 0);
+  b = vv_catalog_backup_get (c, on.id, VV_OWNER_ANY);
+  CHECK (b && !b->offline);
+  vv_backup_rec_free (b);
+  b = vv_catalog_backup_get (c, off.id, VV_OWNER_ANY);
+  CHECK (b && b->offline);
+  vv_backup_rec_free (b);
+  CHECK (vv_catalog_backup_list (c, NULL, VV_OWNER_ANY, &v, &n) == 0);
+  CHECK (n == 2 && STREQ (v[0]->id, off.id) && v[0]->offline
+         && !v[1]->offline);
+  free_list (v, n);
+  CHECK (raw_count (path, "SELECT count(*) FROM backups WHERE offline = 1")
+         == 1);
+  /* The notes are for people: changing them leaves the flag alone. */
+  CHECK (vv_catalog_backup_set_notes (c, off.id, NULL) == 0);
+  b = vv_catalog_backup_get (c, off.id, VV_OWNER_ANY);
+  CHECK (b && b->offline && b->notes == NULL);
+  vv_backup_rec_free (b);
+  vv_catalog_close (c);
+}
+
+/* A schema 3 file: backups whose notes say they were taken offline become
+ * offline, the others not.
+ */
+static void
+test_migration_from_3 (void)
+{
+  _cleanup_free_ char *path = path_in_tmp ("v3.db");
+  struct vv_catalog *c;
+  struct vv_backup_rec *b;
+
+  c = vv_catalog_open (path);
+  CHECK (c);
+  vv_catalog_close (c);
+  /* Back to version 3 by hand: drop what 4 made. */
+  raw_exec (path,
+            "ALTER TABLE backups DROP COLUMN offline;"
+            " DELETE FROM schema_version WHERE version >= 4;"
+            " INSERT INTO targets (name, url, created_at) VALUES"
+            "  ('local', 'file:///x', '2026-01-01T00:00:00Z');"
+            " INSERT INTO chains VALUES ('ch-1', '" UUID1 "', 'local', 0,"
+            "  '2026-01-01T00:00:00Z');"
+            " INSERT INTO backups (id, domain, domain_uuid, type, status,"
+            "  chain_id, parent_id, created_at, target, prefix, owner_uid,"
+            "  notes) VALUES"
+            "  ('bk-1', 'web01', '" UUID1 "', 'full', 'completed', 'ch-1',"
+            "  NULL, '2026-01-01T00:00:00Z', 'local', 'p/', 0,"
+            "  'skipped hdc: cdrom'),"
+            "  ('bk-2', 'web01', '" UUID1 "', 'incremental', 'completed',"
+            "  'ch-1', 'bk-1', '2026-01-02T00:00:00Z', 'local', 'q/', 0,"
+            "  'skipped hdc: cdrom; offline backup (domain shut off)');");
+  CHECK (raw_count (path, "SELECT max(version) FROM schema_version") == 3);
+  c = vv_catalog_open (path);
+  CHECK (c);
+  CHECK (vv_catalog_schema_version (c) == 4);
+  b = vv_catalog_backup_get (c, "bk-1", VV_OWNER_ANY);
+  CHECK (b && !b->offline);
+  vv_backup_rec_free (b);
+  b = vv_catalog_backup_get (c, "bk-2", VV_OWNER_ANY);
+  CHECK (b && b->offline
+         && STREQ (b->notes,
+                   "skipped hdc: cdrom; offline backup (domain shut off)"));
+  vv_backup_rec_free (b);
+  vv_catalog_close (c);
+}
+
 int
 main (void)
 {
@@ -762,6 +849,8 @@ main (void)
   vv_catalog_close (c);
   vv_catalog_close (NULL);
 
+  test_offline_field ();
+  test_migration_from_3 ();
   test_concurrency (conc);
 
   CHECK (vv_remove_tree (tmpdir) == 0);

@@ -58,6 +58,7 @@ backup_equal (const struct vv_backup_rec *a, const struct vv_backup_rec *b)
   SAME_STR (reason); SAME_STR (notes); SAME_STR (error);
   SAME_STR (checkpoint); SAME_STR (prefix); SAME_STR (job_id);
   SAME_NUM (size_bytes); SAME_NUM (owner_uid); SAME_NUM (n_disks);
+  SAME_NUM (offline);
   for (size_t i = 0; i < a->n_disks; i++) {
     SAME_STR (disks[i].name); SAME_STR (disks[i].sha256);
     SAME_STR (disks[i].format); SAME_STR (disks[i].object);
@@ -70,6 +71,30 @@ backup_equal (const struct vv_backup_rec *a, const struct vv_backup_rec *b)
 
 #define UUID "0b3e2f4c-9d1a-4c47-8f3e-6a1b2c3d4e5f"
 #define PREFIX UUID "/ch-7b1e22c0a9f3/bk-3f9a0c21d4e5/"
+
+/* A manifest written before the "offline" field: its notes tell. */
+static void
+test_offline_fallback (const struct vv_backup_rec *offline)
+{
+  struct vv_backup_rec old = *offline;
+  struct vv_backup_rec *r;
+  char *text;
+
+  old.offline = false;
+  text = vv_manifest_write (&old);
+  CHECK (text && strstr (text, "\"offline\"") == NULL);
+  r = vv_manifest_read ("manifest old", text, strlen (text));
+  CHECK (r && r->offline);
+  vv_backup_rec_free (r);
+  free (text);
+  old.notes = (char *) "skipped hdc: cdrom";
+  text = vv_manifest_write (&old);
+  CHECK (text);
+  r = vv_manifest_read ("manifest old", text, strlen (text));
+  CHECK (r && !r->offline);
+  vv_backup_rec_free (r);
+  free (text);
+}
 
 static void
 test_round_trip (void)
@@ -113,6 +138,7 @@ test_round_trip (void)
   CHECK (strstr (text, "\"object\": \"vda.qcow2\""));
   CHECK (strstr (text, "\"object\": \"domain.xml\""));
   CHECK (strstr (text, PREFIX) == NULL);
+  CHECK (strstr (text, "\"offline\"") == NULL);
   r = vv_manifest_read ("manifest round-trip", text, strlen (text));
   CHECK (r);
   CHECK (backup_equal (&b, r));
@@ -142,6 +168,26 @@ test_round_trip (void)
   CHECK (backup_equal (&inc, r));
   vv_backup_rec_free (r);
   free (text);
+
+  /* An offline point: no checkpoint, and the flag survives a rebuild of
+   * the catalog from the target.
+   */
+  inc.offline = true;
+  inc.notes = (char *) "offline backup (domain shut off)";
+  inc.disks[0].object = (char *) "vda.qcow2";
+  text = vv_manifest_write (&inc);
+  CHECK (text);
+  CHECK (strstr (text, "\"offline\": true"));
+  r = vv_manifest_read ("manifest round-trip", text, strlen (text));
+  CHECK (r && r->offline);
+  inc.disks[0].object =
+    (char *) UUID "/ch-7b1e22c0a9f3/bk-0000000000b2/vda.qcow2";
+  CHECK (backup_equal (&inc, r));
+  vv_backup_rec_free (r);
+  free (text);
+  test_offline_fallback (&inc);
+  inc.offline = false;
+  inc.notes = NULL;
 
   /* The writer refuses what no reader would accept. */
   inc.completed_at = NULL;

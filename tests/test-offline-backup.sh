@@ -97,6 +97,7 @@ assert_contains "$(jq -r .reason <<<"$B")" "incremental (offline): 1st since ful
 assert_contains "$(jq -r .reason <<<"$B")" "changes since checkpoint virtvault-$id0 of $id0, read from the shut-off image" "reason of $id1"
 assert_contains "$(jq -r .notes <<<"$B")" "offline backup (domain shut off)" "notes of $id1"
 assert_eq "$(jq -r .checkpoint <<<"$B")" null "an offline point makes no checkpoint"
+assert_eq "$(jq -r .offline <<<"$B")" true "offline flag of $id1"
 [ "$READ" -le $(( (3 << 20) + (64 << 10) + (128 << 10) )) ] || fail "offline incremental read $READ bytes for 3 MiB + 64 KiB dirty"
 [ "$READ" -ge $(( 3 << 20 )) ] || fail "offline incremental read only $READ bytes"
 assert_eq "$(checkpoints_of "$dom")" "virtvault-$id0" "checkpoints after the offline point"
@@ -111,6 +112,7 @@ assert_eq "$(jq -r .parent_id <<<"$B")" "$id1" "parent of the live incremental"
 assert_contains "$(jq -r .reason <<<"$B")" "incremental: 2nd since full $id0" "reason of $id2"
 assert_contains "$(jq -r .reason <<<"$B")" "changes since checkpoint virtvault-$id0 of $id0 (the points since were taken offline)" "reason of $id2"
 assert_eq "$(checkpoints_of "$dom")" "virtvault-$id2" "checkpoints after the live incremental"
+assert_eq "$(jq -r .offline <<<"$B")" false "offline flag of $id2"
 
 # 3: stop, offline full on request.
 stop_dom

@@ -88,7 +88,7 @@ not_found (const char *id)
   "id, domain, domain_uuid, type, status, chain_id, parent_id,"        \
   " created_at, completed_at, size_bytes, target, reason, notes, error," \
   " checkpoint, prefix, job_id, owner_uid, chain_pos, checkpoint_xml," \
-  " origin, policy, protected"
+  " origin, policy, protected, offline"
 
 static int
 load_disks (struct vv_catalog *c, struct vv_backup_rec *r)
@@ -166,6 +166,7 @@ read_backup (struct vv_catalog *c, sqlite3_stmt *s)
       || vv_cat_column_text (s, 21, &r->policy) == -1)
     goto fail;
   r->protected = sqlite3_column_int (s, 22) != 0;
+  r->offline = sqlite3_column_int (s, 23) != 0;
   r->chain_pos = (unsigned) sqlite3_column_int64 (s, 18);
   r->size_bytes = sqlite3_column_int64 (s, 9);
   r->owner_uid = sqlite3_column_int64 (s, 17);
@@ -564,7 +565,7 @@ vv_catalog_backup_insert (struct vv_catalog *c,
                       "INSERT INTO backups (" BACKUP_COLUMNS ") VALUES"
                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
                       " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,"
-                      " ?23)", &s) == -1)
+                      " ?23, ?24)", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, r->id)
       || vv_cat_bind_text (s, 2, r->domain)
@@ -588,7 +589,8 @@ vv_catalog_backup_insert (struct vv_catalog *c,
       || vv_cat_bind_text (s, 20, r->checkpoint_xml)
       || vv_cat_bind_text (s, 21, r->origin ? r->origin : "manual")
       || vv_cat_bind_text (s, 22, r->policy)
-      || vv_cat_bind_int64 (s, 23, r->protected))
+      || vv_cat_bind_int64 (s, 23, r->protected)
+      || vv_cat_bind_int64 (s, 24, r->offline))
     return vv_cat_bind_error (c, what);
   if (sqlite3_step (s) != SQLITE_DONE) {
     if (sqlite3_extended_errcode (c->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {

@@ -103,6 +103,8 @@ struct vv_backup_rec {
   char *origin;               /* "manual" | "policy"; NULL reads as manual */
   char *policy;               /* the policy that made it, or NULL */
   bool protected;             /* never deleted by retention or limits */
+  /* Appended with offline backups (schema 4). */
+  bool offline;               /* of a shut-off domain: made no checkpoint */
 };
 void vv_backup_rec_free (struct vv_backup_rec *r);
 void vv_backup_recs_free (struct vv_backup_rec **v, size_t n);

@@ -184,6 +184,16 @@ static const char migration_3[] =
   "ALTER TABLE backups ADD COLUMN protected INTEGER NOT NULL DEFAULT 0\n"
   "  CHECK (protected IN (0, 1));\n";
 
+/* Offline points (backups of a shut-off domain, which make no libvirt
+ * checkpoint) get a column of their own.  Before it the engine knew them
+ * only by a sentence in their notes, which older rows still carry.
+ */
+static const char migration_4[] =
+  "ALTER TABLE backups ADD COLUMN offline INTEGER NOT NULL DEFAULT 0\n"
+  "  CHECK (offline IN (0, 1));\n"
+  "UPDATE backups SET offline = 1\n"
+  "  WHERE notes LIKE '%offline backup (domain shut off)%';\n";
+
 const struct vv_migration vv_catalog_migrations[] = {
   { 1, "targets, instances, chains, backups, disks, jobs, audit",
     migration_1 },
@@ -191,6 +201,7 @@ const struct vv_migration vv_catalog_migrations[] = {
     migration_2 },
   { 3, "policies, attached instances, policy runs; backup origin and "
     "protection", migration_3 },
+  { 4, "offline backups", migration_4 },
 };
 const size_t vv_catalog_n_migrations =
   sizeof vv_catalog_migrations / sizeof vv_catalog_migrations[0];

@@ -369,7 +369,7 @@ check_checkpoint (virDomainPtr dom, const struct vv_backup_rec *last,
 static bool
 is_offline_point (const struct vv_backup_rec *b)
 {
-  return b->notes && strstr (b->notes, VV_OFFLINE_NOTE) != NULL;
+  return b->offline;
 }
 
 /* The backup whose checkpoint the chain continues from: last itself, or,
@@ -763,6 +763,7 @@ vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
   rec.target = (char *) target;
   rec.reason = reason;
   rec.notes = job->notes;
+  rec.offline = job->offline;
   rec.prefix = job->prefix;
   rec.job_id = (char *) req->job_id;
   rec.owner_uid = req->owner_uid;

@@ -7,6 +7,7 @@
 
 #include "engine/engine.h"
 #include "engine/manifest.h"
+#include "engine/offline.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -148,6 +149,12 @@ backup_to_json (const struct vv_backup_rec *b)
       || put_opt_string (o, "reason", b->reason) == -1
       || put_opt_string (o, "notes", b->notes) == -1
       || put (o, "owner_uid", json_object_new_int64 (b->owner_uid)) == -1)
+    return NULL;
+  /* Optional (added with offline backups), written only when true so
+   * other manifests stay as they were.
+   */
+  if (b->offline
+      && put (o, "offline", json_object_new_boolean (true)) == -1)
     return NULL;
 
   disks = json_object_new_array ();
@@ -545,6 +552,14 @@ read_optional (json_object *o, const char *what, struct vv_backup_rec *b)
     }
     b->owner_uid = (int64_t) uid;
   }
+  r = vv_json_get_bool (o, what, "offline", &b->offline);
+  if (r < 0)
+    return -1;
+  /* Written before the field: such backups said so only in their notes
+   * (as catalog schema 4 reads older rows).
+   */
+  if (r == 0 && b->notes && strstr (b->notes, VV_OFFLINE_NOTE) != NULL)
+    b->offline = true;
   return 0;
 }
 

@@ -10,8 +10,9 @@
 
 #include <stddef.h>
 
-/* Said in the notes of every offline backup; the engine also recognises
- * an offline point of a chain by it.
+/* Said in the notes of every offline backup, for people; the engine
+ * knows an offline point by its record's offline flag (catalog schema 4
+ * set it from this text on older rows).
  */
 #define VV_OFFLINE_NOTE "offline backup (domain shut off)"
 

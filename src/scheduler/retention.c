@@ -77,6 +77,7 @@ struct node {
 struct chain {
   const char *id;
   time_t start;                 /* its oldest completed backup */
+  uint64_t start_seq;           /* and that backup's seq */
   size_t first, end;            /* range in the by-chain order */
   bool automatic;               /* holds a backup this policy manages */
   size_t rank;                  /* 0 = newest automatic chain */
@@ -106,8 +107,8 @@ cmp_chain_id (const void *pa, const void *pb, void *opaque)
   return r ? r : (a > b) - (a < b);
 }
 
-/* Newest first.  At the same second a child is newer than its parent,
- * and ids break the remaining ties, so the result never depends on the
+/* Newest first.  At the same second the creation order (seq) decides, a
+ * child is newer than its parent, and ids break the remaining ties, so the result never depends on the
  * input order.
  */
 static int
@@ -119,6 +120,8 @@ cmp_newest (const void *pa, const void *pb, void *opaque)
 
   if (a->created_at != b->created_at)
     return a->created_at > b->created_at ? -1 : 1;
+  if (a->seq != b->seq)
+    return a->seq > b->seq ? -1 : 1;
   if (c->nodes[ia].depth != c->nodes[ib].depth)
     return c->nodes[ia].depth > c->nodes[ib].depth ? -1 : 1;
   return -strcmp (a->id, b->id);
@@ -133,6 +136,8 @@ cmp_chain_newest (const void *pa, const void *pb, void *opaque)
 
   if (a->start != b->start)
     return a->start > b->start ? -1 : 1;
+  if (a->start_seq != b->start_seq)
+    return a->start_seq > b->start_seq ? -1 : 1;
   return -strcmp (a->id, b->id);
 }
 
@@ -294,12 +299,16 @@ build_chains (struct ctx *c, struct node *nodes, size_t n,
       ch = &chains[n_chains++];
       ch->id = b[i].chain_id;
       ch->start = b[i].created_at;
+      ch->start_seq = b[i].seq;
       ch->first = k;
     }
     ch = &chains[n_chains - 1];
     ch->end = k + 1;
-    if (b[i].created_at < ch->start)
+    if (b[i].created_at < ch->start
+        || (b[i].created_at == ch->start && b[i].seq < ch->start_seq)) {
       ch->start = b[i].created_at;
+      ch->start_seq = b[i].seq;
+    }
     if (nodes[i].managed)
       ch->automatic = true;
     nodes[i].chain = n_chains - 1;

@@ -52,6 +52,9 @@ struct vv_ret_backup {
   bool protected;
   const char *policy;           /* the policy that made it; NULL for manual
                                  * ones or when that policy was deleted */
+  uint64_t seq;                 /* creation order among backups made in the
+                                 * same second (larger is newer); 0 when
+                                 * unknown.  Times have whole seconds. */
 };
 
 /* The catalog's words: "full"/"incremental", "completed", ...,

@@ -143,6 +143,8 @@ vv_retention_apply (struct vv_engine *e, const char *domain_uuid,
     r->parent_id = b->parent_id;
     r->protected = b->protected;
     r->policy = b->policy;
+    /* The list is newest first (created_at, then insertion order). */
+    r->seq = n - i;
     if (vv_ret_type_parse (b->type, &r->type) == -1
         || vv_ret_status_parse (b->status, &r->status) == -1
         || vv_ret_origin_parse (b->origin ? b->origin : "manual",

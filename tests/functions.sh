@@ -212,8 +212,8 @@ wait_job () {
     fail "job $job did not reach $* within 120 s (last: $st)"
 }
 
-# hold_backup_midway DOM JOB : waits until the backup job has copied some
-# data, then stops the domain's QEMU (SIGSTOP) so NBD reads block and the
+# hold_backup_midway DOM JOB : waits until the backup job has started
+# reading, then stops the domain's QEMU (SIGSTOP) so NBD reads block and the
 # backup is certainly half way; sets QEMU_PID.  Resume with
 # 'kill -CONT $QEMU_PID'.  Fails if the backup ended before it was held.
 hold_backup_midway () {
@@ -222,7 +222,8 @@ hold_backup_midway () {
     cleanup_fn "kill -CONT $QEMU_PID"
     for i in $(seq 1 1200); do
         j=$(vv job show "$job" --json) || fail "job show $job"
-        [ "$(jq -r .status <<<"$j")" = running ] && [ "$(jq -r .bytes_done <<<"$j")" -gt 0 ] && break
+        # Stop as soon as the reading starts (the total is known).
+        [ "$(jq -r .status <<<"$j")" = running ] && [ "$(jq -r .bytes_total <<<"$j")" -gt 0 ] && break
         case $(jq -r .status <<<"$j") in completed|failed|cancelled)
             fail "backup job $job ended ($(jq -r .status <<<"$j")) before it could be held half way" ;;
         esac

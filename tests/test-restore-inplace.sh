@@ -88,9 +88,9 @@ assert_eq "$(domstate "$dom")" running "domain state after refusals"
 
 # Refused while a virtvault job holds the domain: a backup held half way
 # (through enough data that it can be).
-head -c 128M /dev/urandom > "$VV_TMP/random.bin"
-guest_write "$dom" vda "write -s $VV_TMP/random.bin 64M 128M"
-ref_write "$ref_a" "write -s $VV_TMP/random.bin 64M 128M"
+head -c 160M /dev/urandom > "$VV_TMP/random.bin"
+guest_write "$dom" vda "write -s $VV_TMP/random.bin 64M 160M"
+ref_write "$ref_a" "write -s $VV_TMP/random.bin 64M 160M"
 out=$(vv backup "$dom" --all-disks --json) || fail "backup start: $out"
 job=$(jq -r .job.id <<<"$out") id_busy=$(jq -r .backup.id <<<"$out")
 hold_backup_midway "$dom" "$job"

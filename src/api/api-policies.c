@@ -1012,6 +1012,17 @@ vv_api_instance_purge (struct vv_api_request *r, json_object **ret)
   if (vv_catalog_backup_list (r->ctx->engine->catalog, r->param,
                               VV_OWNER_ANY, &v, &n) == -1)
     return -1;
+  /* A name can have belonged to several domains over time (undefined,
+   * then a new one defined under it): purging must never take another
+   * instance's backups along.
+   */
+  for (size_t i = 1; i < n; i++)
+    if (strcmp (v[i]->domain_uuid, v[0]->domain_uuid) != 0) {
+      vv_error_code (VV_ERR_INVALID, "'%s' names more than one instance "
+                     "(%s and %s); purge by UUID instead", r->param,
+                     v[0]->domain_uuid, v[i]->domain_uuid);
+      goto out;
+    }
   for (size_t i = 0; i < n; i++)
     if (strcmp (v[i]->status, "pending") == 0
         || strcmp (v[i]->status, "running") == 0) {

@@ -221,22 +221,14 @@ vv_catalog_backup_get (struct vv_catalog *c, const char *id,
   }
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "SELECT " BACKUP_COLUMNS " FROM backups"
-                      " WHERE id = ?1 AND (?2 = -1 OR owner_uid = ?2)",
-                      &s) == -1)
-    return NULL;
-  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_int64 (s, 2, owner_filter)) {
-    vv_cat_bind_error (c, what);
-    return NULL;
-  }
-  rc = sqlite3_step (s);
-  if (rc == SQLITE_ROW)
+  rc = vv_cat_select_one (c, what,
+                          "SELECT " BACKUP_COLUMNS " FROM backups"
+                          " WHERE id = ?1 AND (?2 = -1 OR owner_uid = ?2)",
+                          id, owner_filter, &s);
+  if (rc == 1)
     return read_backup (c, s);
-  if (rc == SQLITE_DONE)
+  if (rc == 0)
     not_found (id);
-  else
-    vv_cat_error (c, "reading backup '%s'", id);
   return NULL;
 }
 

@@ -133,20 +133,13 @@ vv_catalog_chain_get (struct vv_catalog *c, const char *id,
   }
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      CHAIN_SELECT " WHERE c.id = ?1"
-                      " AND (?2 = -1 OR c.owner_uid = ?2)", &s) == -1)
-    return NULL;
-  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_int64 (s, 2, owner_filter)) {
-    vv_cat_bind_error (c, what);
-    return NULL;
-  }
-  rc = sqlite3_step (s);
-  if (rc == SQLITE_ROW)
+  rc = vv_cat_select_one (c, what,
+                          CHAIN_SELECT " WHERE c.id = ?1"
+                          " AND (?2 = -1 OR c.owner_uid = ?2)",
+                          id, owner_filter, &s);
+  if (rc == 1)
     return read_chain (s);
-  if (rc == SQLITE_DONE)
+  if (rc == 0)
     vv_error_code (VV_ERR_NOT_FOUND, "no chain with id '%s'", id);
-  else
-    vv_cat_error (c, "%s '%s'", what, id);
   return NULL;
 }

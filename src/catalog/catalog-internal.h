@@ -70,6 +70,15 @@ int vv_cat_bind_error (struct vv_catalog *c, const char *what);
 /* A copy of text column col, NULL for SQL NULL; -1 when out of memory. */
 int vv_cat_column_text (sqlite3_stmt *s, int col, char **ret);
 
+/* The lookup every *_get does: prepares sql, binds ?1 = key and
+ * ?2 = owner_filter, steps once.  1 with *ret on the row; 0 when no row
+ * matched (nothing reported: the caller says what was not found); -1 with
+ * the error reported.
+ */
+int vv_cat_select_one (struct vv_catalog *c, const char *what,
+                       const char *sql, const char *key,
+                       int64_t owner_filter, sqlite3_stmt **ret);
+
 /* Runs a statement that returns no rows; -1 with the error reported. */
 int vv_cat_step_done (struct vv_catalog *c, sqlite3_stmt *s,
                       const char *what);

@@ -305,22 +305,14 @@ vv_catalog_policy_get (struct vv_catalog *c, const char *name,
   }
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "SELECT " POLICY_COLUMNS " FROM policies p"
-                      " WHERE p.name = ?1 AND (?2 = -1 OR p.owner_uid = ?2)",
-                      &s) == -1)
-    return NULL;
-  if (vv_cat_bind_text (s, 1, name) || vv_cat_bind_int64 (s, 2, owner_filter)) {
-    vv_cat_bind_error (c, what);
-    return NULL;
-  }
-  rc = sqlite3_step (s);
-  if (rc == SQLITE_ROW)
+  rc = vv_cat_select_one (c, what,
+                          "SELECT " POLICY_COLUMNS " FROM policies p"
+                          " WHERE p.name = ?1 AND (?2 = -1 OR p.owner_uid = ?2)",
+                          name, owner_filter, &s);
+  if (rc == 1)
     return read_policy (s);
-  if (rc == SQLITE_DONE)
+  if (rc == 0)
     policy_not_found (name);
-  else
-    vv_cat_error (c, "reading policy '%s'", name);
   return NULL;
 }
 

@@ -18,19 +18,24 @@
 # job's bytes_done (what the NBD reader fetched); dirty bytes are what
 # the writes covered.  Needs root, libvirtd and a build in _build.
 #
-#   bench/incremental.sh [--runs N] [--size-gib 4] [--data-gib 1.5] [--out FILE]
+# Each restore comparison is repeated --restores times per run (default
+# 3, alternating virtvault and qemu-img), since single restores on a
+# shared VM scatter by +-30 %.
+#
+#   bench/incremental.sh [--runs N] [--restores K] [--size-gib 4] [--data-gib 1.5] [--out FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 
-runs=3 size_gib=4 data_mib=1536 out=
+runs=3 restores=3 size_gib=4 data_mib=1536 out=
 while [ $# -gt 0 ]; do
     case $1 in
         --runs) runs=$2; shift 2 ;;
+        --restores) restores=$2; shift 2 ;;
         --size-gib) size_gib=$2; shift 2 ;;
         --data-gib) data_mib=$(awk "BEGIN{print int($2*1024)}"); shift 2 ;;
         --out) out=$2; shift 2 ;;
-        *) echo "usage: $0 [--runs N] [--size-gib G] [--data-gib G] [--out FILE]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--runs N] [--restores K] [--size-gib G] [--data-gib G] [--out FILE]" >&2; exit 2 ;;
     esac
 done
 [ -x _build/virtvault ] || { echo "build first: ./run-tests.sh or ./quickstart.sh" >&2; exit 1; }
@@ -170,10 +175,12 @@ for run_no in $(seq 1 "$runs"); do
         col[t$k]+="$t "; col[r$k]+="$r "; col[s$k]+="$st "; col[d$k]=$d
         echo "  run $run_no inc $((k + 1)) (${pcts[$k]} %, $d bytes dirtied in $w s): ${t} s, read $r, stored $st" >&2
     done
-    for fmt in qcow2 raw; do
-        read -r a b < <(restore "$id" "$fmt")
-        col[rv_$fmt]+="$a "; col[rq_$fmt]+="$b "
-        echo "  run $run_no restore $fmt: virtvault $a s, qemu-img convert $b s" >&2
+    for rep in $(seq 1 "$restores"); do
+        for fmt in qcow2 raw; do
+            read -r a b < <(restore "$id" "$fmt")
+            col[rv_$fmt]+="$a "; col[rq_$fmt]+="$b "
+            echo "  run $run_no restore $fmt ($rep): virtvault $a s, qemu-img convert $b s" >&2
+        done
     done
 done
 
@@ -190,7 +197,7 @@ full_t=$(med full_t)
              "$(mib "$r") | $(awk "BEGIN{printf \"%.3f\", $r / $d}") | $(mib "$(med "s$k")") |"
     done
     echo
-    echo "| restore of full + 5 incrementals | virtvault restore --to (s) | qemu-img convert + sync (s) | ratio |"
+    echo "| restore of full + 5 incrementals (median of $((runs * restores))) | virtvault restore --to (s) | qemu-img convert + sync (s) | ratio |"
     echo "|---|---|---|---|"
     for fmt in qcow2 raw; do
         a=$(med "rv_$fmt"); b=$(med "rq_$fmt")

@@ -129,8 +129,8 @@ struct virtvault_plugin {
    * -1 with an error (also when the object does not exist).  The
    * descriptor must refer to the object itself, reached without
    * following symbolic links below the target's root: the host reads it
-   * with pread and lets qemu-img read it through /proc/<pid>/fd, instead
-   * of copying every image through get() first.  Added in virtvault
+   * with pread and copy_file_range, instead of copying every image
+   * through get() first.  Added in virtvault
    * 0.2; plugins built before it leave it NULL and restores stream
    * through get().
    */

@@ -110,4 +110,31 @@ int vv_qcow2_check (vv_qcow2_read_fn read, void *opaque, uint64_t file_size,
                     struct vv_qcow2_info *ret_info);
 void vv_qcow2_info_clear (struct vv_qcow2_info *info);
 
+/* Reading the cluster map of a stored image, one L2 table at a time
+ * (for flattening a chain).  Only 64 KiB clusters; no compressed
+ * clusters.  Check the image with vv_qcow2_check first.
+ */
+struct vv_qcow2_reader;
+
+/* Guest clusters one L2 table maps, and the guest bytes it covers. */
+#define VV_QCOW2_L2_ENTRIES (VV_QCOW2_CLUSTER_SIZE / 8)
+#define VV_QCOW2_L2_COVERAGE (VV_QCOW2_L2_ENTRIES * VV_QCOW2_CLUSTER_SIZE)
+
+/* What vv_qcow2_reader_map says of a cluster: one of these, or else the
+ * host offset of its data (cluster aligned, never below one cluster).
+ */
+#define VV_QCOW2_MAP_UNALLOCATED UINT64_C (0)
+#define VV_QCOW2_MAP_ZERO UINT64_C (1)
+
+int vv_qcow2_reader_open (vv_qcow2_read_fn read, void *opaque,
+                          uint64_t file_size,
+                          struct vv_qcow2_reader **ret);
+void vv_qcow2_reader_free (struct vv_qcow2_reader *r);
+uint64_t vv_qcow2_reader_virtual_size (const struct vv_qcow2_reader *r);
+/* Fills map[0..VV_QCOW2_L2_ENTRIES) for the guest clusters of L1 entry
+ * l1_index (all unallocated past the L1 table or without an L2 table).
+ */
+int vv_qcow2_reader_map (struct vv_qcow2_reader *r, uint64_t l1_index,
+                         uint64_t *map);
+
 #endif

@@ -1,17 +1,15 @@
 /* Restoring a chain where it is stored, on a target whose objects are
  * local files (the file plugin's open_local).
  *
- * Downloading every image into staging before qemu-img reads it again
- * costs a restore about twice the I/O of the conversion alone.  Here
- * qemu-img reads the stored images themselves, through /proc/<pid>/fd
- * of descriptors the plugin opened without following links, so it reads
- * exactly the files that are hashed: no path is looked up twice.  The
- * backing chain is spelled out in a json: description rather than taken
- * from the headers, so qemu-img opens nothing else.  While qemu-img
- * runs, threads hash every image (the page cache serves both); the
- * output stays in staging, and the caller publishes it only when
- * vv_restore_local_convert succeeded, which it does only when every
- * sha256 matched the catalog.
+ * Downloading every image into staging before it is read again costs a
+ * restore about twice the I/O of the flattening alone.  Here the stored
+ * images themselves are read, through descriptors the plugin opened
+ * without following links, so exactly the files that are hashed are
+ * flattened: no path is looked up twice, and no backing file name from a
+ * header is opened.  While the chain is flattened, threads hash every
+ * image (the page cache serves both); the output stays in staging, and
+ * the caller publishes it only when vv_restore_local_flatten succeeded,
+ * which it does only when every sha256 matched the catalog.
  */
 #include <config.h>
 
@@ -33,8 +31,8 @@
 #include "util/sha256.h"
 #include "util/strutil.h"
 
-/* qemu-img takes about one CPU; two hashing threads keep up with it on
- * a small machine and do not starve it.
+/* The full dominates a chain's bytes, so a second thread mostly hashes
+ * the incrementals next to it; more would only compete with the copy.
  */
 #define HASH_THREADS 2
 
@@ -64,7 +62,7 @@ pread_fd (void *opaque, void *buf, size_t count, uint64_t offset)
  * l->cancelled when p is cancelled.
  */
 static int
-hash_image (struct vv_restore_local *l, const char *target, void *buf,
+hash_image (struct vv_restore_image *l, const char *target, void *buf,
             struct vv_progress *p)
 {
   const char *base = vv_restore_object_base (l->d->object);
@@ -117,7 +115,7 @@ hash_image (struct vv_restore_local *l, const char *target, void *buf,
 
 /* Reports l's error, if it has one; true if it had. */
 static bool
-report (const struct vv_restore_local *l)
+report (const struct vv_restore_image *l)
 {
   if (l->error == NULL)
     return false;
@@ -128,10 +126,10 @@ report (const struct vv_restore_local *l)
 int
 vv_restore_local_open (struct vv_restore_src *s, size_t idx,
                        const struct vv_disk_rec *d,
-                       struct vv_restore_local *ret,
+                       struct vv_restore_image *ret,
                        struct vv_qcow2_info *ret_info)
 {
-  struct vv_restore_local l = { .fd = -1, .d = d,
+  struct vv_restore_image l = { .fd = -1, .d = d,
                                 .backup_id = s->chain.v[idx]->id };
   const char *base = vv_restore_object_base (d->object);
   const char *tname = vv_target_name (s->target);
@@ -173,12 +171,12 @@ vv_restore_local_open (struct vv_restore_src *s, size_t idx,
   return 0;
 
  fail:
-  vv_restore_local_clear (&l);
+  vv_restore_image_clear (&l);
   return -1;
 }
 
 void
-vv_restore_local_clear (struct vv_restore_local *l)
+vv_restore_image_clear (struct vv_restore_image *l)
 {
   if (l->fd >= 0)
     close (l->fd);
@@ -188,7 +186,7 @@ vv_restore_local_clear (struct vv_restore_local *l)
 }
 
 struct hash_pool {
-  struct vv_restore_local *v;
+  struct vv_restore_image *v;
   size_t n;
   atomic_size_t next;
   const char *target;
@@ -216,39 +214,19 @@ hash_run (void *opaque)
   return NULL;
 }
 
-/* json:{"driver":"qcow2","file":{...},"backing":{...}} for v[0..n). */
-static char *
-chain_json (const struct vv_restore_local *v, size_t n)
-{
-  _cleanup_free_ char *inner = vv_strdup ("null");
-  int pid = (int) getpid ();
-
-  for (size_t i = n; inner && i-- > 0;) {
-    char *t = vv_printf ("{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\","
-                         "\"filename\":\"/proc/%d/fd/%d\"},\"backing\":%s}",
-                         pid, v[i].fd, inner);
-    free (inner);
-    inner = t;
-  }
-  return inner ? vv_printf ("json:%s", inner) : NULL;
-}
-
 int
-vv_restore_local_convert (struct vv_restore_src *s, struct vv_restore_disk *w,
-                          const char *what)
+vv_restore_local_flatten (struct vv_restore_src *s, struct vv_restore_disk *w,
+                          int out_fd, const char *what)
 {
   struct hash_pool hp = { .v = w->imgs, .n = w->chain_len,
                           .target = vv_target_name (s->target), .p = s->p };
   pthread_t th[HASH_THREADS];
   struct vv_saved_error saved = { VV_ERR_NONE, NULL };
-  _cleanup_free_ char *src = NULL;
   size_t started = 0;
   bool cancelled = false;
   int r;
 
   atomic_init (&hp.next, 0);
-  if ((src = chain_json (w->imgs, w->chain_len)) == NULL)
-    return -1;
   for (; started < HASH_THREADS && started < hp.n; started++) {
     int e = pthread_create (&th[started], NULL, hash_run, &hp);
     if (e != 0) {
@@ -259,14 +237,14 @@ vv_restore_local_convert (struct vv_restore_src *s, struct vv_restore_disk *w,
     }
   }
 
-  r = vv_restore_convert (what, src, w->out, w->format, w->chain_bytes,
-                          s->p);
+  r = vv_restore_flatten (w->imgs, w->chain_len, w->format, out_fd, what,
+                          w->flatten_total, s->p, s->buf);
   if (r == -1)
     vv_restore_save_error (&saved);
   for (size_t i = 0; i < started; i++)
     pthread_join (th[i], NULL);
 
-  /* A corrupt image explains whatever qemu-img said about it. */
+  /* A corrupt image explains whatever the flattening said about it. */
   for (size_t i = 0; i < hp.n; i++) {
     if (report (&w->imgs[i])) {
       free (saved.message);

@@ -3,9 +3,9 @@
  * Every image of the chain of a disk is downloaded (its sha256 checked
  * while it streams) into a private staging directory, laid out as on the
  * target so relative backing file names resolve.  A full kept as qcow2
- * is the result as it is; anything else goes through qemu-img convert.
- * On a target with local files a conversion reads the images where they
- * are instead (local.c); only its result is written to staging.
+ * is the result as it is; anything else is flattened (flatten.c).  On a
+ * target with local files the images are read where they are instead
+ * (local.c); only the result is written to staging.
  * Shared by every restore mode: where the result goes is theirs.
  */
 #include <config.h>
@@ -73,7 +73,7 @@ void
 vv_restore_disk_clear (struct vv_restore_disk *w)
 {
   for (size_t i = 0; w->imgs && i < w->chain_len; i++)
-    vv_restore_local_clear (&w->imgs[i]);
+    vv_restore_image_clear (&w->imgs[i]);
   free (w->imgs);
   free (w->top);
   free (w->out);
@@ -123,7 +123,7 @@ check_image (struct vv_restore_src *s, size_t idx,
 static int
 fetch_image (struct vv_restore_src *s, const char *staging, size_t idx,
              const struct vv_disk_rec *d, bool sync, char **ret_path,
-             struct vv_qcow2_info *ret_info)
+             int *ret_fd, struct vv_qcow2_info *ret_info)
 {
   const char *bid = s->chain.v[idx]->id;
   _cleanup_free_ char *path = NULL, *parent = NULL;
@@ -152,7 +152,7 @@ fetch_image (struct vv_restore_src *s, const char *staging, size_t idx,
     return -1;
   }
   /* The sha256 matched, so this is what the engine wrote; the check is
-   * what tells us which file qemu-img would open as its backing file.
+   * what tells us which image is its backing file.
    */
   if (vv_qcow2_check (pread_fd, &fd, st.st_size, ret_info) == -1) {
     vv_error_prefix ("%s of backup %s is not a valid qcow2 image: ",
@@ -165,6 +165,7 @@ fetch_image (struct vv_restore_src *s, const char *staging, size_t idx,
     return -1;
   }
   *ret_path = TAKE_PTR (path);
+  *ret_fd = TAKE_FD (fd);
   return 0;
 }
 
@@ -192,20 +193,34 @@ fetch_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
 
     if (vv_restore_cancelled (s) == -1)
       return -1;
+    for (size_t k = 0; k < w->chain_len; k++)
+      if (strcmp (w->imgs[k].d->object, d->object) == 0) {
+        vv_error ("the chain of backup %s uses %s twice; the catalog is "
+                  "damaged", s->chain.v[0]->id, d->object);
+        return -1;
+      }
+    if (w->chain_len == VV_RESTORE_OPEN_MAX) {
+      vv_error ("the chain of disk %s of backup %s is longer than %d "
+                "images, more than a restore opens at once; restore an "
+                "earlier backup of the chain",
+                w->d->name, s->chain.v[0]->id, VV_RESTORE_OPEN_MAX);
+      return -1;
+    }
     if (w->local) {
-      for (size_t k = 0; k < w->chain_len; k++)
-        if (strcmp (w->imgs[k].d->object, d->object) == 0) {
-          vv_error ("the chain of backup %s uses %s twice; the catalog is "
-                    "damaged", s->chain.v[0]->id, d->object);
-          return -1;
-        }
       if (check_image (s, idx, d) == -1 ||
           vv_restore_local_open (s, idx, d, &w->imgs[w->chain_len],
                                  &info) == -1)
         return -1;
     }
-    else if (fetch_image (s, w->staging, idx, d, sync, &path, &info) == -1)
-      return -1;
+    else {
+      struct vv_restore_image *img = &w->imgs[w->chain_len];
+
+      if (fetch_image (s, w->staging, idx, d, sync, &path, &img->fd,
+                       &info) == -1)
+        return -1;
+      img->d = d;
+      img->backup_id = s->chain.v[idx]->id;
+    }
     w->chain_len++;
     w->chain_bytes += d->stored_bytes;
     if (in_estimate (w, idx, d))
@@ -262,43 +277,47 @@ fetch_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
   }
 }
 
-/* Makes w->out: the top image itself for a full kept as qcow2, else a
- * conversion of the chain.
+/* Makes w->out: the top image itself for a full kept as qcow2, else the
+ * chain flattened.
  */
 static int
 produce_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
 {
-  bool convert = w->local || strcmp (w->format, "raw") == 0 ||
+  bool flatten = w->local || strcmp (w->format, "raw") == 0 ||
                  w->chain_len > 1;
   _cleanup_free_ char *what = NULL;
   _cleanup_close_ int fd = -1;
 
-  if (!convert) {
-    vv_progress_add (s->p, w->convert_total);
+  if (!flatten) {
+    vv_progress_add (s->p, w->flatten_total);
     w->out = TAKE_PTR (w->top);
     return 0;
   }
-  if (w->chain_bytes > w->convert_total)
-    vv_progress_add_total (s->p, w->chain_bytes - w->convert_total);
-  else
-    vv_progress_add (s->p, w->convert_total - w->chain_bytes);
+  if (w->chain_bytes > w->flatten_total) {
+    vv_progress_add_total (s->p, w->chain_bytes - w->flatten_total);
+    w->flatten_total = w->chain_bytes;
+  }
 
   w->out = vv_printf ("%s/%s.%s", w->staging, w->d->name, w->format);
   what = vv_printf ("%s of backup %s", vv_restore_object_base (w->d->object),
                     s->chain.v[0]->id);
   if (w->out == NULL || what == NULL)
     return -1;
+  fd = open (w->out, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+             0600);
+  if (fd == -1) {
+    vv_error_errno (errno, "cannot create %s", w->out);
+    return -1;
+  }
   if (w->local) {
-    if (vv_restore_local_convert (s, w, what) == -1)
+    if (vv_restore_local_flatten (s, w, fd, what) == -1)
       return -1;
   }
-  else if (vv_restore_convert (what, w->top, w->out, w->format,
-                               w->chain_bytes, s->p) == -1)
+  else if (vv_restore_flatten (w->imgs, w->chain_len, w->format, fd, what,
+                               w->flatten_total, s->p, s->buf) == -1)
     return -1;
-  /* qemu-img creates the file with the daemon's umask. */
-  fd = open (w->out, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd == -1 || fchmod (fd, 0600) == -1 || fsync (fd) == -1) {
-    vv_error_errno (errno, "cannot finish %s", w->out);
+  if (fsync (fd) == -1) {
+    vv_error_errno (errno, "cannot write %s", w->out);
     return -1;
   }
   return 0;
@@ -309,7 +328,7 @@ vv_restore_produce (struct vv_restore_src *s, struct vv_restore_disk *w,
                     size_t n)
 {
   /* Up front: every image along parent_id (the usual chain), and the
-   * conversions those chains will need.
+   * flattening those chains will need.
    */
   for (size_t i = 0; i < n; i++) {
     for (size_t k = 0; k < s->chain.n; k++) {
@@ -325,21 +344,22 @@ vv_restore_produce (struct vv_restore_src *s, struct vv_restore_disk *w,
     }
     vv_progress_add_total (s->p, w[i].est_bytes);
     if (strcmp (w[i].format, "raw") == 0 || w[i].est_len > 1) {
-      w[i].convert_total = w[i].est_bytes;
-      vv_progress_add_total (s->p, w[i].convert_total);
-      /* A conversion can read the images where they are.  A full kept
-       * as qcow2 is copied either way, and the download is that copy.
+      w[i].flatten_total = w[i].est_bytes;
+      vv_progress_add_total (s->p, w[i].flatten_total);
+      /* Flattening can read the images where they are.  A full kept as
+       * qcow2 is copied either way, and the download is that copy.
        */
-      if (vv_target_has_local (s->target) &&
-          s->chain.n <= VV_RESTORE_LOCAL_CHAIN_MAX) {
-        w[i].imgs = calloc (s->chain.n, sizeof *w[i].imgs);
-        if (w[i].imgs == NULL) {
-          vv_error_errno (ENOMEM, "restoring backup %s", s->chain.v[0]->id);
-          return -1;
-        }
-        w[i].local = true;
-      }
+      w[i].local = vv_target_has_local (s->target);
     }
+    w[i].imgs = calloc (s->chain.n < VV_RESTORE_OPEN_MAX
+                        ? s->chain.n : VV_RESTORE_OPEN_MAX,
+                        sizeof *w[i].imgs);
+    if (w[i].imgs == NULL) {
+      vv_error_errno (ENOMEM, "restoring backup %s", s->chain.v[0]->id);
+      return -1;
+    }
+    for (size_t k = 0; k < s->chain.n && k < VV_RESTORE_OPEN_MAX; k++)
+      w[i].imgs[k].fd = -1;
   }
 
   for (size_t i = 0; i < n; i++)

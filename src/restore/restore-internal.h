@@ -1,5 +1,6 @@
 /* Pieces shared by restore and verify: the chain of a backup, fetching
- * an image from its target with its checksum checked, and qemu-img.
+ * an image from its target with its checksum checked, flattening a chain
+ * into one image.
  */
 #ifndef VV_RESTORE_INTERNAL_H
 #define VV_RESTORE_INTERNAL_H
@@ -76,15 +77,6 @@ int vv_restore_fetch (struct vv_target *t, const char *backup_id,
                       const struct vv_disk_rec *d, int fd, const char *path,
                       void *buf, struct vv_progress *p);
 
-/* qemu-img convert -O format src dst; src is a qcow2 file name or a
- * "json:" description of a qcow2 chain.  what names the image in errors.
- * Progress is reported as a share of weight bytes.  Kills qemu-img and
- * fails with VV_ERR_CANCELLED when p is cancelled.
- */
-int vv_restore_convert (const char *what, const char *src, const char *dst,
-                        const char *format, uint64_t weight,
-                        struct vv_progress *p);
-
 /* ---- pieces shared by the restore modes (restore.c, produce.c) ---- */
 
 /* Disk names become file names; libvirt's target devs are short. */
@@ -136,7 +128,7 @@ void vv_restore_src_close (struct vv_restore_src *s);
 /* VV_ERR_CANCELLED once the job is cancelled. */
 int vv_restore_cancelled (struct vv_restore_src *s);
 
-struct vv_restore_local;
+struct vv_restore_image;
 
 /* One disk to produce: its chain downloaded into staging (or, on a
  * target with local files, read where it is) and made into one
@@ -153,43 +145,59 @@ struct vv_restore_disk {
   size_t est_len;               /* images expected along parent_id */
   uint64_t est_bytes;
   uint64_t est_fetched;         /* of est_bytes, downloaded */
-  uint64_t convert_total;       /* added to the progress total for qemu-img */
+  uint64_t flatten_total;       /* added to the progress total for
+                                   flattening */
   size_t chain_len;             /* images actually in its backing chain */
   uint64_t chain_bytes;
   char *top;                    /* downloaded top image */
   bool local;                   /* read in place from a local target */
-  struct vv_restore_local *imgs;  /* local: the chain, top first */
+  struct vv_restore_image *imgs;  /* the chain, top first, open */
 };
 void vv_restore_disk_clear (struct vv_restore_disk *w);
 
-/* local.c: a disk's chain read where it is on a target with local files
- * (vv_target_has_local).  Chains longer than this are downloaded: the
- * json: description qemu-img gets nests one level per image.
+/* An image of a disk's chain, open read-only: downloaded into staging
+ * (its sha256 already checked), or, on a target with local files
+ * (vv_target_has_local), the stored object itself.
  */
-#define VV_RESTORE_LOCAL_CHAIN_MAX 256
-struct vv_restore_local {
-  int fd;                       /* the stored image, read-only */
+struct vv_restore_image {
+  int fd;
   const struct vv_disk_rec *d;
   const char *backup_id;        /* the backup d belongs to */
-  /* Set by the hashing threads. */
+  /* Set by the hashing threads (local.c). */
   bool cancelled;
   char *error;                  /* why the image is refused */
 };
-/* Opens image d of chain position idx into *ret and checks its size and
- * qcow2 structure; *ret_info says what its header holds.  Its sha256 is
- * checked later, by vv_restore_local_convert.
+void vv_restore_image_clear (struct vv_restore_image *l);
+
+/* Chains longer than this are refused: every image is open at once. */
+#define VV_RESTORE_OPEN_MAX 512
+
+/* flatten.c: writes the guest view of the chain v[0..n) (top first) as
+ * one standalone image of format ("qcow2" or "raw") to out_fd, an empty
+ * file.  Raw output is sparse.  what names the disk in errors; progress
+ * is reported as a share of weight bytes; buf is VV_RESTORE_BUF_SIZE
+ * bytes of scratch.  Fails with VV_ERR_CANCELLED when p is cancelled.
+ */
+int vv_restore_flatten (const struct vv_restore_image *v, size_t n,
+                        const char *format, int out_fd, const char *what,
+                        uint64_t weight, struct vv_progress *p, void *buf);
+
+/* local.c: opens image d of chain position idx where it is stored into
+ * *ret and checks its size and qcow2 structure; *ret_info says what its
+ * header holds.  Its sha256 is checked later, by
+ * vv_restore_local_flatten.
  */
 int vv_restore_local_open (struct vv_restore_src *s, size_t idx,
                            const struct vv_disk_rec *d,
-                           struct vv_restore_local *ret,
+                           struct vv_restore_image *ret,
                            struct vv_qcow2_info *ret_info);
-void vv_restore_local_clear (struct vv_restore_local *l);
-/* Converts w's chain (w->imgs, w->chain_len of them) to w->out while
+/* Flattens w's chain (w->imgs, w->chain_len of them) to out_fd while
  * other threads hash every image; fails, saying which image is corrupt,
  * unless every sha256 matched the catalog.
  */
-int vv_restore_local_convert (struct vv_restore_src *s,
-                              struct vv_restore_disk *w, const char *what);
+int vv_restore_local_flatten (struct vv_restore_src *s,
+                              struct vv_restore_disk *w, int out_fd,
+                              const char *what);
 /* Counts every disk in the progress total, then downloads and produces
  * each.  Several disks may share a staging directory.
  */

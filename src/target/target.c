@@ -556,8 +556,8 @@ vv_target_open_local (struct vv_target *t, const char *name)
     plugin_failed (t, "open", name);
     return -1;
   }
-  /* The descriptor is read with pread and handed to qemu-img by path: a
-   * plugin bug handing out something else must not go further.
+  /* The descriptor is read with pread and copy_file_range: a plugin bug
+   * handing out something else must not go further.
    */
   if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode)) {
     close (fd);

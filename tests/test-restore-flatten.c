@@ -167,6 +167,9 @@ test_qemu_chain (void)
     const char *chain[] = { base, NULL };
     both_formats (chain, "single image");
   }
+  free (base);
+  free (o1);
+  free (o2);
 }
 
 /* A backing image smaller than its overlay, ending inside a cluster
@@ -190,6 +193,8 @@ test_grown_disk (void)
     const char *chain[] = { base, NULL };
     both_formats (chain, "unaligned size");
   }
+  free (base);
+  free (o1);
 }
 
 /* An overlay smaller than its backing image. */
@@ -204,6 +209,8 @@ test_shrunk_disk (void)
     const char *chain[] = { o1, base, NULL };
     both_formats (chain, "shrunk disk");
   }
+  free (base);
+  free (o1);
 }
 
 /* Images as the backup engine stores them: our writer, data and zero
@@ -240,6 +247,10 @@ test_our_chain (void)
     const char *chain[] = { img1, img0, NULL };
     both_formats (chain, "chain from our writer");
   }
+  free (raw0);
+  free (raw1);
+  free (img0);
+  free (img1);
 }
 
 /* Output on another file system than the images: copy_file_range
@@ -271,6 +282,8 @@ test_other_filesystem (void)
   unlink (out);
   free (out);
   rmdir (dir);
+  free (base);
+  free (o1);
 }
 
 static void
@@ -293,6 +306,8 @@ test_cancel (void)
   close (fd);
   close (v.fd);
   printf ("ok cancel: %s\n", vv_get_error ());
+  free (base);
+  free (out);
 }
 
 /* A chain image that is not qcow2 is refused with a message. */
@@ -317,6 +332,8 @@ test_not_qcow2 (void)
   printf ("ok refused: %s\n", vv_get_error ());
   close (fd);
   close (rfd);
+  free (raw);
+  free (out);
 }
 
 int

@@ -184,5 +184,5 @@ vv_qcow2_reader_map (struct vv_qcow2_reader *r, uint64_t l1_index,
     else
       map[j] = host;
   }
-  return 0;
+  return 1;
 }

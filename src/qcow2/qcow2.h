@@ -132,7 +132,8 @@ int vv_qcow2_reader_open (vv_qcow2_read_fn read, void *opaque,
 void vv_qcow2_reader_free (struct vv_qcow2_reader *r);
 uint64_t vv_qcow2_reader_virtual_size (const struct vv_qcow2_reader *r);
 /* Fills map[0..VV_QCOW2_L2_ENTRIES) for the guest clusters of L1 entry
- * l1_index (all unallocated past the L1 table or without an L2 table).
+ * l1_index.  Returns 1, or 0 when the image has no L2 table there (past
+ * the L1 table, or an empty entry: every cluster unallocated), or -1.
  */
 int vv_qcow2_reader_map (struct vv_qcow2_reader *r, uint64_t l1_index,
                          uint64_t *map);

@@ -233,6 +233,27 @@ stream (struct vv_target *t, const char *backup_id,
   return 0;
 }
 
+int64_t
+vv_restore_pread_fd (void *opaque, void *buf, size_t count, uint64_t offset)
+{
+  int fd = *(int *) opaque;
+  size_t done = 0;
+
+  while (done < count) {
+    ssize_t n = pread (fd, (char *) buf + done, count - done, offset + done);
+    if (n == -1) {
+      if (errno == EINTR)
+        continue;
+      vv_error_errno (errno, "read");
+      return -1;
+    }
+    if (n == 0)
+      break;
+    done += n;
+  }
+  return done;
+}
+
 int
 vv_restore_fetch (struct vv_target *t, const char *backup_id,
                   const struct vv_disk_rec *d, int fd, const char *path,

@@ -95,22 +95,6 @@ struct flatten {
   uint64_t out_end;
 };
 
-static int64_t
-pread_fd (void *opaque, void *buf, size_t count, uint64_t offset)
-{
-  int fd = *(int *) opaque;
-
-  for (;;) {
-    ssize_t n = pread (fd, buf, count, offset);
-    if (n >= 0)
-      return n;
-    if (errno != EINTR) {
-      vv_error_errno (errno, "read");
-      return -1;
-    }
-  }
-}
-
 /* The merged view of window w (guest clusters w * L2_ENTRIES ...). */
 static int
 merge_window (struct flatten *f, uint64_t w)
@@ -135,11 +119,17 @@ merge_window (struct flatten *f, uint64_t w)
 
   for (size_t k = 0; k < f->n && pending > 0; k++) {
     struct layer *l = &f->layers[k];
+    int r = vv_qcow2_reader_map (l->r, w, f->map);
 
-    if (vv_qcow2_reader_map (l->r, w, f->map) == -1) {
+    if (r == -1) {
       vv_error_prefix ("%s, image %zu of the chain: ", f->what, k + 1);
       return -1;
     }
+    /* Nothing here, and the image covers the whole window: nothing
+     * decided (sparse disks of many TiB are mostly this).
+     */
+    if (r == 0 && l->virtual_size >= base + VV_QCOW2_L2_COVERAGE)
+      continue;
     for (size_t j = 0; j < VV_QCOW2_L2_ENTRIES; j++) {
       uint64_t goff = base + j * CS, m;
 
@@ -572,7 +562,8 @@ vv_restore_flatten (const struct vv_restore_image *v, size_t n,
       vv_error_errno (errno, "%s: image %zu of the chain", what, k + 1);
       goto out;
     }
-    if (vv_qcow2_reader_open (pread_fd, &l->fd, st.st_size, &l->r) == -1) {
+    if (vv_qcow2_reader_open (vv_restore_pread_fd, &l->fd, st.st_size,
+                              &l->r) == -1) {
       vv_error_prefix ("%s, image %zu of the chain: ", what, k + 1);
       goto out;
     }

@@ -36,27 +36,6 @@
  */
 #define HASH_THREADS 2
 
-static int64_t
-pread_fd (void *opaque, void *buf, size_t count, uint64_t offset)
-{
-  int fd = *(int *) opaque;
-  size_t done = 0;
-
-  while (done < count) {
-    ssize_t n = pread (fd, (char *) buf + done, count - done, offset + done);
-    if (n == -1) {
-      if (errno == EINTR)
-        continue;
-      vv_error_errno (errno, "read");
-      return -1;
-    }
-    if (n == 0)
-      break;
-    done += n;
-  }
-  return done;
-}
-
 /* Hashes l's whole file.  Returns 0 with l->error set when the image is
  * refused, -1 when it could not be read (l->error says why), and sets
  * l->cancelled when p is cancelled.
@@ -152,7 +131,8 @@ vv_restore_local_open (struct vv_restore_src *s, size_t idx,
               (uint64_t) st.st_size, d->stored_bytes);
     goto fail;
   }
-  if (vv_qcow2_check (pread_fd, &l.fd, st.st_size, ret_info) == -1) {
+  if (vv_qcow2_check (vv_restore_pread_fd, &l.fd, st.st_size,
+                      ret_info) == -1) {
     struct vv_saved_error saved;
     void *buf = s->buf;
 

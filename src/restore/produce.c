@@ -81,27 +81,6 @@ vv_restore_disk_clear (struct vv_restore_disk *w)
   w->top = w->out = NULL;
 }
 
-static int64_t
-pread_fd (void *opaque, void *buf, size_t count, uint64_t offset)
-{
-  int fd = *(int *) opaque;
-  size_t done = 0;
-
-  while (done < count) {
-    ssize_t n = pread (fd, (char *) buf + done, count - done, offset + done);
-    if (n == -1) {
-      if (errno == EINTR)
-        continue;
-      vv_error_errno (errno, "read");
-      return -1;
-    }
-    if (n == 0)
-      break;
-    done += n;
-  }
-  return done;
-}
-
 /* A sane object name and format, and not seen before in this chain. */
 static int
 check_image (struct vv_restore_src *s, size_t idx,
@@ -154,7 +133,8 @@ fetch_image (struct vv_restore_src *s, const char *staging, size_t idx,
   /* The sha256 matched, so this is what the engine wrote; the check is
    * what tells us which image is its backing file.
    */
-  if (vv_qcow2_check (pread_fd, &fd, st.st_size, ret_info) == -1) {
+  if (vv_qcow2_check (vv_restore_pread_fd, &fd, st.st_size,
+                      ret_info) == -1) {
     vv_error_prefix ("%s of backup %s is not a valid qcow2 image: ",
                      vv_restore_object_base (d->object), bid);
     return -1;

@@ -64,6 +64,12 @@ const char *vv_restore_object_base (const char *object);
  */
 char *vv_restore_resolve_backing (const char *object, const char *backing);
 
+/* A vv_qcow2_read_fn over a local file: opaque points to its descriptor
+ * (an int).  Reads until count bytes or the end of the file.
+ */
+int64_t vv_restore_pread_fd (void *opaque, void *buf, size_t count,
+                             uint64_t offset);
+
 /* Opens the target named in the catalog (its URL and params). */
 struct vv_target *vv_restore_open_target (struct vv_engine *e,
                                           const char *name);

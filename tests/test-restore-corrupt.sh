@@ -5,6 +5,8 @@
 # damaged header (the qcow2 check fails first, the message still says
 # corrupt), and a full kept as qcow2 (downloaded).  Nothing is left under
 # a final name or in staging; the intact chain then restores bit for bit.
+# A restore into a directory that fills up half way fails as cleanly,
+# saying so, and leaves what was in the directory alone.
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 dom=vvtest-rc-$$
@@ -66,6 +68,21 @@ last=$(( $(stat -c %s "$img_inc") - 100 ))
 flip "$img_inc" "$last"
 refused "$inc" qcow2 "$VV_TMP/r5" "corrupt top, qcow2"
 flip "$img_inc" "$last"
+
+# A directory with room for less than the disk's data (4 MiB of 11).
+mkdir -p "$VV_TMP/tiny"
+mount -t tmpfs -o size=4m tmpfs "$VV_TMP/tiny" || fail "cannot mount a tmpfs for the full-directory case"
+cleanup_fn "umount -l '$VV_TMP/tiny'"
+echo "the user's own file" > "$VV_TMP/tiny/keep"
+for case in "$inc raw $VV_TMP/tiny/new" "$inc qcow2 $VV_TMP/tiny" "$full qcow2 $VV_TMP/tiny"; do
+    set -- $case
+    expect_failure vv restore "$1" --to "$3" --format "$2"
+    assert_contains "$ERR" "no space left in $3 for the restored disks" "restore of $1 as $2 into a full directory"
+    assert_contains "$ERR" "restore to another directory" "what to do when the directory is full"
+    assert_eq "$(ls -A "$VV_TMP/tiny")" "keep" "what is left in the full directory ($1, $2)"
+    assert_eq "$(cat "$VV_TMP/tiny/keep")" "the user's own file" "the user's file after a failed restore"
+    [ "$(df --output=used -k "$VV_TMP/tiny" | tail -1)" -lt 64 ] || fail "space still used after a failed restore ($1, $2)"
+done
 
 # Intact again: both formats restore the disk as it was.
 vv restore "$inc" --to "$VV_TMP/ok" --format raw >/dev/null || fail "restore raw"

@@ -109,7 +109,7 @@ flatten_and_compare (const char *const *chain, const char *format,
   if (fd == -1)
     FAIL ("create %s: %s", out, strerror (errno));
   vv_clear_error ();
-  if (vv_restore_flatten (v, n, format, fd, label, 1000, &p, buf) == -1)
+  if (vv_restore_flatten (v, n, format, fd, out, label, 1000, &p, buf) == -1)
     FAIL ("%s: flatten to %s: %s", label, format, vv_get_error ());
   CHECK (atomic_load (&p.done) == 1000, "%s: progress %" PRIu64 " of 1000",
          label, (uint64_t) atomic_load (&p.done));
@@ -328,7 +328,8 @@ test_cancel (void)
   CHECK (v.fd >= 0 && fd >= 0, "open: %s", strerror (errno));
   atomic_store (&p.cancel, true);
   vv_clear_error ();
-  CHECK (vv_restore_flatten (&v, 1, "qcow2", fd, "vda", 100, &p, buf) == -1,
+  CHECK (vv_restore_flatten (&v, 1, "qcow2", fd, out, "vda", 100, &p,
+                             buf) == -1,
          "a cancelled flatten succeeded");
   CHECK (vv_get_error_code () == VV_ERR_CANCELLED, "error %d: %s",
          (int) vv_get_error_code (), vv_get_error ());
@@ -353,8 +354,8 @@ test_not_qcow2 (void)
 
   tl_fill_random (rfd, 0, 4 * MiB);
   vv_clear_error ();
-  CHECK (vv_restore_flatten (&v, 1, "raw", fd, "vda of bk-x", 100, &p,
-                             buf) == -1, "a raw file was flattened");
+  CHECK (vv_restore_flatten (&v, 1, "raw", fd, out, "vda of bk-x", 100,
+                             &p, buf) == -1, "a raw file was flattened");
   CHECK (strstr (vv_get_error (), "vda of bk-x") != NULL
          && strstr (vv_get_error (), "qcow2") != NULL, "message: %s",
          vv_get_error ());

@@ -86,7 +86,7 @@ write_all (int fd, const char *path, const char *buf, size_t len)
     if (r == -1) {
       if (errno == EINTR)
         continue;
-      vv_error_errno (errno, "cannot write %s", path);
+      vv_restore_write_failed (errno, path);
       return -1;
     }
     buf += r;
@@ -231,6 +231,24 @@ stream (struct vv_target *t, const char *backup_id,
     vv_progress_add (p, n);
   }
   return 0;
+}
+
+int
+vv_restore_write_failed (int err, const char *path)
+{
+  const char *staging = strstr (path, "/" VV_RESTORE_STAGING_PREFIX);
+
+  if (err != ENOSPC && err != EDQUOT) {
+    vv_error_errno (err, "cannot write %s", path);
+    return -1;
+  }
+  if (staging == NULL)
+    staging = strrchr (path, '/');
+  vv_error ("no space left in %.*s for the restored disks (%s); make room "
+            "there or restore to another directory",
+            staging && staging > path ? (int) (staging - path) : 1,
+            staging && staging > path ? path : "/", strerror (err));
+  return -1;
 }
 
 int64_t

@@ -74,6 +74,7 @@ struct flatten {
   uint64_t virtual_size;        /* of the top image: the disk's size */
   bool raw;
   int out;
+  const char *out_path;
   const char *what;
   struct vv_progress *p;
   void *buf;                    /* VV_RESTORE_BUF_SIZE, for plain copies */
@@ -232,8 +233,7 @@ pwrite_all (int fd, const void *buf, size_t count, uint64_t offset)
 static int
 fail_write (struct flatten *f, int err)
 {
-  vv_error_errno (err, "cannot write the restored image of %s", f->what);
-  return -1;
+  return vv_restore_write_failed (err, f->out_path);
 }
 
 static int
@@ -463,6 +463,7 @@ copy_pass (struct flatten *f, uint64_t data_start, uint64_t *ret_end)
 
 struct out_stream {
   int fd;
+  const char *path;
   uint64_t off;
 };
 
@@ -471,10 +472,8 @@ write_out (void *opaque, const void *buf, size_t count)
 {
   struct out_stream *o = opaque;
 
-  if (pwrite_all (o->fd, buf, count, o->off) == -1) {
-    vv_error_errno (errno, "write");
-    return -1;
-  }
+  if (pwrite_all (o->fd, buf, count, o->off) == -1)
+    return vv_restore_write_failed (errno, o->path);
   o->off += count;
   return 0;
 }
@@ -483,7 +482,7 @@ static int
 flatten_qcow2 (struct flatten *f)
 {
   struct vv_qcow2_plan *plan;
-  struct out_stream o = { .fd = f->out };
+  struct out_stream o = { .fd = f->out, .path = f->out_path };
   int r = -1;
 
   plan = vv_qcow2_plan_new (f->virtual_size, NULL, NULL);
@@ -503,8 +502,6 @@ flatten_qcow2 (struct flatten *f)
   }
   r = 0;
  out:
-  if (r == -1)
-    vv_error_prefix ("restoring %s as qcow2: ", f->what);
   vv_qcow2_plan_free (plan);
   return r;
 }
@@ -535,12 +532,14 @@ open_direct (int out_fd)
 
 int
 vv_restore_flatten (const struct vv_restore_image *v, size_t n,
-                    const char *format, int out_fd, const char *what,
-                    uint64_t weight, struct vv_progress *p, void *buf)
+                    const char *format, int out_fd, const char *out_path,
+                    const char *what, uint64_t weight,
+                    struct vv_progress *p, void *buf)
 {
   struct flatten f = {
     .n = n, .raw = strcmp (format, "raw") == 0, .out = out_fd,
-    .what = what, .p = p, .buf = buf, .weight = weight,
+    .out_path = out_path, .what = what, .p = p, .buf = buf,
+    .weight = weight,
   };
   int r = -1;
 

@@ -217,8 +217,8 @@ vv_restore_local_flatten (struct vv_restore_src *s, struct vv_restore_disk *w,
     }
   }
 
-  r = vv_restore_flatten (w->imgs, w->chain_len, w->format, out_fd, what,
-                          w->flatten_total, s->p, s->buf);
+  r = vv_restore_flatten (w->imgs, w->chain_len, w->format, out_fd, w->out,
+                          what, w->flatten_total, s->p, s->buf);
   if (r == -1)
     vv_restore_save_error (&saved);
   for (size_t i = 0; i < started; i++)

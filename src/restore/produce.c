@@ -140,7 +140,7 @@ fetch_image (struct vv_restore_src *s, const char *staging, size_t idx,
     return -1;
   }
   if (sync && ret_info->backing_file == NULL && fsync (fd) == -1) {
-    vv_error_errno (errno, "cannot write %s", path);
+    vv_restore_write_failed (errno, path);
     vv_qcow2_info_clear (ret_info);
     return -1;
   }
@@ -293,13 +293,11 @@ produce_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
     if (vv_restore_local_flatten (s, w, fd, what) == -1)
       return -1;
   }
-  else if (vv_restore_flatten (w->imgs, w->chain_len, w->format, fd, what,
-                               w->flatten_total, s->p, s->buf) == -1)
+  else if (vv_restore_flatten (w->imgs, w->chain_len, w->format, fd, w->out,
+                               what, w->flatten_total, s->p, s->buf) == -1)
     return -1;
-  if (fsync (fd) == -1) {
-    vv_error_errno (errno, "cannot write %s", w->out);
-    return -1;
-  }
+  if (fsync (fd) == -1)
+    return vv_restore_write_failed (errno, w->out);
   return 0;
 }
 

@@ -70,6 +70,12 @@ char *vv_restore_resolve_backing (const char *object, const char *backing);
 int64_t vv_restore_pread_fd (void *opaque, void *buf, size_t count,
                              uint64_t offset);
 
+/* Reports a failed write of path, a file of a restore; a full file
+ * system is named by the directory the user chose (the one holding the
+ * staging directory), with what to do.  Returns -1.
+ */
+int vv_restore_write_failed (int err, const char *path);
+
 /* Opens the target named in the catalog (its URL and params). */
 struct vv_target *vv_restore_open_target (struct vv_engine *e,
                                           const char *name);
@@ -180,13 +186,14 @@ void vv_restore_image_clear (struct vv_restore_image *l);
 
 /* flatten.c: writes the guest view of the chain v[0..n) (top first) as
  * one standalone image of format ("qcow2" or "raw") to out_fd, an empty
- * file.  Raw output is sparse.  what names the disk in errors; progress
+ * file (out_path names it in errors).  Raw output is sparse.  what names the disk in errors; progress
  * is reported as a share of weight bytes; buf is VV_RESTORE_BUF_SIZE
  * bytes of scratch.  Fails with VV_ERR_CANCELLED when p is cancelled.
  */
 int vv_restore_flatten (const struct vv_restore_image *v, size_t n,
-                        const char *format, int out_fd, const char *what,
-                        uint64_t weight, struct vv_progress *p, void *buf);
+                        const char *format, int out_fd, const char *out_path,
+                        const char *what, uint64_t weight,
+                        struct vv_progress *p, void *buf);
 
 /* local.c: opens image d of chain position idx where it is stored into
  * *ret and checks its size and qcow2 structure; *ret_info says what its

@@ -1,6 +1,5 @@
 #include <config.h>
 
-#include <errno.h>
 #include <stdlib.h>
 
 #include "catalog/catalog-internal.h"
@@ -58,19 +57,20 @@ vv_catalog_audit (struct vv_catalog *c, int64_t uid, const char *action,
   return 0;
 }
 
+/* In the order of the SELECT in vv_catalog_audit_list. */
+#define AU(kind, field) VV_CAT_COL (vv_audit_rec, kind, field)
+static const struct vv_cat_col audit_cols[] = {
+  AU (TEXT, at), AU (INT64, uid), AU (TEXT, action), AU (TEXT, object),
+  AU (TEXT, result), AU (TEXT, detail),
+};
+#undef AU
+VV_CAT_ROWTYPE (audit_row, vv_audit_rec, "an audit entry", audit_cols, NULL);
+
 int
 vv_catalog_audit_list (struct vv_catalog *c, size_t limit,
                        struct vv_audit_rec ***ret, size_t *ret_n)
 {
   static const char what[] = "reading the audit log";
-  struct vv_audit_rec **v = NULL;
-  size_t n = 0, cap = 0;
-  int rc;
-
-  if (limit == 0)
-    limit = VV_CATALOG_LIST_DEFAULT;
-  if (limit > VV_CATALOG_LIST_MAX)
-    limit = VV_CATALOG_LIST_MAX;
 
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
@@ -78,36 +78,7 @@ vv_catalog_audit_list (struct vv_catalog *c, size_t limit,
                       "SELECT at, uid, action, object, result, detail"
                       " FROM audit ORDER BY id DESC LIMIT ?1", &s) == -1)
     return -1;
-  if (vv_cat_bind_int64 (s, 1, (int64_t) limit))
+  if (vv_cat_bind_int64 (s, 1, (int64_t) vv_cat_list_limit (limit)))
     return vv_cat_bind_error (c, what);
-  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
-    struct vv_audit_rec *a = calloc (1, sizeof *a);
-    if (a == NULL) {
-      vv_error_errno (errno, "%s", what);
-      goto fail;
-    }
-    if (vv_cat_column_text (s, 0, &a->at) == -1
-        || vv_cat_column_text (s, 2, &a->action) == -1
-        || vv_cat_column_text (s, 3, &a->object) == -1
-        || vv_cat_column_text (s, 4, &a->result) == -1
-        || vv_cat_column_text (s, 5, &a->detail) == -1
-        || vv_cat_append ((void ***) &v, &n, &cap, a) == -1) {
-      vv_audit_rec_free (a);
-      goto fail;
-    }
-    a->uid = sqlite3_column_int64 (s, 1);
-  }
-  if (rc != SQLITE_DONE) {
-    vv_cat_error (c, "%s", what);
-    goto fail;
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
-
- fail:
-  for (size_t i = 0; i < n; i++)
-    vv_audit_rec_free (v[i]);
-  free (v);
-  return -1;
+  return vv_cat_collect (c, s, what, &audit_row, (void ***) ret, ret_n);
 }

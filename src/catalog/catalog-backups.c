@@ -51,18 +51,6 @@ vv_backup_rec_free (struct vv_backup_rec *r)
   free (r);
 }
 
-void
-vv_backup_recs_free (struct vv_backup_rec **v, size_t n)
-{
-  size_t i;
-
-  if (v == NULL)
-    return;
-  for (i = 0; i < n; i++)
-    vv_backup_rec_free (v[i]);
-  free (v);
-}
-
 /* SQLite integers are signed 64-bit. */
 static int
 check_size (const char *what, const char *id, uint64_t v)
@@ -90,10 +78,25 @@ not_found (const char *id)
   " checkpoint, prefix, job_id, owner_uid, chain_pos, checkpoint_xml," \
   " origin, policy, protected, offline"
 
+/* In the order of the SELECT in load_disks. */
+#define DK(kind, field) VV_CAT_COL (vv_disk_rec, kind, field)
+static const struct vv_cat_col disk_cols[] = {
+  DK (TEXT, name), DK (UINT64, virtual_size), DK (UINT64, stored_bytes),
+  DK (TEXT, sha256), DK (TEXT, format), DK (TEXT, object), DK (TEXT, backing),
+  DK (BOOL, bitmap),
+};
+#undef DK
+static const struct vv_cat_rowtype disk_row = {
+  "a disk of a backup", sizeof (struct vv_disk_rec), disk_cols,
+  sizeof disk_cols / sizeof disk_cols[0], NULL, NULL
+};
+
+/* The finish of backup_row: a backup's disks are rows of their own. */
 static int
-load_disks (struct vv_catalog *c, struct vv_backup_rec *r)
+load_disks (struct vv_catalog *c, void *rec)
 {
   static const char what[] = "reading the disks of a backup";
+  struct vv_backup_rec *r = rec;
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   size_t cap = 0;
   int rc;
@@ -117,96 +120,35 @@ load_disks (struct vv_catalog *c, struct vv_backup_rec *r)
       r->disks = d;
       cap = ncap;
     }
-    d = &r->disks[r->n_disks];
+    /* Counted before it is read, so the backup's free clears what a
+     * failed read copied.
+     */
+    d = &r->disks[r->n_disks++];
     memset (d, 0, sizeof *d);
-    r->n_disks++;
-    if (vv_cat_column_text (s, 0, &d->name) == -1
-        || vv_cat_column_text (s, 3, &d->sha256) == -1
-        || vv_cat_column_text (s, 4, &d->format) == -1
-        || vv_cat_column_text (s, 5, &d->object) == -1
-        || vv_cat_column_text (s, 6, &d->backing) == -1)
+    if (vv_cat_read_row (&disk_row, s, d) == -1)
       return -1;
-    d->bitmap = sqlite3_column_int (s, 7) != 0;
-    d->virtual_size = sqlite3_column_int64 (s, 1);
-    d->stored_bytes = sqlite3_column_int64 (s, 2);
   }
   if (rc != SQLITE_DONE)
     return vv_cat_error (c, "reading the disks of backup '%s'", r->id);
   return 0;
 }
 
-/* One row of BACKUP_COLUMNS and its disks. */
-static struct vv_backup_rec *
-read_backup (struct vv_catalog *c, sqlite3_stmt *s)
-{
-  struct vv_backup_rec *r = calloc (1, sizeof *r);
-
-  if (r == NULL) {
-    vv_error_errno (errno, "reading a backup");
-    return NULL;
-  }
-  if (vv_cat_column_text (s, 0, &r->id) == -1
-      || vv_cat_column_text (s, 1, &r->domain) == -1
-      || vv_cat_column_text (s, 2, &r->domain_uuid) == -1
-      || vv_cat_column_text (s, 3, &r->type) == -1
-      || vv_cat_column_text (s, 4, &r->status) == -1
-      || vv_cat_column_text (s, 5, &r->chain_id) == -1
-      || vv_cat_column_text (s, 6, &r->parent_id) == -1
-      || vv_cat_column_text (s, 7, &r->created_at) == -1
-      || vv_cat_column_text (s, 8, &r->completed_at) == -1
-      || vv_cat_column_text (s, 10, &r->target) == -1
-      || vv_cat_column_text (s, 11, &r->reason) == -1
-      || vv_cat_column_text (s, 12, &r->notes) == -1
-      || vv_cat_column_text (s, 13, &r->error) == -1
-      || vv_cat_column_text (s, 14, &r->checkpoint) == -1
-      || vv_cat_column_text (s, 15, &r->prefix) == -1
-      || vv_cat_column_text (s, 16, &r->job_id) == -1
-      || vv_cat_column_text (s, 19, &r->checkpoint_xml) == -1
-      || vv_cat_column_text (s, 20, &r->origin) == -1
-      || vv_cat_column_text (s, 21, &r->policy) == -1)
-    goto fail;
-  r->protected = sqlite3_column_int (s, 22) != 0;
-  r->offline = sqlite3_column_int (s, 23) != 0;
-  r->chain_pos = (unsigned) sqlite3_column_int64 (s, 18);
-  r->size_bytes = sqlite3_column_int64 (s, 9);
-  r->owner_uid = sqlite3_column_int64 (s, 17);
-  if (load_disks (c, r) == -1)
-    goto fail;
-  return r;
-
- fail:
-  vv_backup_rec_free (r);
-  return NULL;
-}
-
-/* Steps s (already bound) to the end and returns every row. */
-static int
-collect (struct vv_catalog *c, sqlite3_stmt *s, const char *what,
-         struct vv_backup_rec ***ret, size_t *ret_n)
-{
-  struct vv_backup_rec **v = NULL;
-  size_t n = 0, cap = 0;
-  int rc;
-
-  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
-    struct vv_backup_rec *b = read_backup (c, s);
-    if (b == NULL || vv_cat_append ((void ***) &v, &n, &cap, b) == -1) {
-      vv_backup_rec_free (b);
-      goto fail;
-    }
-  }
-  if (rc != SQLITE_DONE) {
-    vv_cat_error (c, "%s", what);
-    goto fail;
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
-
- fail:
-  vv_backup_recs_free (v, n);
-  return -1;
-}
+/* In the order of BACKUP_COLUMNS. */
+#define BK(kind, field) VV_CAT_COL (vv_backup_rec, kind, field)
+static const struct vv_cat_col backup_cols[] = {
+  BK (TEXT, id), BK (TEXT, domain), BK (TEXT, domain_uuid), BK (TEXT, type),
+  BK (TEXT, status), BK (TEXT, chain_id), BK (TEXT, parent_id),
+  BK (TEXT, created_at), BK (TEXT, completed_at), BK (UINT64, size_bytes),
+  BK (TEXT, target), BK (TEXT, reason), BK (TEXT, notes), BK (TEXT, error),
+  BK (TEXT, checkpoint), BK (TEXT, prefix), BK (TEXT, job_id),
+  BK (INT64, owner_uid), BK (UINT, chain_pos), BK (TEXT, checkpoint_xml),
+  BK (TEXT, origin), BK (TEXT, policy), BK (BOOL, protected),
+  BK (BOOL, offline),
+};
+#undef BK
+VV_CAT_ROWTYPE (backup_row, vv_backup_rec, "a backup", backup_cols,
+                load_disks);
+VV_CAT_DEFINE_RECS_FREE (vv_backup_rec, backup_row)
 
 struct vv_backup_rec *
 vv_catalog_backup_get (struct vv_catalog *c, const char *id,
@@ -226,7 +168,7 @@ vv_catalog_backup_get (struct vv_catalog *c, const char *id,
                           " WHERE id = ?1 AND (?2 = -1 OR owner_uid = ?2)",
                           id, owner_filter, &s);
   if (rc == 1)
-    return read_backup (c, s);
+    return vv_cat_read_new (c, &backup_row, s);
   if (rc == 0)
     not_found (id);
   return NULL;
@@ -250,7 +192,7 @@ vv_catalog_backup_list (struct vv_catalog *c, const char *domain,
   if (vv_cat_bind_text (s, 1, domain)
       || vv_cat_bind_int64 (s, 2, owner_filter))
     return vv_cat_bind_error (c, what);
-  return collect (c, s, what, ret, ret_n);
+  return vv_cat_collect (c, s, what, &backup_row, (void ***) ret, ret_n);
 }
 
 int
@@ -267,7 +209,7 @@ vv_catalog_backup_list_unfinished (struct vv_catalog *c,
                       " WHERE status IN ('pending', 'running')"
                       " ORDER BY created_at DESC, rowid DESC", &s) == -1)
     return -1;
-  return collect (c, s, what, ret, ret_n);
+  return vv_cat_collect (c, s, what, &backup_row, (void ***) ret, ret_n);
 }
 
 int
@@ -292,7 +234,7 @@ vv_catalog_backup_list_with_checkpoint (struct vv_catalog *c,
     return -1;
   if (vv_cat_bind_text (s, 1, domain_uuid))
     return vv_cat_bind_error (c, what);
-  return collect (c, s, what, ret, ret_n);
+  return vv_cat_collect (c, s, what, &backup_row, (void ***) ret, ret_n);
 }
 
 /* Catalog lock held. */
@@ -611,6 +553,26 @@ update_one (struct vv_catalog *c, sqlite3_stmt *s, const char *id,
   return 0;
 }
 
+/* The setters of one text column of a backup: sql sets it to ?2 in the
+ * row whose id is ?1.
+ */
+static int
+set_text (struct vv_catalog *c, const char *id, const char *what,
+          const char *sql, const char *value)
+{
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what, sql, &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_text (s, 2, value))
+    return vv_cat_bind_error (c, what);
+  return update_one (c, s, id, what);
+}
+
 int
 vv_catalog_backup_set_status (struct vv_catalog *c, const char *id,
                               const char *status, const char *error)
@@ -644,21 +606,9 @@ int
 vv_catalog_backup_set_checkpoint (struct vv_catalog *c, const char *id,
                                   const char *checkpoint)
 {
-  static const char what[] = "recording the checkpoint of backup";
-
-  if (id == NULL) {
-    vv_error_code (VV_ERR_INVALID, "backup id is missing");
-    return -1;
-  }
-  VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "UPDATE backups SET checkpoint = ?2 WHERE id = ?1",
-                      &s) == -1)
-    return -1;
-  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_text (s, 2, checkpoint))
-    return vv_cat_bind_error (c, what);
-  return update_one (c, s, id, what);
+  return set_text (c, id, "recording the checkpoint of backup",
+                   "UPDATE backups SET checkpoint = ?2 WHERE id = ?1",
+                   checkpoint);
 }
 
 int
@@ -716,7 +666,6 @@ vv_catalog_backup_delete (struct vv_catalog *c, const char *id)
   VV_LOCK_GUARD (&c->lock);
   _cleanup_txn_ struct vv_cat_txn txn = { 0 };
   _cleanup_stmt_ sqlite3_stmt *get = NULL;
-  _cleanup_stmt_ sqlite3_stmt *del = NULL;
   _cleanup_stmt_ sqlite3_stmt *chain = NULL;
   if (vv_cat_begin (c, &txn) == -1)
     return -1;
@@ -742,12 +691,7 @@ vv_catalog_backup_delete (struct vv_catalog *c, const char *id)
   }
 
   /* Its disks go with it (ON DELETE CASCADE). */
-  if (vv_cat_prepare (c, what, "DELETE FROM backups WHERE id = ?1",
-                      &del) == -1)
-    return -1;
-  if (vv_cat_bind_text (del, 1, id))
-    return vv_cat_bind_error (c, what);
-  if (vv_cat_step_done (c, del, what) == -1)
+  if (vv_cat_exec_key (c, what, "DELETE FROM backups WHERE id = ?1", id) == -1)
     return -1;
 
   if (vv_cat_prepare (c, what,
@@ -769,21 +713,9 @@ int
 vv_catalog_backup_set_checkpoint_xml (struct vv_catalog *c, const char *id,
                                       const char *xml)
 {
-  static const char what[] = "recording the checkpoint XML of backup";
-
-  if (id == NULL) {
-    vv_error_code (VV_ERR_INVALID, "backup id is missing");
-    return -1;
-  }
-  VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "UPDATE backups SET checkpoint_xml = ?2 WHERE id = ?1",
-                      &s) == -1)
-    return -1;
-  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_text (s, 2, xml))
-    return vv_cat_bind_error (c, what);
-  return update_one (c, s, id, what);
+  return set_text (c, id, "recording the checkpoint XML of backup",
+                   "UPDATE backups SET checkpoint_xml = ?2 WHERE id = ?1",
+                   xml);
 }
 
 int
@@ -868,7 +800,7 @@ vv_catalog_backup_last_completed (struct vv_catalog *c, const char *uuid)
   }
   rc = sqlite3_step (s);
   if (rc == SQLITE_ROW)
-    return read_backup (c, s);
+    return vv_cat_read_new (c, &backup_row, s);
   if (rc == SQLITE_DONE)
     vv_error_code (VV_ERR_NOT_FOUND, "domain %s has no completed backup",
                    uuid);
@@ -881,20 +813,8 @@ int
 vv_catalog_backup_set_notes (struct vv_catalog *c, const char *id,
                              const char *notes)
 {
-  static const char what[] = "recording the notes of backup";
-
-  if (id == NULL) {
-    vv_error_code (VV_ERR_INVALID, "backup id is missing");
-    return -1;
-  }
-  VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what, "UPDATE backups SET notes = ?2 WHERE id = ?1",
-                      &s) == -1)
-    return -1;
-  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_text (s, 2, notes))
-    return vv_cat_bind_error (c, what);
-  return update_one (c, s, id, what);
+  return set_text (c, id, "recording the notes of backup",
+                   "UPDATE backups SET notes = ?2 WHERE id = ?1", notes);
 }
 
 /* ---- who made it; protection (schema 3) ---- */

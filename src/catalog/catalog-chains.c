@@ -1,8 +1,6 @@
 #include <config.h>
 
-#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "catalog/catalog-internal.h"
 #include "util/error.h"
@@ -21,16 +19,6 @@ vv_chain_rec_free (struct vv_chain_rec *r)
   free (r->full_id);
   free (r->last_id);
   free (r);
-}
-
-void
-vv_chain_recs_free (struct vv_chain_rec **v, size_t n)
-{
-  if (v == NULL)
-    return;
-  for (size_t i = 0; i < n; i++)
-    vv_chain_rec_free (v[i]);
-  free (v);
 }
 
 /* One row per chain with what its backups add up to. */
@@ -53,32 +41,17 @@ vv_chain_recs_free (struct vv_chain_rec **v, size_t n)
   "   WHERE b.chain_id = c.id AND b.status = 'completed')"              \
   " FROM chains c"
 
-static struct vv_chain_rec *
-read_chain (sqlite3_stmt *s)
-{
-  struct vv_chain_rec *r = calloc (1, sizeof *r);
-
-  if (r == NULL) {
-    vv_error_errno (errno, "reading a chain");
-    return NULL;
-  }
-  if (vv_cat_column_text (s, 0, &r->id) == -1
-      || vv_cat_column_text (s, 1, &r->domain_uuid) == -1
-      || vv_cat_column_text (s, 2, &r->target) == -1
-      || vv_cat_column_text (s, 4, &r->created_at) == -1
-      || vv_cat_column_text (s, 5, &r->domain) == -1
-      || vv_cat_column_text (s, 6, &r->full_id) == -1
-      || vv_cat_column_text (s, 7, &r->last_id) == -1) {
-    vv_chain_rec_free (r);
-    return NULL;
-  }
-  r->owner_uid = sqlite3_column_int64 (s, 3);
-  r->length = (unsigned) sqlite3_column_int64 (s, 8);
-  r->n_backups = (size_t) sqlite3_column_int64 (s, 9);
-  r->n_completed = (size_t) sqlite3_column_int64 (s, 10);
-  r->size_bytes = (uint64_t) sqlite3_column_int64 (s, 11);
-  return r;
-}
+/* In the order of CHAIN_SELECT. */
+#define CH(kind, field) VV_CAT_COL (vv_chain_rec, kind, field)
+static const struct vv_cat_col chain_cols[] = {
+  CH (TEXT, id), CH (TEXT, domain_uuid), CH (TEXT, target),
+  CH (INT64, owner_uid), CH (TEXT, created_at), CH (TEXT, domain),
+  CH (TEXT, full_id), CH (TEXT, last_id), CH (UINT, length),
+  CH (SIZE, n_backups), CH (SIZE, n_completed), CH (UINT64, size_bytes),
+};
+#undef CH
+VV_CAT_ROWTYPE (chain_row, vv_chain_rec, "a chain", chain_cols, NULL);
+VV_CAT_DEFINE_RECS_FREE (vv_chain_rec, chain_row)
 
 int
 vv_catalog_chain_list (struct vv_catalog *c, const char *domain,
@@ -86,9 +59,6 @@ vv_catalog_chain_list (struct vv_catalog *c, const char *domain,
                        struct vv_chain_rec ***ret, size_t *ret_n)
 {
   static const char what[] = "listing chains";
-  struct vv_chain_rec **v = NULL;
-  size_t n = 0, cap = 0;
-  int rc;
 
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
@@ -103,21 +73,7 @@ vv_catalog_chain_list (struct vv_catalog *c, const char *domain,
   if (vv_cat_bind_text (s, 1, domain)
       || vv_cat_bind_int64 (s, 2, owner_filter))
     return vv_cat_bind_error (c, what);
-  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
-    struct vv_chain_rec *r = read_chain (s);
-    if (r == NULL || vv_cat_append ((void ***) &v, &n, &cap, r) == -1) {
-      vv_chain_rec_free (r);
-      vv_chain_recs_free (v, n);
-      return -1;
-    }
-  }
-  if (rc != SQLITE_DONE) {
-    vv_chain_recs_free (v, n);
-    return vv_cat_error (c, "%s", what);
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
+  return vv_cat_collect (c, s, what, &chain_row, (void ***) ret, ret_n);
 }
 
 struct vv_chain_rec *
@@ -138,7 +94,7 @@ vv_catalog_chain_get (struct vv_catalog *c, const char *id,
                           " AND (?2 = -1 OR c.owner_uid = ?2)",
                           id, owner_filter, &s);
   if (rc == 1)
-    return read_chain (s);
+    return vv_cat_read_new (c, &chain_row, s);
   if (rc == 0)
     vv_error_code (VV_ERR_NOT_FOUND, "no chain with id '%s'", id);
   return NULL;

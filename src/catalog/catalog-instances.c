@@ -1,6 +1,5 @@
 #include <config.h>
 
-#include <errno.h>
 #include <stdlib.h>
 
 #include "catalog/catalog-internal.h"
@@ -17,6 +16,19 @@ vv_instance_rec_free (struct vv_instance_rec *r)
   free (r->created_at);
   free (r);
 }
+
+#define INSTANCE_COLUMNS "uuid, name, owner_uid, created_at"
+
+/* In the order of INSTANCE_COLUMNS. */
+#define IN(kind, field) VV_CAT_COL (vv_instance_rec, kind, field)
+static const struct vv_cat_col instance_cols[] = {
+  IN (TEXT, uuid), IN (TEXT, name), IN (INT64, owner_uid),
+  IN (TEXT, created_at),
+};
+#undef IN
+VV_CAT_ROWTYPE (instance_row, vv_instance_rec, "an instance", instance_cols,
+                NULL);
+VV_CAT_DEFINE_RECS_FREE (vv_instance_rec, instance_row)
 
 int
 vv_catalog_instance_upsert (struct vv_catalog *c, const char *uuid,
@@ -54,7 +66,6 @@ struct vv_instance_rec *
 vv_catalog_instance_get (struct vv_catalog *c, const char *uuid)
 {
   static const char what[] = "reading an instance";
-  struct vv_instance_rec *r;
   int rc;
 
   if (uuid == NULL) {
@@ -64,33 +75,37 @@ vv_catalog_instance_get (struct vv_catalog *c, const char *uuid)
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   if (vv_cat_prepare (c, what,
-                      "SELECT uuid, name, owner_uid, created_at"
-                      " FROM instances WHERE uuid = ?1", &s) == -1)
+                      "SELECT " INSTANCE_COLUMNS " FROM instances"
+                      " WHERE uuid = ?1", &s) == -1)
     return NULL;
   if (vv_cat_bind_text (s, 1, uuid)) {
     vv_cat_bind_error (c, what);
     return NULL;
   }
   rc = sqlite3_step (s);
-  if (rc == SQLITE_DONE) {
+  if (rc == SQLITE_ROW)
+    return vv_cat_read_new (c, &instance_row, s);
+  if (rc == SQLITE_DONE)
     vv_error_code (VV_ERR_NOT_FOUND, "no instance with uuid '%s'", uuid);
-    return NULL;
-  }
-  if (rc != SQLITE_ROW) {
+  else
     vv_cat_error (c, "reading instance '%s'", uuid);
-    return NULL;
-  }
-  r = calloc (1, sizeof *r);
-  if (r == NULL) {
-    vv_error_errno (errno, "%s", what);
-    return NULL;
-  }
-  if (vv_cat_column_text (s, 0, &r->uuid) == -1
-      || vv_cat_column_text (s, 1, &r->name) == -1
-      || vv_cat_column_text (s, 3, &r->created_at) == -1) {
-    vv_instance_rec_free (r);
-    return NULL;
-  }
-  r->owner_uid = sqlite3_column_int64 (s, 2);
-  return r;
+  return NULL;
+}
+
+int
+vv_catalog_instance_list (struct vv_catalog *c, int64_t owner_filter,
+                          struct vv_instance_rec ***ret, size_t *ret_n)
+{
+  static const char what[] = "listing instances";
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT " INSTANCE_COLUMNS " FROM instances"
+                      " WHERE ?1 = -1 OR owner_uid = ?1"
+                      " ORDER BY name, uuid", &s) == -1)
+    return -1;
+  if (vv_cat_bind_int64 (s, 1, owner_filter))
+    return vv_cat_bind_error (c, what);
+  return vv_cat_collect (c, s, what, &instance_row, (void ***) ret, ret_n);
 }

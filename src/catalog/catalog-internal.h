@@ -82,6 +82,11 @@ int vv_cat_select_one (struct vv_catalog *c, const char *what,
 /* Runs a statement that returns no rows; -1 with the error reported. */
 int vv_cat_step_done (struct vv_catalog *c, sqlite3_stmt *s,
                       const char *what);
+/* Prepares sql, binds ?1 = key and runs it as vv_cat_step_done does:
+ * the deletes and updates keyed by one name or id.
+ */
+int vv_cat_exec_key (struct vv_catalog *c, const char *what,
+                     const char *sql, const char *key);
 
 /* Transactions.  BEGIN IMMEDIATE takes the write lock up front, so a
  * second connection waits in busy_timeout instead of failing with
@@ -99,6 +104,114 @@ void vv_cat_rollback (struct vv_cat_txn *t);
 
 /* Appends p to a growing array of pointers; -1 when out of memory. */
 int vv_cat_append (void ***v, size_t *n, size_t *cap, void *p);
+
+/* The row count a list returns for a caller's limit (0 = the default). */
+static inline size_t
+vv_cat_list_limit (size_t limit)
+{
+  if (limit == 0)
+    return VV_CATALOG_LIST_DEFAULT;
+  return limit > VV_CATALOG_LIST_MAX ? VV_CATALOG_LIST_MAX : limit;
+}
+
+/* ---- rows into records, driven by a table of columns (catalog-rows.c) */
+
+/* How one column is stored into its field. */
+enum vv_cat_kind {
+  VV_CAT_TEXT,                  /* char *, a copy; NULL for SQL NULL */
+  VV_CAT_INT64,                 /* int64_t */
+  VV_CAT_UINT64,                /* uint64_t */
+  VV_CAT_INT,                   /* int */
+  VV_CAT_UINT,                  /* unsigned */
+  VV_CAT_SIZE,                  /* size_t */
+  VV_CAT_BOOL,                  /* bool: any integer but 0 is true */
+  VV_CAT_DOUBLE,                /* double */
+};
+#define VV_CAT_CTYPE_TEXT char *
+#define VV_CAT_CTYPE_INT64 int64_t
+#define VV_CAT_CTYPE_UINT64 uint64_t
+#define VV_CAT_CTYPE_INT int
+#define VV_CAT_CTYPE_UINT unsigned
+#define VV_CAT_CTYPE_SIZE size_t
+#define VV_CAT_CTYPE_BOOL bool
+#define VV_CAT_CTYPE_DOUBLE double
+
+struct vv_cat_col {
+  enum vv_cat_kind kind;
+  size_t offset;
+};
+
+/* The column of kind KIND (TEXT, INT64, ...) stored in field FIELD of
+ * struct REC.  The reader writes through the offset alone, so a field
+ * whose type does not match the kind must not compile: _Generic without
+ * a default rejects it.
+ */
+#define VV_CAT_COL(rec, kind, field)                                    \
+  { VV_CAT_##kind,                                                      \
+    _Generic (((struct rec *) 0)->field,                                \
+              VV_CAT_CTYPE_##kind: offsetof (struct rec, field)) }
+
+/* A record type as the catalog reads it: cols[i] is column i of every
+ * query that reads it, so its SELECT lists the columns in that order.
+ */
+struct vv_cat_rowtype {
+  const char *noun;             /* "a backup", for messages */
+  size_t size;
+  const struct vv_cat_col *cols;
+  size_t n_cols;
+  /* Frees a record and what it holds (NULL-safe).  NULL for records only
+   * ever held inside another one, which are read with vv_cat_read_row.
+   */
+  void (*free) (void *rec);
+  /* Optional: fills what the row cannot hold (a backup's disks, from a
+   * second query); the catalog lock is held.
+   */
+  int (*finish) (struct vv_catalog *c, void *rec);
+};
+
+/* Defines the row type NAME for struct REC from the column table COLS.
+ * REC_free takes a struct REC *, and calling it through a pointer to a
+ * function of void * would be undefined, hence the small wrapper.
+ */
+#define VV_CAT_ROWTYPE(name, rec, noun, cols, finish)                   \
+  static void                                                           \
+  name##_free (void *p)                                                 \
+  {                                                                     \
+    rec##_free (p);                                                     \
+  }                                                                     \
+  static const struct vv_cat_rowtype name = {                           \
+    noun, sizeof (struct rec), cols, sizeof (cols) / sizeof ((cols)[0]), \
+    name##_free, finish                                                 \
+  }
+
+/* Stores the columns of the current row of s into rec (zeroed by the
+ * caller).  On failure, the text copied so far stays in rec for its
+ * free.  -1 with the error reported.
+ */
+int vv_cat_read_row (const struct vv_cat_rowtype *t, sqlite3_stmt *s,
+                     void *rec);
+/* A new record from the current row of s (finish included), or NULL
+ * with the error reported.
+ */
+void *vv_cat_read_new (struct vv_catalog *c, const struct vv_cat_rowtype *t,
+                       sqlite3_stmt *s);
+/* Steps s (prepared and bound) to its end and returns a record per row
+ * in *ret (an array of t's records; NULL when there is none); what names
+ * the query in messages.  *ret and *ret_n are untouched on failure.
+ */
+int vv_cat_collect (struct vv_catalog *c, sqlite3_stmt *s, const char *what,
+                    const struct vv_cat_rowtype *t,
+                    void ***ret, size_t *ret_n);
+/* Frees n records of type t and the array (NULL-safe). */
+void vv_cat_free_rows (const struct vv_cat_rowtype *t, void **v, size_t n);
+
+/* Defines the public REC##s_free (v, n) of catalog.h over row type T. */
+#define VV_CAT_DEFINE_RECS_FREE(rec, t)                                 \
+  void                                                                  \
+  rec##s_free (struct rec **v, size_t n)                                \
+  {                                                                     \
+    vv_cat_free_rows (&(t), (void **) v, n);                            \
+  }
 
 /* "completed", "failed" and "cancelled": the statuses nothing follows. */
 bool vv_cat_status_is_final (const char *status);

@@ -1,6 +1,5 @@
 #include <config.h>
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,18 +26,6 @@ vv_job_rec_free (struct vv_job_rec *r)
   free (r);
 }
 
-void
-vv_job_recs_free (struct vv_job_rec **v, size_t n)
-{
-  size_t i;
-
-  if (v == NULL)
-    return;
-  for (i = 0; i < n; i++)
-    vv_job_rec_free (v[i]);
-  free (v);
-}
-
 static int
 job_not_found (const char *id)
 {
@@ -50,61 +37,17 @@ job_not_found (const char *id)
   "id, kind, status, domain, domain_uuid, backup_id, bytes_done,"      \
   " bytes_total, error, created_at, started_at, finished_at, owner_uid"
 
-static struct vv_job_rec *
-read_job (sqlite3_stmt *s)
-{
-  struct vv_job_rec *r = calloc (1, sizeof *r);
-
-  if (r == NULL) {
-    vv_error_errno (errno, "reading a job");
-    return NULL;
-  }
-  if (vv_cat_column_text (s, 0, &r->id) == -1
-      || vv_cat_column_text (s, 1, &r->kind) == -1
-      || vv_cat_column_text (s, 2, &r->status) == -1
-      || vv_cat_column_text (s, 3, &r->domain) == -1
-      || vv_cat_column_text (s, 4, &r->domain_uuid) == -1
-      || vv_cat_column_text (s, 5, &r->backup_id) == -1
-      || vv_cat_column_text (s, 8, &r->error) == -1
-      || vv_cat_column_text (s, 9, &r->created_at) == -1
-      || vv_cat_column_text (s, 10, &r->started_at) == -1
-      || vv_cat_column_text (s, 11, &r->finished_at) == -1) {
-    vv_job_rec_free (r);
-    return NULL;
-  }
-  r->bytes_done = sqlite3_column_int64 (s, 6);
-  r->bytes_total = sqlite3_column_int64 (s, 7);
-  r->owner_uid = sqlite3_column_int64 (s, 12);
-  return r;
-}
-
-static int
-collect (struct vv_catalog *c, sqlite3_stmt *s, const char *what,
-         struct vv_job_rec ***ret, size_t *ret_n)
-{
-  struct vv_job_rec **v = NULL;
-  size_t n = 0, cap = 0;
-  int rc;
-
-  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
-    struct vv_job_rec *j = read_job (s);
-    if (j == NULL || vv_cat_append ((void ***) &v, &n, &cap, j) == -1) {
-      vv_job_rec_free (j);
-      goto fail;
-    }
-  }
-  if (rc != SQLITE_DONE) {
-    vv_cat_error (c, "%s", what);
-    goto fail;
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
-
- fail:
-  vv_job_recs_free (v, n);
-  return -1;
-}
+/* In the order of JOB_COLUMNS. */
+#define JB(kind, field) VV_CAT_COL (vv_job_rec, kind, field)
+static const struct vv_cat_col job_cols[] = {
+  JB (TEXT, id), JB (TEXT, kind), JB (TEXT, status), JB (TEXT, domain),
+  JB (TEXT, domain_uuid), JB (TEXT, backup_id), JB (UINT64, bytes_done),
+  JB (UINT64, bytes_total), JB (TEXT, error), JB (TEXT, created_at),
+  JB (TEXT, started_at), JB (TEXT, finished_at), JB (INT64, owner_uid),
+};
+#undef JB
+VV_CAT_ROWTYPE (job_row, vv_job_rec, "a job", job_cols, NULL);
+VV_CAT_DEFINE_RECS_FREE (vv_job_rec, job_row)
 
 static bool
 known_kind (const char *kind)
@@ -269,7 +212,7 @@ vv_catalog_job_get (struct vv_catalog *c, const char *id,
                           " WHERE id = ?1 AND (?2 = -1 OR owner_uid = ?2)",
                           id, owner_filter, &s);
   if (rc == 1)
-    return read_job (s);
+    return vv_cat_read_new (c, &job_row, s);
   if (rc == 0)
     job_not_found (id);
   return NULL;
@@ -281,11 +224,6 @@ vv_catalog_job_list (struct vv_catalog *c, int64_t owner_filter,
 {
   static const char what[] = "listing jobs";
 
-  if (limit == 0)
-    limit = VV_CATALOG_LIST_DEFAULT;
-  if (limit > VV_CATALOG_LIST_MAX)
-    limit = VV_CATALOG_LIST_MAX;
-
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   if (vv_cat_prepare (c, what,
@@ -295,9 +233,9 @@ vv_catalog_job_list (struct vv_catalog *c, int64_t owner_filter,
                       &s) == -1)
     return -1;
   if (vv_cat_bind_int64 (s, 1, owner_filter)
-      || vv_cat_bind_int64 (s, 2, (int64_t) limit))
+      || vv_cat_bind_int64 (s, 2, (int64_t) vv_cat_list_limit (limit)))
     return vv_cat_bind_error (c, what);
-  return collect (c, s, what, ret, ret_n);
+  return vv_cat_collect (c, s, what, &job_row, (void ***) ret, ret_n);
 }
 
 int
@@ -313,5 +251,5 @@ vv_catalog_job_list_unfinished (struct vv_catalog *c,
                       " WHERE status IN ('pending', 'running')"
                       " ORDER BY created_at DESC, rowid DESC", &s) == -1)
     return -1;
-  return collect (c, s, what, ret, ret_n);
+  return vv_cat_collect (c, s, what, &job_row, (void ***) ret, ret_n);
 }

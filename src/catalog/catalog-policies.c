@@ -1,6 +1,5 @@
 #include <config.h>
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,16 +29,6 @@ vv_policy_rec_free (struct vv_policy_rec *r)
 }
 
 void
-vv_policy_recs_free (struct vv_policy_rec **v, size_t n)
-{
-  if (v == NULL)
-    return;
-  for (size_t i = 0; i < n; i++)
-    vv_policy_rec_free (v[i]);
-  free (v);
-}
-
-void
 vv_attachment_rec_free (struct vv_attachment_rec *r)
 {
   if (r == NULL)
@@ -49,16 +38,6 @@ vv_attachment_rec_free (struct vv_attachment_rec *r)
   free (r->domain);
   free (r->attached_at);
   free (r);
-}
-
-void
-vv_attachment_recs_free (struct vv_attachment_rec **v, size_t n)
-{
-  if (v == NULL)
-    return;
-  for (size_t i = 0; i < n; i++)
-    vv_attachment_rec_free (v[i]);
-  free (v);
 }
 
 void
@@ -77,26 +56,6 @@ vv_run_rec_free (struct vv_run_rec *r)
   free (r->result);
   free (r->message);
   free (r);
-}
-
-void
-vv_run_recs_free (struct vv_run_rec **v, size_t n)
-{
-  if (v == NULL)
-    return;
-  for (size_t i = 0; i < n; i++)
-    vv_run_rec_free (v[i]);
-  free (v);
-}
-
-void
-vv_instance_recs_free (struct vv_instance_rec **v, size_t n)
-{
-  if (v == NULL)
-    return;
-  for (size_t i = 0; i < n; i++)
-    vv_instance_rec_free (v[i]);
-  free (v);
 }
 
 static bool
@@ -173,40 +132,20 @@ validate_policy (const struct vv_policy_rec *r)
   " p.created_at,"                                                      \
   " (SELECT count(*) FROM policy_instances i WHERE i.policy = p.name)"
 
-static struct vv_policy_rec *
-read_policy (sqlite3_stmt *s)
-{
-  struct vv_policy_rec *r = calloc (1, sizeof *r);
-
-  if (r == NULL) {
-    vv_error_errno (errno, "reading a policy");
-    return NULL;
-  }
-  if (vv_cat_column_text (s, 0, &r->name) == -1
-      || vv_cat_column_text (s, 2, &r->status) == -1
-      || vv_cat_column_text (s, 3, &r->last_error) == -1
-      || vv_cat_column_text (s, 4, &r->schedule_kind) == -1
-      || vv_cat_column_text (s, 8, &r->tz) == -1
-      || vv_cat_column_text (s, 12, &r->keep) == -1
-      || vv_cat_column_text (s, 15, &r->device) == -1
-      || vv_cat_column_text (s, 16, &r->target) == -1
-      || vv_cat_column_text (s, 17, &r->quiesce) == -1
-      || vv_cat_column_text (s, 18, &r->created_at) == -1) {
-    vv_policy_rec_free (r);
-    return NULL;
-  }
-  r->owner_uid = sqlite3_column_int64 (s, 1);
-  r->day = sqlite3_column_int (s, 5);
-  r->hour = sqlite3_column_int (s, 6);
-  r->minute = sqlite3_column_int (s, 7);
-  r->window = (unsigned) sqlite3_column_int (s, 9);
-  r->max_chain = (unsigned) sqlite3_column_int (s, 10);
-  r->retention = (unsigned) sqlite3_column_int (s, 11);
-  r->max_age = sqlite3_column_int64 (s, 13);
-  r->max_backups = (unsigned) sqlite3_column_int (s, 14);
-  r->n_instances = (size_t) sqlite3_column_int64 (s, 19);
-  return r;
-}
+/* In the order of POLICY_COLUMNS. */
+#define PO(kind, field) VV_CAT_COL (vv_policy_rec, kind, field)
+static const struct vv_cat_col policy_cols[] = {
+  PO (TEXT, name), PO (INT64, owner_uid), PO (TEXT, status),
+  PO (TEXT, last_error), PO (TEXT, schedule_kind), PO (INT, day),
+  PO (INT, hour), PO (INT, minute), PO (TEXT, tz), PO (UINT, window),
+  PO (UINT, max_chain), PO (UINT, retention), PO (TEXT, keep),
+  PO (INT64, max_age), PO (UINT, max_backups), PO (TEXT, device),
+  PO (TEXT, target), PO (TEXT, quiesce), PO (TEXT, created_at),
+  PO (SIZE, n_instances),
+};
+#undef PO
+VV_CAT_ROWTYPE (policy_row, vv_policy_rec, "a policy", policy_cols, NULL);
+VV_CAT_DEFINE_RECS_FREE (vv_policy_rec, policy_row)
 
 /* Binds the settings shared by insert and update as ?2.. ?17. */
 static int
@@ -310,7 +249,7 @@ vv_catalog_policy_get (struct vv_catalog *c, const char *name,
                           " WHERE p.name = ?1 AND (?2 = -1 OR p.owner_uid = ?2)",
                           name, owner_filter, &s);
   if (rc == 1)
-    return read_policy (s);
+    return vv_cat_read_new (c, &policy_row, s);
   if (rc == 0)
     policy_not_found (name);
   return NULL;
@@ -321,9 +260,6 @@ vv_catalog_policy_list (struct vv_catalog *c, int64_t owner_filter,
                         struct vv_policy_rec ***ret, size_t *ret_n)
 {
   static const char what[] = "listing policies";
-  struct vv_policy_rec **v = NULL;
-  size_t n = 0, cap = 0;
-  int rc;
 
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
@@ -334,21 +270,7 @@ vv_catalog_policy_list (struct vv_catalog *c, int64_t owner_filter,
     return -1;
   if (vv_cat_bind_int64 (s, 1, owner_filter))
     return vv_cat_bind_error (c, what);
-  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
-    struct vv_policy_rec *p = read_policy (s);
-    if (p == NULL || vv_cat_append ((void ***) &v, &n, &cap, p) == -1) {
-      vv_policy_rec_free (p);
-      vv_policy_recs_free (v, n);
-      return -1;
-    }
-  }
-  if (rc != SQLITE_DONE) {
-    vv_policy_recs_free (v, n);
-    return vv_cat_error (c, "%s", what);
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
+  return vv_cat_collect (c, s, what, &policy_row, (void ***) ret, ret_n);
 }
 
 int
@@ -392,52 +314,36 @@ vv_catalog_policy_delete (struct vv_catalog *c, const char *name)
   }
   VV_LOCK_GUARD (&c->lock);
   _cleanup_txn_ struct vv_cat_txn txn = { 0 };
-  _cleanup_stmt_ sqlite3_stmt *del = NULL;
-  _cleanup_stmt_ sqlite3_stmt *orphan = NULL;
   if (vv_cat_begin (c, &txn) == -1)
     return -1;
   /* Attachments and runs go with it (ON DELETE CASCADE). */
-  if (vv_cat_prepare (c, what, "DELETE FROM policies WHERE name = ?1",
-                      &del) == -1)
-    return -1;
-  if (vv_cat_bind_text (del, 1, name))
-    return vv_cat_bind_error (c, what);
-  if (vv_cat_step_done (c, del, what) == -1)
+  if (vv_cat_exec_key (c, what,
+                       "DELETE FROM policies WHERE name = ?1", name) == -1)
     return -1;
   if (sqlite3_changes (c->db) == 0)
     return policy_not_found (name);
   /* A later policy of the same name must not manage these backups. */
-  if (vv_cat_prepare (c, what,
-                      "UPDATE backups SET policy = NULL WHERE policy = ?1",
-                      &orphan) == -1)
-    return -1;
-  if (vv_cat_bind_text (orphan, 1, name))
-    return vv_cat_bind_error (c, what);
-  if (vv_cat_step_done (c, orphan, what) == -1)
+  if (vv_cat_exec_key (c, what,
+                       "UPDATE backups SET policy = NULL WHERE policy = ?1",
+                       name) == -1)
     return -1;
   return vv_cat_commit (&txn);
 }
 
 /* ---- attachments ---- */
 
-static struct vv_attachment_rec *
-read_attachment (sqlite3_stmt *s)
-{
-  struct vv_attachment_rec *r = calloc (1, sizeof *r);
+#define ATTACHMENT_COLUMNS "policy, domain_uuid, domain, attached_at"
 
-  if (r == NULL) {
-    vv_error_errno (errno, "reading an attachment");
-    return NULL;
-  }
-  if (vv_cat_column_text (s, 0, &r->policy) == -1
-      || vv_cat_column_text (s, 1, &r->domain_uuid) == -1
-      || vv_cat_column_text (s, 2, &r->domain) == -1
-      || vv_cat_column_text (s, 3, &r->attached_at) == -1) {
-    vv_attachment_rec_free (r);
-    return NULL;
-  }
-  return r;
-}
+/* In the order of ATTACHMENT_COLUMNS. */
+#define AT(kind, field) VV_CAT_COL (vv_attachment_rec, kind, field)
+static const struct vv_cat_col attachment_cols[] = {
+  AT (TEXT, policy), AT (TEXT, domain_uuid), AT (TEXT, domain),
+  AT (TEXT, attached_at),
+};
+#undef AT
+VV_CAT_ROWTYPE (attachment_row, vv_attachment_rec, "an attachment",
+                attachment_cols, NULL);
+VV_CAT_DEFINE_RECS_FREE (vv_attachment_rec, attachment_row)
 
 int
 vv_catalog_policy_attach (struct vv_catalog *c, const char *policy,
@@ -559,34 +465,17 @@ vv_catalog_attachment_list (struct vv_catalog *c, const char *policy,
                             struct vv_attachment_rec ***ret, size_t *ret_n)
 {
   static const char what[] = "listing attached instances";
-  struct vv_attachment_rec **v = NULL;
-  size_t n = 0, cap = 0;
-  int rc;
 
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   if (vv_cat_prepare (c, what,
-                      "SELECT policy, domain_uuid, domain, attached_at"
-                      " FROM policy_instances WHERE ?1 IS NULL OR policy = ?1"
+                      "SELECT " ATTACHMENT_COLUMNS " FROM policy_instances"
+                      " WHERE ?1 IS NULL OR policy = ?1"
                       " ORDER BY attached_at, rowid", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, policy))
     return vv_cat_bind_error (c, what);
-  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
-    struct vv_attachment_rec *a = read_attachment (s);
-    if (a == NULL || vv_cat_append ((void ***) &v, &n, &cap, a) == -1) {
-      vv_attachment_rec_free (a);
-      vv_attachment_recs_free (v, n);
-      return -1;
-    }
-  }
-  if (rc != SQLITE_DONE) {
-    vv_attachment_recs_free (v, n);
-    return vv_cat_error (c, "%s", what);
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
+  return vv_cat_collect (c, s, what, &attachment_row, (void ***) ret, ret_n);
 }
 
 struct vv_attachment_rec *
@@ -602,8 +491,7 @@ vv_catalog_attachment_get (struct vv_catalog *c, const char *domain)
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   if (vv_cat_prepare (c, what,
-                      "SELECT policy, domain_uuid, domain, attached_at"
-                      " FROM policy_instances"
+                      "SELECT " ATTACHMENT_COLUMNS " FROM policy_instances"
                       " WHERE domain_uuid = ?1 OR domain = ?1"
                       " ORDER BY domain_uuid = ?1 DESC LIMIT 1", &s) == -1)
     return NULL;
@@ -613,7 +501,7 @@ vv_catalog_attachment_get (struct vv_catalog *c, const char *domain)
   }
   rc = sqlite3_step (s);
   if (rc == SQLITE_ROW)
-    return read_attachment (s);
+    return vv_cat_read_new (c, &attachment_row, s);
   if (rc == SQLITE_DONE)
     vv_error_code (VV_ERR_NOT_FOUND, "instance '%s' is not attached to a "
                    "backup policy", domain);
@@ -623,6 +511,22 @@ vv_catalog_attachment_get (struct vv_catalog *c, const char *domain)
 }
 
 /* ---- runs ---- */
+
+#define RUN_COLUMNS                                                     \
+  "id, policy, domain_uuid, domain, scheduled_for, started_at,"        \
+  " finished_at, kind, backup_id, result, message"
+
+/* In the order of RUN_COLUMNS. */
+#define RU(kind, field) VV_CAT_COL (vv_run_rec, kind, field)
+static const struct vv_cat_col run_cols[] = {
+  RU (INT64, id), RU (TEXT, policy), RU (TEXT, domain_uuid), RU (TEXT, domain),
+  RU (TEXT, scheduled_for), RU (TEXT, started_at), RU (TEXT, finished_at),
+  RU (TEXT, kind), RU (TEXT, backup_id), RU (TEXT, result),
+  RU (TEXT, message),
+};
+#undef RU
+VV_CAT_ROWTYPE (run_row, vv_run_rec, "a policy run", run_cols, NULL);
+VV_CAT_DEFINE_RECS_FREE (vv_run_rec, run_row)
 
 static const char *const run_results[] = {
   "running", "ok", "failed", "skipped", NULL
@@ -717,98 +621,17 @@ vv_catalog_run_list (struct vv_catalog *c, const char *policy,
                      struct vv_run_rec ***ret, size_t *ret_n)
 {
   static const char what[] = "listing policy runs";
-  struct vv_run_rec **v = NULL;
-  size_t n = 0, cap = 0;
-  int rc;
 
-  if (limit == 0)
-    limit = VV_CATALOG_LIST_DEFAULT;
-  if (limit > VV_CATALOG_LIST_MAX)
-    limit = VV_CATALOG_LIST_MAX;
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   if (vv_cat_prepare (c, what,
-                      "SELECT id, policy, domain_uuid, domain, scheduled_for,"
-                      " started_at, finished_at, kind, backup_id, result,"
-                      " message FROM policy_runs"
+                      "SELECT " RUN_COLUMNS " FROM policy_runs"
                       " WHERE (?1 IS NULL OR policy = ?1)"
                       " AND (?2 IS NULL OR domain_uuid = ?2)"
                       " ORDER BY id DESC LIMIT ?3", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, policy) || vv_cat_bind_text (s, 2, domain_uuid)
-      || vv_cat_bind_int64 (s, 3, (int64_t) limit))
+      || vv_cat_bind_int64 (s, 3, (int64_t) vv_cat_list_limit (limit)))
     return vv_cat_bind_error (c, what);
-  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
-    struct vv_run_rec *r = calloc (1, sizeof *r);
-    if (r == NULL
-        || vv_cat_column_text (s, 1, &r->policy) == -1
-        || vv_cat_column_text (s, 2, &r->domain_uuid) == -1
-        || vv_cat_column_text (s, 3, &r->domain) == -1
-        || vv_cat_column_text (s, 4, &r->scheduled_for) == -1
-        || vv_cat_column_text (s, 5, &r->started_at) == -1
-        || vv_cat_column_text (s, 6, &r->finished_at) == -1
-        || vv_cat_column_text (s, 7, &r->kind) == -1
-        || vv_cat_column_text (s, 8, &r->backup_id) == -1
-        || vv_cat_column_text (s, 9, &r->result) == -1
-        || vv_cat_column_text (s, 10, &r->message) == -1
-        || vv_cat_append ((void ***) &v, &n, &cap, r) == -1) {
-      if (r == NULL)
-        vv_error_errno (ENOMEM, "%s", what);
-      vv_run_rec_free (r);
-      vv_run_recs_free (v, n);
-      return -1;
-    }
-    r->id = sqlite3_column_int64 (s, 0);
-  }
-  if (rc != SQLITE_DONE) {
-    vv_run_recs_free (v, n);
-    return vv_cat_error (c, "%s", what);
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
-}
-
-/* ---- instances ---- */
-
-int
-vv_catalog_instance_list (struct vv_catalog *c, int64_t owner_filter,
-                          struct vv_instance_rec ***ret, size_t *ret_n)
-{
-  static const char what[] = "listing instances";
-  struct vv_instance_rec **v = NULL;
-  size_t n = 0, cap = 0;
-  int rc;
-
-  VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "SELECT uuid, name, owner_uid, created_at"
-                      " FROM instances WHERE ?1 = -1 OR owner_uid = ?1"
-                      " ORDER BY name, uuid", &s) == -1)
-    return -1;
-  if (vv_cat_bind_int64 (s, 1, owner_filter))
-    return vv_cat_bind_error (c, what);
-  while ((rc = sqlite3_step (s)) == SQLITE_ROW) {
-    struct vv_instance_rec *r = calloc (1, sizeof *r);
-    if (r == NULL
-        || vv_cat_column_text (s, 0, &r->uuid) == -1
-        || vv_cat_column_text (s, 1, &r->name) == -1
-        || vv_cat_column_text (s, 3, &r->created_at) == -1
-        || vv_cat_append ((void ***) &v, &n, &cap, r) == -1) {
-      if (r == NULL)
-        vv_error_errno (ENOMEM, "%s", what);
-      vv_instance_rec_free (r);
-      vv_instance_recs_free (v, n);
-      return -1;
-    }
-    r->owner_uid = sqlite3_column_int64 (s, 2);
-  }
-  if (rc != SQLITE_DONE) {
-    vv_instance_recs_free (v, n);
-    return vv_cat_error (c, "%s", what);
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
+  return vv_cat_collect (c, s, what, &run_row, (void ***) ret, ret_n);
 }

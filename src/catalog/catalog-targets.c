@@ -1,6 +1,5 @@
 #include <config.h>
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -62,27 +61,16 @@ vv_catalog_target_add (struct vv_catalog *c, const struct vv_target_rec *r)
   return 0;
 }
 
-static struct vv_target_rec *
-read_target (sqlite3_stmt *s)
-{
-  struct vv_target_rec *r = calloc (1, sizeof *r);
-
-  if (r == NULL) {
-    vv_error_errno (ENOMEM, "reading a target");
-    return NULL;
-  }
-  if (vv_cat_column_text (s, 0, &r->name) == -1
-      || vv_cat_column_text (s, 1, &r->url) == -1
-      || vv_cat_column_text (s, 2, &r->params) == -1
-      || vv_cat_column_text (s, 4, &r->created_at) == -1) {
-    vv_target_rec_free (r);
-    return NULL;
-  }
-  r->price_per_gb_month = sqlite3_column_double (s, 3);
-  return r;
-}
-
 #define TARGET_COLUMNS "name, url, params, price_per_gb_month, created_at"
+
+/* In the order of TARGET_COLUMNS. */
+#define TG(kind, field) VV_CAT_COL (vv_target_rec, kind, field)
+static const struct vv_cat_col target_cols[] = {
+  TG (TEXT, name), TG (TEXT, url), TG (TEXT, params),
+  TG (DOUBLE, price_per_gb_month), TG (TEXT, created_at),
+};
+#undef TG
+VV_CAT_ROWTYPE (target_row, vv_target_rec, "a target", target_cols, NULL);
 
 struct vv_target_rec *
 vv_catalog_target_get (struct vv_catalog *c, const char *name)
@@ -106,7 +94,7 @@ vv_catalog_target_get (struct vv_catalog *c, const char *name)
   }
   r = sqlite3_step (s);
   if (r == SQLITE_ROW)
-    return read_target (s);
+    return vv_cat_read_new (c, &target_row, s);
   if (r == SQLITE_DONE)
     vv_error_code (VV_ERR_NOT_FOUND, "no target named '%s'",
                    name);
@@ -120,9 +108,6 @@ vv_catalog_target_list (struct vv_catalog *c,
                         struct vv_target_rec ***ret, size_t *ret_n)
 {
   static const char what[] = "listing targets";
-  struct vv_target_rec **v = NULL;
-  size_t n = 0, cap = 0, i;
-  int r;
 
   VV_LOCK_GUARD (&c->lock);
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
@@ -130,26 +115,7 @@ vv_catalog_target_list (struct vv_catalog *c,
                       "SELECT " TARGET_COLUMNS " FROM targets"
                       " ORDER BY name", &s) == -1)
     return -1;
-  while ((r = sqlite3_step (s)) == SQLITE_ROW) {
-    struct vv_target_rec *t = read_target (s);
-    if (t == NULL || vv_cat_append ((void ***) &v, &n, &cap, t) == -1) {
-      vv_target_rec_free (t);
-      goto fail;
-    }
-  }
-  if (r != SQLITE_DONE) {
-    vv_cat_error (c, "%s", what);
-    goto fail;
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
-
- fail:
-  for (i = 0; i < n; i++)
-    vv_target_rec_free (v[i]);
-  free (v);
-  return -1;
+  return vv_cat_collect (c, s, what, &target_row, (void ***) ret, ret_n);
 }
 
 int
@@ -165,9 +131,6 @@ vv_catalog_target_remove (struct vv_catalog *c, const char *name)
   VV_LOCK_GUARD (&c->lock);
   _cleanup_txn_ struct vv_cat_txn txn = { 0 };
   _cleanup_stmt_ sqlite3_stmt *count = NULL;
-  _cleanup_stmt_ sqlite3_stmt *failed = NULL;
-  _cleanup_stmt_ sqlite3_stmt *chains = NULL;
-  _cleanup_stmt_ sqlite3_stmt *del = NULL;
   if (vv_cat_begin (c, &txn) == -1)
     return -1;
 
@@ -192,29 +155,17 @@ vv_catalog_target_remove (struct vv_catalog *c, const char *name)
   /* Failed and cancelled attempts hold no data on the target; their
    * records go with it.
    */
-  if (vv_cat_prepare (c, what, "DELETE FROM backups WHERE target = ?1",
-                      &failed) == -1)
-    return -1;
-  if (vv_cat_bind_text (failed, 1, name))
-    return vv_cat_bind_error (c, what);
-  if (vv_cat_step_done (c, failed, what) == -1)
+  if (vv_cat_exec_key (c, what,
+                       "DELETE FROM backups WHERE target = ?1", name) == -1)
     return -1;
 
   /* Chains end with their last backup; drop any left without one. */
-  if (vv_cat_prepare (c, what, "DELETE FROM chains WHERE target = ?1",
-                      &chains) == -1)
-    return -1;
-  if (vv_cat_bind_text (chains, 1, name))
-    return vv_cat_bind_error (c, what);
-  if (vv_cat_step_done (c, chains, what) == -1)
+  if (vv_cat_exec_key (c, what,
+                       "DELETE FROM chains WHERE target = ?1", name) == -1)
     return -1;
 
-  if (vv_cat_prepare (c, what, "DELETE FROM targets WHERE name = ?1",
-                      &del) == -1)
-    return -1;
-  if (vv_cat_bind_text (del, 1, name))
-    return vv_cat_bind_error (c, what);
-  if (vv_cat_step_done (c, del, what) == -1)
+  if (vv_cat_exec_key (c, what,
+                       "DELETE FROM targets WHERE name = ?1", name) == -1)
     return -1;
   if (sqlite3_changes (c->db) == 0) {
     vv_error_code (VV_ERR_NOT_FOUND, "no target named '%s'",

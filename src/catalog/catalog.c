@@ -100,6 +100,19 @@ vv_cat_step_done (struct vv_catalog *c, sqlite3_stmt *s, const char *what)
 }
 
 int
+vv_cat_exec_key (struct vv_catalog *c, const char *what, const char *sql,
+                 const char *key)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (vv_cat_prepare (c, what, sql, &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, key))
+    return vv_cat_bind_error (c, what);
+  return vv_cat_step_done (c, s, what);
+}
+
+int
 vv_cat_select_one (struct vv_catalog *c, const char *what, const char *sql,
                    const char *key, int64_t owner_filter, sqlite3_stmt **ret)
 {

@@ -779,6 +779,60 @@ test_offline_field (void)
   vv_catalog_close (c);
 }
 
+/* ---- target import: all of a batch or nothing ---- */
+
+static void
+test_insert_all (void)
+{
+  _cleanup_free_ char *path = path_in_tmp ("import.db");
+  struct vv_backup_rec full = backup ("bk-0000000000a1", UUID1,
+                                      "ch-0000000000a0", NULL,
+                                      "2026-01-01T00:00:00Z", 1000);
+  struct vv_backup_rec inc = backup ("bk-0000000000a2", UUID1,
+                                     "ch-0000000000a0", "bk-0000000000a1",
+                                     "2026-01-02T00:00:00Z", 1000);
+  struct vv_backup_rec orphan = backup ("bk-0000000000a3", UUID1,
+                                        "ch-0000000000a0", "bk-0000000000ff",
+                                        "2026-01-03T00:00:00Z", 1000);
+  struct vv_backup_rec *bad[] = { &full, &inc, &orphan };
+  struct vv_backup_rec *good[] = { &full, &inc };
+  struct vv_catalog *c = vv_catalog_open (path);
+  struct vv_instance_rec *i;
+  struct vv_chain_rec *ch;
+
+  CHECK (c);
+  add_target (c, "local");
+  full.status = inc.status = orphan.status = (char *) "completed";
+  full.domain = inc.domain = (char *) "web01-old";
+  inc.chain_pos = 1;
+  /* The third fails (its parent is nowhere): nothing stays. */
+  CHECK (vv_catalog_backup_insert_all (c, bad, 3) == -1);
+  CHECK (strstr (vv_get_error (), "bk-0000000000ff"));
+  CHECK (raw_count (path, "SELECT count(*) FROM backups") == 0);
+  CHECK (raw_count (path, "SELECT count(*) FROM chains") == 0);
+  CHECK (raw_count (path, "SELECT count(*) FROM instances") == 0);
+
+  /* A known instance keeps its owner and takes the name of its newest
+   * backup.
+   */
+  CHECK (vv_catalog_instance_upsert (c, UUID1, "web01", 0) == 0);
+  CHECK (vv_catalog_backup_insert_all (c, good, 2) == 0);
+  CHECK (raw_count (path, "SELECT count(*) FROM backups WHERE status = "
+                    "'completed'") == 2);
+  ch = vv_catalog_chain_get (c, "ch-0000000000a0", VV_OWNER_ANY);
+  CHECK (ch && STREQ (ch->full_id, full.id) && ch->length == 1
+         && ch->owner_uid == 1000);
+  vv_chain_rec_free (ch);
+  i = vv_catalog_instance_get (c, UUID1);
+  CHECK (i && STREQ (i->name, "web01-old") && i->owner_uid == 0);
+  vv_instance_rec_free (i);
+  /* Again: the ids exist, nothing changes. */
+  CHECK (vv_catalog_backup_insert_all (c, good, 2) == -1);
+  CHECK (raw_count (path, "SELECT count(*) FROM backups") == 2);
+  CHECK (vv_catalog_backup_insert_all (c, NULL, 0) == 0);
+  vv_catalog_close (c);
+}
+
 /* A schema 3 file: backups whose notes say they were taken offline become
  * offline, the others not.
  */
@@ -850,6 +904,7 @@ main (void)
   vv_catalog_close (NULL);
 
   test_offline_field ();
+  test_insert_all ();
   test_migration_from_3 ();
   test_concurrency (conc);
 

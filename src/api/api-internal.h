@@ -66,6 +66,7 @@ int vv_api_target_create (struct vv_api_request *r, json_object **ret);
 int vv_api_target_get (struct vv_api_request *r, json_object **ret);
 int vv_api_target_delete (struct vv_api_request *r, json_object **ret);
 int vv_api_target_test (struct vv_api_request *r, json_object **ret);
+int vv_api_target_import (struct vv_api_request *r, json_object **ret);
 
 /* api-policies.c */
 int vv_api_policy_create (struct vv_api_request *r, json_object **ret);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/engine.h"
 #include "target/target.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -369,4 +370,61 @@ vv_api_target_test (struct vv_api_request *r, json_object **ret)
   json_object_object_add (o, "ok", json_object_new_boolean (1));
   *ret = o;
   return 200;
+}
+
+int
+vv_api_target_import (struct vv_api_request *r, json_object **ret)
+{
+  static const char *const no_keys[] = { NULL };
+  _cleanup_json_ json_object *req = NULL;
+  _cleanup_json_ json_object *o = NULL;
+  struct vv_import_result res = { 0 };
+  json_object *skipped;
+  char detail[160];
+
+  if (vv_api_require_admin (r, "managing targets") == -1)
+    return -1;
+  req = vv_api_parse_body (r, "the import request", no_keys, true);
+  if (req == NULL)
+    return -1;
+  if (vv_engine_import_target (r->ctx->engine, r->param, &res) == -1)
+    return -1;
+  snprintf (detail, sizeof detail, "imported %zu, known %zu, skipped %zu",
+            res.imported, res.known, res.n_skipped);
+  vv_api_set_audit (r, NULL, detail);
+
+  o = json_object_new_object ();
+  if (o == NULL)
+    goto nomem;
+  json_object_object_add (o, "imported",
+                          json_object_new_int64 ((int64_t) res.imported));
+  json_object_object_add (o, "known",
+                          json_object_new_int64 ((int64_t) res.known));
+  skipped = json_object_new_array ();
+  if (skipped == NULL || json_object_object_add (o, "skipped", skipped) != 0) {
+    json_object_put (skipped);
+    goto nomem;
+  }
+  json_object_object_add (o, "skipped_total",
+                          json_object_new_int64 ((int64_t) res.n_skipped));
+  for (size_t i = 0; i < res.n_reported; i++) {
+    json_object *s = json_object_new_object ();
+
+    if (s == NULL || json_object_array_add (skipped, s) != 0) {
+      json_object_put (s);
+      goto nomem;
+    }
+    json_object_object_add (s, "object",
+                            json_object_new_string (res.skipped[i].object));
+    json_object_object_add (s, "reason",
+                            json_object_new_string (res.skipped[i].reason));
+  }
+  vv_import_result_clear (&res);
+  *ret = TAKE_PTR (o);
+  return 200;
+
+ nomem:
+  vv_import_result_clear (&res);
+  vv_error ("out of memory answering the import of target '%s'", r->param);
+  return -1;
 }

@@ -52,6 +52,7 @@ static const struct route {
   { "GET",    "targets/*",         vv_api_target_get,        NULL },
   { "DELETE", "targets/*",         vv_api_target_delete,     "target.delete" },
   { "POST",   "targets/*/test",    vv_api_target_test,       "target.test" },
+  { "POST",   "targets/*/import",  vv_api_target_import,     "target.import" },
   { "POST",   "policies",          vv_api_policy_create,     "policy.create" },
   { "GET",    "policies",          vv_api_policy_list,       NULL },
   { "GET",    "policies/*",        vv_api_policy_get,        NULL },

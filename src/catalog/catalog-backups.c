@@ -475,23 +475,16 @@ validate_backup (const struct vv_backup_rec *r)
   return check_size ("size", r->id, r->size_bytes);
 }
 
-int
-vv_catalog_backup_insert (struct vv_catalog *c,
-                          const struct vv_backup_rec *r)
+/* Catalog lock held, inside a transaction. */
+static int
+insert_locked (struct vv_catalog *c, const struct vv_backup_rec *r,
+               const char *now)
 {
   static const char what[] = "recording a backup";
-  char now[VV_TIME_MAX];
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
   size_t i;
 
-  if (validate_backup (r) == -1)
-    return -1;
-  vv_now_utc (now);
-
-  VV_LOCK_GUARD (&c->lock);
-  _cleanup_txn_ struct vv_cat_txn txn = { 0 };
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_begin (c, &txn) == -1
-      || check_target_and_chain (c, r, now) == -1
+  if (check_target_and_chain (c, r, now) == -1
       || check_parent (c, r) == -1)
     return -1;
 
@@ -536,6 +529,78 @@ vv_catalog_backup_insert (struct vv_catalog *c,
   for (i = 0; i < r->n_disks; i++)
     if (insert_disk (c, r->id, &r->disks[i]) == -1)
       return -1;
+  return 0;
+}
+
+int
+vv_catalog_backup_insert (struct vv_catalog *c,
+                          const struct vv_backup_rec *r)
+{
+  char now[VV_TIME_MAX];
+
+  if (validate_backup (r) == -1)
+    return -1;
+  vv_now_utc (now);
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_txn_ struct vv_cat_txn txn = { 0 };
+  if (vv_cat_begin (c, &txn) == -1 || insert_locked (c, r, now) == -1)
+    return -1;
+  return vv_cat_commit (&txn);
+}
+
+/* Catalog lock held.  The instance of an imported backup: a new one gets
+ * the backup's owner; an existing one keeps its owner and takes the
+ * backup's domain name only when no backup of it in the catalog is newer
+ * (a domain renamed since must not get its old name back).
+ */
+static int
+upsert_instance_of (struct vv_catalog *c, const struct vv_backup_rec *r,
+                    const char *now)
+{
+  static const char what[] = "recording the instance of a backup";
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (vv_cat_prepare (c, what,
+                      "INSERT INTO instances (uuid, name, owner_uid,"
+                      " created_at) VALUES (?1, ?2, ?3, ?4)"
+                      " ON CONFLICT (uuid) DO UPDATE SET name = excluded.name"
+                      " WHERE NOT EXISTS (SELECT 1 FROM backups"
+                      " WHERE domain_uuid = ?1 AND created_at > ?5)",
+                      &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, r->domain_uuid)
+      || vv_cat_bind_text (s, 2, r->domain)
+      || vv_cat_bind_int64 (s, 3, r->owner_uid)
+      || vv_cat_bind_text (s, 4, now)
+      || vv_cat_bind_text (s, 5, r->created_at ? r->created_at : now))
+    return vv_cat_bind_error (c, what);
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return vv_cat_error (c, "recording instance '%s' (%s)", r->domain,
+                         r->domain_uuid);
+  return 0;
+}
+
+int
+vv_catalog_backup_insert_all (struct vv_catalog *c,
+                              struct vv_backup_rec *const *v, size_t n)
+{
+  char now[VV_TIME_MAX];
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (validate_backup (v[i]) == -1)
+      return -1;
+  vv_now_utc (now);
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_txn_ struct vv_cat_txn txn = { 0 };
+  if (vv_cat_begin (c, &txn) == -1)
+    return -1;
+  for (i = 0; i < n; i++)
+    if (upsert_instance_of (c, v[i], now) == -1
+        || insert_locked (c, v[i], now) == -1)
+      return -1;                /* the cleanup rolls everything back */
   return vv_cat_commit (&txn);
 }
 

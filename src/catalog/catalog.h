@@ -171,6 +171,15 @@ int vv_catalog_backup_count_children (struct vv_catalog *c, const char *id);
  * the chain is empty).
  */
 int vv_catalog_backup_delete (struct vv_catalog *c, const char *id);
+/* Appended with target import (docs/storage-format.md, "Rebuilding the
+ * catalog from targets").  Records backups read from their manifests,
+ * each with its chain row and its instance (a new one gets the backup's
+ * owner; an existing one takes the backup's domain name unless the
+ * catalog holds a newer backup of it), in one transaction: all of them,
+ * or none when one fails.  Parents come before their incrementals in v.
+ */
+int vv_catalog_backup_insert_all (struct vv_catalog *c,
+                                  struct vv_backup_rec *const *v, size_t n);
 
 /* ---- chains: a full backup and the incrementals built on it ---- */
 struct vv_chain_rec {

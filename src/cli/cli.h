@@ -211,6 +211,7 @@ extern const struct cli_command cli_cmd_target_list;
 extern const struct cli_command cli_cmd_target_add;
 extern const struct cli_command cli_cmd_target_test;
 extern const struct cli_command cli_cmd_target_remove;
+extern const struct cli_command cli_cmd_target_import;
 extern const struct cli_command cli_cmd_version;
 extern const struct cli_command cli_cmd_policy_create;
 extern const struct cli_command cli_cmd_policy_edit;

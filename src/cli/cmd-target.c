@@ -1,6 +1,9 @@
 #include <config.h>
-/* virtvault target list | add | test | remove: where backups are stored. */
+/* virtvault target list | add | test | remove | import: where backups are
+ * stored.
+ */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +217,43 @@ run_target_remove (struct cli *cli, const struct cli_command *cmd,
   return CLI_EXIT_OK;
 }
 
+static int
+run_target_import (struct cli *cli, const struct cli_command *cmd,
+                   int argc, char **argv)
+{
+  _cleanup_json_ json_object *answer = NULL;
+  json_object *skipped;
+  int64_t total;
+  size_t n;
+  int r;
+
+  if ((r = cli_call_on_object (cli, cmd, argc, argv, "POST", "targets",
+                                "import", &answer)) >= 0)
+    return r;
+  if (cli->json) {
+    cli_print_json (answer);
+    return CLI_EXIT_OK;
+  }
+  skipped = cli_get_array (answer, "skipped");
+  n = skipped ? json_object_array_length (skipped) : 0;
+  total = cli_get_int (answer, "skipped_total", (int64_t) n);
+  printf ("Imported %" PRId64 " backup%s from target '%s' (%" PRId64
+          " already known)%s\n",
+          cli_get_int (answer, "imported", 0),
+          cli_get_int (answer, "imported", 0) == 1 ? "" : "s", argv[optind],
+          cli_get_int (answer, "known", 0), total > 0 ? "; skipped:" : "");
+  for (size_t i = 0; i < n; i++) {
+    json_object *s = json_object_array_get_idx (skipped, i);
+    const char *object = cli_get_str (s, "object");
+    const char *reason = cli_get_str (s, "reason");
+
+    printf ("  %s: %s\n", object ? object : "?", reason ? reason : "?");
+  }
+  if (total > (int64_t) n)
+    printf ("  ... and %" PRId64 " more\n", total - (int64_t) n);
+  return CLI_EXIT_OK;
+}
+
 const struct cli_command cli_cmd_target_list = {
   .name = "target list",
   .synopsis = "",
@@ -258,4 +298,20 @@ const struct cli_command cli_cmd_target_remove = {
   "Refused while backups are stored on it.  Prints \"Removed target\n"
   "NAME\" (with --json: {\"deleted\": \"NAME\"}).\n",
   .run = run_target_remove,
+};
+
+const struct cli_command cli_cmd_target_import = {
+  .name = "target import",
+  .synopsis = "NAME",
+  .summary = "Add the backups stored on a target to the catalog (admin "
+             "only)",
+  .help =
+  "Reads every manifest on the target and records the complete backups\n"
+  "the catalog lacks (after a lost catalog, or for a target made by\n"
+  "another host).  Prints \"Imported N backups from target 'NAME' (K\n"
+  "already known)\" and the manifests skipped, one per line with the\n"
+  "reason.  Running it again changes nothing.  With --json:\n"
+  "{\"imported\": N, \"known\": K, \"skipped\": [{\"object\": ...,\n"
+  "\"reason\": ...}], \"skipped_total\": S}.\n",
+  .run = run_target_import,
 };

@@ -10,6 +10,7 @@
 #define VV_ENGINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "catalog/catalog.h"
@@ -75,6 +76,32 @@ int vv_backup_recover (struct vv_engine *e, const struct vv_backup_rec *b,
  */
 int vv_backup_delete (struct vv_engine *e, const char *backup_id,
                       int64_t owner_filter);
+
+/* Appended with target import: rebuilding the catalog from what a target
+ * holds (docs/storage-format.md, "Rebuilding the catalog from targets").
+ */
+#define VV_IMPORT_MAX_OBJECTS 1000000   /* objects listed */
+#define VV_IMPORT_MAX_MANIFESTS 100000  /* manifests read */
+#define VV_IMPORT_MAX_REPORTED 1000     /* skipped manifests detailed */
+
+struct vv_import_skip {
+  char *object;                 /* the manifest's name on the target */
+  char *reason;
+};
+struct vv_import_result {
+  size_t imported;              /* backups added to the catalog */
+  size_t known;                 /* in it already (same id, this target) */
+  size_t n_skipped;             /* manifests skipped, all counted */
+  size_t n_reported;            /* the first of them, in skipped[] */
+  struct vv_import_skip *skipped;
+};
+void vv_import_result_clear (struct vv_import_result *r);
+/* Reads every manifest on the catalog's target named target and records
+ * the complete backups the catalog lacks, all in one transaction; on
+ * failure the catalog is unchanged and *ret untouched.
+ */
+int vv_engine_import_target (struct vv_engine *e, const char *target,
+                             struct vv_import_result *ret);
 
 /* Object names on a target, per the storage format contract:
  * <domain-uuid>/<chain-id>/<backup-id>/{<disk>.qcow2,domain.xml,manifest.json}

@@ -70,6 +70,14 @@ not_found (const char *id)
   return -1;
 }
 
+static int
+no_completed_backup (const char *uuid)
+{
+  vv_error_code (VV_ERR_NOT_FOUND, "domain %s has no completed backup",
+                 uuid);
+  return -1;
+}
+
 /* ---- reading ---- */
 
 #define BACKUP_COLUMNS                                                  \
@@ -154,24 +162,15 @@ struct vv_backup_rec *
 vv_catalog_backup_get (struct vv_catalog *c, const char *id,
                        int64_t owner_filter)
 {
-  static const char what[] = "reading a backup";
-  int rc;
-
   if (id == NULL) {
     vv_error_code (VV_ERR_INVALID, "backup id is missing");
     return NULL;
   }
   VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  rc = vv_cat_select_one (c, what,
-                          "SELECT " BACKUP_COLUMNS " FROM backups"
-                          " WHERE id = ?1 AND (?2 = -1 OR owner_uid = ?2)",
-                          id, owner_filter, &s);
-  if (rc == 1)
-    return vv_cat_read_new (c, &backup_row, s);
-  if (rc == 0)
-    not_found (id);
-  return NULL;
+  return vv_cat_get_row (c, &backup_row, "reading a backup",
+                         "SELECT " BACKUP_COLUMNS " FROM backups"
+                         " WHERE id = ?1 AND (?2 = -1 OR owner_uid = ?2)",
+                         id, owner_filter, not_found);
 }
 
 int
@@ -844,34 +843,16 @@ vv_catalog_backup_make_full (struct vv_catalog *c, const char *id,
 struct vv_backup_rec *
 vv_catalog_backup_last_completed (struct vv_catalog *c, const char *uuid)
 {
-  static const char what[] = "finding the last completed backup";
-  int rc;
-
   if (uuid == NULL) {
     vv_error_code (VV_ERR_INVALID, "domain uuid is missing");
     return NULL;
   }
   VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "SELECT " BACKUP_COLUMNS " FROM backups"
-                      " WHERE domain_uuid = ?1 AND status = 'completed'"
-                      " ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                      &s) == -1)
-    return NULL;
-  if (vv_cat_bind_text (s, 1, uuid)) {
-    vv_cat_bind_error (c, what);
-    return NULL;
-  }
-  rc = sqlite3_step (s);
-  if (rc == SQLITE_ROW)
-    return vv_cat_read_new (c, &backup_row, s);
-  if (rc == SQLITE_DONE)
-    vv_error_code (VV_ERR_NOT_FOUND, "domain %s has no completed backup",
-                   uuid);
-  else
-    vv_cat_error (c, "%s", what);
-  return NULL;
+  return vv_cat_get_row (c, &backup_row, "finding the last completed backup",
+                         "SELECT " BACKUP_COLUMNS " FROM backups"
+                         " WHERE domain_uuid = ?1 AND status = 'completed'"
+                         " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                         uuid, VV_OWNER_ANY, no_completed_backup);
 }
 
 int

@@ -76,26 +76,24 @@ vv_catalog_chain_list (struct vv_catalog *c, const char *domain,
   return vv_cat_collect (c, s, what, &chain_row, (void ***) ret, ret_n);
 }
 
+static int
+chain_not_found (const char *id)
+{
+  vv_error_code (VV_ERR_NOT_FOUND, "no chain with id '%s'", id);
+  return -1;
+}
+
 struct vv_chain_rec *
 vv_catalog_chain_get (struct vv_catalog *c, const char *id,
                       int64_t owner_filter)
 {
-  static const char what[] = "reading a chain";
-  int rc;
-
   if (id == NULL) {
     vv_error_code (VV_ERR_INVALID, "chain id is missing");
     return NULL;
   }
   VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  rc = vv_cat_select_one (c, what,
-                          CHAIN_SELECT " WHERE c.id = ?1"
-                          " AND (?2 = -1 OR c.owner_uid = ?2)",
-                          id, owner_filter, &s);
-  if (rc == 1)
-    return vv_cat_read_new (c, &chain_row, s);
-  if (rc == 0)
-    vv_error_code (VV_ERR_NOT_FOUND, "no chain with id '%s'", id);
-  return NULL;
+  return vv_cat_get_row (c, &chain_row, "reading a chain",
+                         CHAIN_SELECT " WHERE c.id = ?1"
+                         " AND (?2 = -1 OR c.owner_uid = ?2)",
+                         id, owner_filter, chain_not_found);
 }

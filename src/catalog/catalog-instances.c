@@ -62,34 +62,25 @@ vv_catalog_instance_upsert (struct vv_catalog *c, const char *uuid,
   return 0;
 }
 
+static int
+instance_not_found (const char *uuid)
+{
+  vv_error_code (VV_ERR_NOT_FOUND, "no instance with uuid '%s'", uuid);
+  return -1;
+}
+
 struct vv_instance_rec *
 vv_catalog_instance_get (struct vv_catalog *c, const char *uuid)
 {
-  static const char what[] = "reading an instance";
-  int rc;
-
   if (uuid == NULL) {
     vv_error_code (VV_ERR_INVALID, "instance uuid is missing");
     return NULL;
   }
   VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "SELECT " INSTANCE_COLUMNS " FROM instances"
-                      " WHERE uuid = ?1", &s) == -1)
-    return NULL;
-  if (vv_cat_bind_text (s, 1, uuid)) {
-    vv_cat_bind_error (c, what);
-    return NULL;
-  }
-  rc = sqlite3_step (s);
-  if (rc == SQLITE_ROW)
-    return vv_cat_read_new (c, &instance_row, s);
-  if (rc == SQLITE_DONE)
-    vv_error_code (VV_ERR_NOT_FOUND, "no instance with uuid '%s'", uuid);
-  else
-    vv_cat_error (c, "reading instance '%s'", uuid);
-  return NULL;
+  return vv_cat_get_row (c, &instance_row, "reading instance",
+                         "SELECT " INSTANCE_COLUMNS " FROM instances"
+                         " WHERE uuid = ?1",
+                         uuid, VV_OWNER_ANY, instance_not_found);
 }
 
 int

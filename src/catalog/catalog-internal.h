@@ -70,14 +70,6 @@ int vv_cat_bind_error (struct vv_catalog *c, const char *what);
 /* A copy of text column col, NULL for SQL NULL; -1 when out of memory. */
 int vv_cat_column_text (sqlite3_stmt *s, int col, char **ret);
 
-/* The lookup every *_get does: prepares sql, binds ?1 = key and
- * ?2 = owner_filter, steps once.  1 with *ret on the row; 0 when no row
- * matched (nothing reported: the caller says what was not found); -1 with
- * the error reported.
- */
-int vv_cat_select_one (struct vv_catalog *c, const char *what,
-                       const char *sql, const char *key,
-                       int64_t owner_filter, sqlite3_stmt **ret);
 
 /* Runs a statement that returns no rows; -1 with the error reported. */
 int vv_cat_step_done (struct vv_catalog *c, sqlite3_stmt *s,
@@ -202,6 +194,17 @@ void *vv_cat_read_new (struct vv_catalog *c, const struct vv_cat_rowtype *t,
 int vv_cat_collect (struct vv_catalog *c, sqlite3_stmt *s, const char *what,
                     const struct vv_cat_rowtype *t,
                     void ***ret, size_t *ret_n);
+/* The lookup every *_get does: prepares sql, binds ?1 = key (and ?2 =
+ * owner_filter when sql has a second parameter), and returns a new
+ * record of t from the first row.  When no row matched, not_found (key)
+ * reports what is missing in the words of the caller; NULL then, and
+ * on any other failure, with the error reported.  what names the lookup
+ * in messages.  The caller holds the catalog's lock.
+ */
+void *vv_cat_get_row (struct vv_catalog *c, const struct vv_cat_rowtype *t,
+                      const char *what, const char *sql, const char *key,
+                      int64_t owner_filter,
+                      int (*not_found) (const char *key));
 /* Frees n records of type t and the array (NULL-safe). */
 void vv_cat_free_rows (const struct vv_cat_rowtype *t, void **v, size_t n);
 

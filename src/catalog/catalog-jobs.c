@@ -198,24 +198,15 @@ struct vv_job_rec *
 vv_catalog_job_get (struct vv_catalog *c, const char *id,
                     int64_t owner_filter)
 {
-  static const char what[] = "reading a job";
-  int rc;
-
   if (id == NULL) {
     vv_error_code (VV_ERR_INVALID, "job id is missing");
     return NULL;
   }
   VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  rc = vv_cat_select_one (c, what,
-                          "SELECT " JOB_COLUMNS " FROM jobs"
-                          " WHERE id = ?1 AND (?2 = -1 OR owner_uid = ?2)",
-                          id, owner_filter, &s);
-  if (rc == 1)
-    return vv_cat_read_new (c, &job_row, s);
-  if (rc == 0)
-    job_not_found (id);
-  return NULL;
+  return vv_cat_get_row (c, &job_row, "reading a job",
+                         "SELECT " JOB_COLUMNS " FROM jobs"
+                         " WHERE id = ?1 AND (?2 = -1 OR owner_uid = ?2)",
+                         id, owner_filter, job_not_found);
 }
 
 int

@@ -235,24 +235,16 @@ struct vv_policy_rec *
 vv_catalog_policy_get (struct vv_catalog *c, const char *name,
                        int64_t owner_filter)
 {
-  static const char what[] = "reading a policy";
-  int rc;
-
   if (name == NULL) {
     vv_error_code (VV_ERR_INVALID, "policy name is missing");
     return NULL;
   }
   VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  rc = vv_cat_select_one (c, what,
-                          "SELECT " POLICY_COLUMNS " FROM policies p"
-                          " WHERE p.name = ?1 AND (?2 = -1 OR p.owner_uid = ?2)",
-                          name, owner_filter, &s);
-  if (rc == 1)
-    return vv_cat_read_new (c, &policy_row, s);
-  if (rc == 0)
-    policy_not_found (name);
-  return NULL;
+  return vv_cat_get_row (c, &policy_row, "reading a policy",
+                         "SELECT " POLICY_COLUMNS " FROM policies p"
+                         " WHERE p.name = ?1"
+                         " AND (?2 = -1 OR p.owner_uid = ?2)",
+                         name, owner_filter, policy_not_found);
 }
 
 int
@@ -478,36 +470,27 @@ vv_catalog_attachment_list (struct vv_catalog *c, const char *policy,
   return vv_cat_collect (c, s, what, &attachment_row, (void ***) ret, ret_n);
 }
 
+static int
+not_attached (const char *domain)
+{
+  vv_error_code (VV_ERR_NOT_FOUND, "instance '%s' is not attached to a "
+                 "backup policy", domain);
+  return -1;
+}
+
 struct vv_attachment_rec *
 vv_catalog_attachment_get (struct vv_catalog *c, const char *domain)
 {
-  static const char what[] = "reading an attachment";
-  int rc;
-
   if (domain == NULL) {
     vv_error_code (VV_ERR_INVALID, "domain is missing");
     return NULL;
   }
   VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "SELECT " ATTACHMENT_COLUMNS " FROM policy_instances"
-                      " WHERE domain_uuid = ?1 OR domain = ?1"
-                      " ORDER BY domain_uuid = ?1 DESC LIMIT 1", &s) == -1)
-    return NULL;
-  if (vv_cat_bind_text (s, 1, domain)) {
-    vv_cat_bind_error (c, what);
-    return NULL;
-  }
-  rc = sqlite3_step (s);
-  if (rc == SQLITE_ROW)
-    return vv_cat_read_new (c, &attachment_row, s);
-  if (rc == SQLITE_DONE)
-    vv_error_code (VV_ERR_NOT_FOUND, "instance '%s' is not attached to a "
-                   "backup policy", domain);
-  else
-    vv_cat_error (c, "%s", what);
-  return NULL;
+  return vv_cat_get_row (c, &attachment_row, "reading an attachment",
+                         "SELECT " ATTACHMENT_COLUMNS " FROM policy_instances"
+                         " WHERE domain_uuid = ?1 OR domain = ?1"
+                         " ORDER BY domain_uuid = ?1 DESC LIMIT 1",
+                         domain, VV_OWNER_ANY, not_attached);
 }
 
 /* ---- runs ---- */

@@ -82,6 +82,32 @@ vv_cat_read_new (struct vv_catalog *c, const struct vv_cat_rowtype *t,
   return rec;
 }
 
+void *
+vv_cat_get_row (struct vv_catalog *c, const struct vv_cat_rowtype *t,
+                const char *what, const char *sql, const char *key,
+                int64_t owner_filter, int (*not_found) (const char *key))
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (vv_cat_prepare (c, what, sql, &s) == -1)
+    return NULL;
+  if (vv_cat_bind_text (s, 1, key)
+      || (sqlite3_bind_parameter_count (s) >= 2
+          && vv_cat_bind_int64 (s, 2, owner_filter))) {
+    vv_cat_bind_error (c, what);
+    return NULL;
+  }
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_ROW)
+    return vv_cat_read_new (c, t, s);
+  if (rc == SQLITE_DONE)
+    not_found (key);
+  else
+    vv_cat_error (c, "%s '%s'", what, key);
+  return NULL;
+}
+
 int
 vv_cat_collect (struct vv_catalog *c, sqlite3_stmt *s, const char *what,
                 const struct vv_cat_rowtype *t, void ***ret, size_t *ret_n)

@@ -72,35 +72,25 @@ static const struct vv_cat_col target_cols[] = {
 #undef TG
 VV_CAT_ROWTYPE (target_row, vv_target_rec, "a target", target_cols, NULL);
 
+static int
+target_not_found (const char *name)
+{
+  vv_error_code (VV_ERR_NOT_FOUND, "no target named '%s'", name);
+  return -1;
+}
+
 struct vv_target_rec *
 vv_catalog_target_get (struct vv_catalog *c, const char *name)
 {
-  static const char what[] = "reading a target";
-  int r;
-
   if (name == NULL) {
     vv_error_code (VV_ERR_INVALID, "target name is missing");
     return NULL;
   }
   VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "SELECT " TARGET_COLUMNS " FROM targets"
-                      " WHERE name = ?1", &s) == -1)
-    return NULL;
-  if (vv_cat_bind_text (s, 1, name)) {
-    vv_cat_bind_error (c, what);
-    return NULL;
-  }
-  r = sqlite3_step (s);
-  if (r == SQLITE_ROW)
-    return vv_cat_read_new (c, &target_row, s);
-  if (r == SQLITE_DONE)
-    vv_error_code (VV_ERR_NOT_FOUND, "no target named '%s'",
-                   name);
-  else
-    vv_cat_error (c, "reading target '%s'", name);
-  return NULL;
+  return vv_cat_get_row (c, &target_row, "reading target",
+                         "SELECT " TARGET_COLUMNS " FROM targets"
+                         " WHERE name = ?1",
+                         name, VV_OWNER_ANY, target_not_found);
 }
 
 int

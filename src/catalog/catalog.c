@@ -112,26 +112,6 @@ vv_cat_exec_key (struct vv_catalog *c, const char *what, const char *sql,
   return vv_cat_step_done (c, s, what);
 }
 
-int
-vv_cat_select_one (struct vv_catalog *c, const char *what, const char *sql,
-                   const char *key, int64_t owner_filter, sqlite3_stmt **ret)
-{
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  int rc;
-
-  if (vv_cat_prepare (c, what, sql, &s) == -1)
-    return -1;
-  if (vv_cat_bind_text (s, 1, key) || vv_cat_bind_int64 (s, 2, owner_filter))
-    return vv_cat_bind_error (c, what);
-  rc = sqlite3_step (s);
-  if (rc == SQLITE_DONE)
-    return 0;
-  if (rc != SQLITE_ROW)
-    return vv_cat_error (c, "%s '%s'", what, key);
-  *ret = TAKE_PTR (s);
-  return 1;
-}
-
 static int
 exec_simple (struct vv_catalog *c, const char *sql, const char *what)
 {

@@ -89,6 +89,14 @@ int cli_call_on_object (struct cli *cli, const struct cli_command *cmd,
                         int argc, char **argv, const char *method,
                         const char *collection, const char *action,
                         json_object **ret);
+/* The same, for commands whose --json output is the answer as it is:
+ * with --json it prints the answer and returns CLI_EXIT_OK, so -1 (the
+ * answer in *ret) means "print it for people".
+ */
+int cli_show_on_object (struct cli *cli, const struct cli_command *cmd,
+                        int argc, char **argv, const char *method,
+                        const char *collection, const char *action,
+                        json_object **ret);
 /* Records a usage error for cmd ("backup: ...; see 'virtvault backup
  * --help'") and returns CLI_EXIT_USAGE.
  */

@@ -85,13 +85,9 @@ run_chain_show (struct cli *cli, const struct cli_command *cmd,
   char size[32], created[CLI_TIME_MAX], len[24];
   int r;
 
-  if ((r = cli_call_on_object (cli, cmd, argc, argv, "GET", "chains", NULL,
+  if ((r = cli_show_on_object (cli, cmd, argc, argv, "GET", "chains", NULL,
                                 &chain)) >= 0)
     return r;
-  if (cli->json) {
-    cli_print_json (chain);
-    return CLI_EXIT_OK;
-  }
   if ((f = cli_fields_new ()) == NULL || (t = cli_table_new (headers)) == NULL)
     return CLI_EXIT_FAILED;
   size_of (chain, "size_bytes", size);

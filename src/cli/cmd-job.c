@@ -113,14 +113,10 @@ run_job_show (struct cli *cli, const struct cli_command *cmd,
   _cleanup_json_ json_object *job = NULL;
   int r;
 
-  if ((r = cli_call_on_object (cli, cmd, argc, argv, "GET", "jobs", NULL,
+  if ((r = cli_show_on_object (cli, cmd, argc, argv, "GET", "jobs", NULL,
                                 &job)) >= 0)
     return r;
-  if (cli->json)
-    cli_print_json (job);
-  else if (print_job (job) < 0)
-    return CLI_EXIT_FAILED;
-  return CLI_EXIT_OK;
+  return print_job (job) < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
 static int
@@ -131,13 +127,9 @@ run_job_cancel (struct cli *cli, const struct cli_command *cmd,
   const char *status;
   int r;
 
-  if ((r = cli_call_on_object (cli, cmd, argc, argv, "POST", "jobs", "cancel",
+  if ((r = cli_show_on_object (cli, cmd, argc, argv, "POST", "jobs", "cancel",
                                 &job)) >= 0)
     return r;
-  if (cli->json) {
-    cli_print_json (job);
-    return CLI_EXIT_OK;
-  }
   status = cli_get_str (job, "status");
   printf ("Cancel of job %s requested; its status is now %s\n",
           argv[optind], status ? status : "unknown");

@@ -163,14 +163,10 @@ run_show (struct cli *cli, const struct cli_command *cmd,
   _cleanup_json_ json_object *backup = NULL;
   int r;
 
-  if ((r = cli_call_on_object (cli, cmd, argc, argv, "GET", "backups", NULL,
+  if ((r = cli_show_on_object (cli, cmd, argc, argv, "GET", "backups", NULL,
                                 &backup)) >= 0)
     return r;
-  if (cli->json)
-    cli_print_json (backup);
-  else if (print_backup_details (backup) < 0)
-    return CLI_EXIT_FAILED;
-  return CLI_EXIT_OK;
+  return print_backup_details (backup) < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
 static int
@@ -180,13 +176,10 @@ run_delete (struct cli *cli, const struct cli_command *cmd,
   _cleanup_json_ json_object *answer = NULL;
   int r;
 
-  if ((r = cli_call_on_object (cli, cmd, argc, argv, "DELETE", "backups", NULL,
+  if ((r = cli_show_on_object (cli, cmd, argc, argv, "DELETE", "backups", NULL,
                                 &answer)) >= 0)
     return r;
-  if (cli->json)
-    cli_print_json (answer);
-  else
-    printf ("Deleted %s\n", argv[optind]);
+  printf ("Deleted %s\n", argv[optind]);
   return CLI_EXIT_OK;
 }
 

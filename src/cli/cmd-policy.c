@@ -219,13 +219,10 @@ run_policy_show (struct cli *cli, const struct cli_command *cmd,
   _cleanup_json_ json_object *p = NULL;
   int r;
 
-  if ((r = cli_call_on_object (cli, cmd, argc, argv, "GET", "policies", NULL,
+  if ((r = cli_show_on_object (cli, cmd, argc, argv, "GET", "policies", NULL,
                                &p)) >= 0)
     return r;
-  if (cli->json)
-    cli_print_json (p);
-  else
-    print_card (p, true);
+  print_card (p, true);
   return CLI_EXIT_OK;
 }
 
@@ -237,12 +234,10 @@ simple_action (struct cli *cli, const struct cli_command *cmd, int argc,
   _cleanup_json_ json_object *a = NULL;
   int r;
 
-  if ((r = cli_call_on_object (cli, cmd, argc, argv, method, collection,
+  if ((r = cli_show_on_object (cli, cmd, argc, argv, method, collection,
                                action, &a)) >= 0)
     return r;
-  if (cli->json)
-    cli_print_json (a);
-  else if (cli_get_str (a, "message"))
+  if (cli_get_str (a, "message"))
     printf ("%s\n", cli_get_str (a, "message"));
   else
     printf ("%s %s\n", argv[optind], done);

@@ -207,13 +207,10 @@ run_target_remove (struct cli *cli, const struct cli_command *cmd,
   _cleanup_json_ json_object *answer = NULL;
   int r;
 
-  if ((r = cli_call_on_object (cli, cmd, argc, argv, "DELETE", "targets", NULL,
+  if ((r = cli_show_on_object (cli, cmd, argc, argv, "DELETE", "targets", NULL,
                                 &answer)) >= 0)
     return r;
-  if (cli->json)
-    cli_print_json (answer);
-  else
-    printf ("Removed target %s\n", argv[optind]);
+  printf ("Removed target %s\n", argv[optind]);
   return CLI_EXIT_OK;
 }
 
@@ -227,13 +224,9 @@ run_target_import (struct cli *cli, const struct cli_command *cmd,
   size_t n;
   int r;
 
-  if ((r = cli_call_on_object (cli, cmd, argc, argv, "POST", "targets",
+  if ((r = cli_show_on_object (cli, cmd, argc, argv, "POST", "targets",
                                 "import", &answer)) >= 0)
     return r;
-  if (cli->json) {
-    cli_print_json (answer);
-    return CLI_EXIT_OK;
-  }
   skipped = cli_get_array (answer, "skipped");
   n = skipped ? json_object_array_length (skipped) : 0;
   total = cli_get_int (answer, "skipped_total", (int64_t) n);

@@ -256,6 +256,21 @@ cli_call_on_object (struct cli *cli, const struct cli_command *cmd,
   return -1;
 }
 
+int
+cli_show_on_object (struct cli *cli, const struct cli_command *cmd,
+                    int argc, char **argv, const char *method,
+                    const char *collection, const char *action,
+                    json_object **ret)
+{
+  int r = cli_call_on_object (cli, cmd, argc, argv, method, collection,
+                              action, ret);
+
+  if (r >= 0 || !cli->json)
+    return r;
+  cli_print_json (*ret);
+  return CLI_EXIT_OK;
+}
+
 static const struct cli_command *
 find_command (const char *name)
 {

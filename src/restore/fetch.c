@@ -78,23 +78,6 @@ vv_restore_open_target (struct vv_engine *e, const char *name)
   return vv_target_open (r->name, r->url, (const char *const *) params);
 }
 
-static int
-write_all (int fd, const char *path, const char *buf, size_t len)
-{
-  while (len > 0) {
-    ssize_t r = write (fd, buf, len);
-    if (r == -1) {
-      if (errno == EINTR)
-        continue;
-      vv_restore_write_failed (errno, path);
-      return -1;
-    }
-    buf += r;
-    len -= r;
-  }
-  return 0;
-}
-
 /* Hashing runs on its own thread, so reading the next piece and writing
  * this one overlap with hashing it: sha256 is the largest CPU cost of a
  * restore or verify, and on a network target the wait for the next
@@ -225,7 +208,7 @@ stream (struct vv_target *t, const char *backup_id,
       return -1;
     }
     hasher_submit (hs, piece, n);
-    if (fd >= 0 && write_all (fd, path, piece, n) == -1)
+    if (fd >= 0 && vv_restore_pwrite (fd, piece, n, off, path) == -1)
       return -1;
     off += n;
     vv_progress_add (p, n);
@@ -249,6 +232,25 @@ vv_restore_write_failed (int err, const char *path)
             staging && staging > path ? (int) (staging - path) : 1,
             staging && staging > path ? path : "/", strerror (err));
   return -1;
+}
+
+int
+vv_restore_pwrite (int fd, const void *buf, size_t count, uint64_t offset,
+                   const char *path)
+{
+  size_t done = 0;
+
+  while (done < count) {
+    ssize_t n = pwrite (fd, (const char *) buf + done, count - done,
+                        offset + done);
+    if (n == -1) {
+      if (errno == EINTR)
+        continue;
+      return vv_restore_write_failed (errno, path);
+    }
+    done += n;
+  }
+  return 0;
 }
 
 int64_t

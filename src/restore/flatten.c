@@ -213,24 +213,6 @@ plan_pass (struct flatten *f, struct vv_qcow2_plan *plan)
 }
 
 static int
-pwrite_all (int fd, const void *buf, size_t count, uint64_t offset)
-{
-  size_t done = 0;
-
-  while (done < count) {
-    ssize_t n = pwrite (fd, (const char *) buf + done, count - done,
-                        offset + done);
-    if (n == -1) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    done += n;
-  }
-  return 0;
-}
-
-static int
 fail_write (struct flatten *f, int err)
 {
   return vv_restore_write_failed (err, f->out_path);
@@ -338,8 +320,8 @@ copy_range (struct flatten *f, uint32_t k, uint64_t src, uint64_t dst,
       continue;
     if (n <= 0)
       return fail_read (f, k, n == 0 ? 0 : errno);
-    if (pwrite_all (f->out, f->buf, n, dst) == -1)
-      return fail_write (f, errno);
+    if (vv_restore_pwrite (f->out, f->buf, n, dst, f->out_path) == -1)
+      return -1;
     src += n;
     dst += n;
     len -= n;
@@ -441,8 +423,9 @@ copy_pass (struct flatten *f, uint64_t data_start, uint64_t *ret_end)
           vv_error_errno (ENOMEM, "restoring %s", f->what);
           return -1;
         }
-        if (pwrite_all (f->out, zeros, len - s->valid, dst + s->valid) == -1)
-          return fail_write (f, errno);
+        if (vv_restore_pwrite (f->out, zeros, len - s->valid, dst + s->valid,
+                               f->out_path) == -1)
+          return -1;
       }
       found += f->raw ? s->valid : len;
       if (!f->raw)
@@ -472,8 +455,8 @@ write_out (void *opaque, const void *buf, size_t count)
 {
   struct out_stream *o = opaque;
 
-  if (pwrite_all (o->fd, buf, count, o->off) == -1)
-    return vv_restore_write_failed (errno, o->path);
+  if (vv_restore_pwrite (o->fd, buf, count, o->off, o->path) == -1)
+    return -1;
   o->off += count;
   return 0;
 }

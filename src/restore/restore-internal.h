@@ -64,6 +64,11 @@ const char *vv_restore_object_base (const char *object);
  */
 char *vv_restore_resolve_backing (const char *object, const char *backing);
 
+/* Writes all of buf at offset of fd, a file of a restore named path in
+ * errors (vv_restore_write_failed).
+ */
+int vv_restore_pwrite (int fd, const void *buf, size_t count,
+                       uint64_t offset, const char *path);
 /* A vv_qcow2_read_fn over a local file: opaque points to its descriptor
  * (an int).  Reads until count bytes or the end of the file.
  */
@@ -81,8 +86,8 @@ struct vv_target *vv_restore_open_target (struct vv_engine *e,
                                           const char *name);
 
 /* Streams the image d of backup backup_id from t, checking its stored
- * size and sha256 against the record; writes it to fd (path names fd in
- * errors) unless fd is -1.  buf is scratch space of
+ * size and sha256 against the record; writes it to fd from offset 0
+ * (path names fd in errors) unless fd is -1.  buf is scratch space of
  * VV_RESTORE_FETCH_BUF bytes.  Adds the bytes read to p.
  */
 int vv_restore_fetch (struct vv_target *t, const char *backup_id,

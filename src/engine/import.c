@@ -20,7 +20,6 @@
 #include "util/strutil.h"
 
 #define MANIFEST_NAME "manifest.json"
-#define UUID_LEN 36
 
 enum state {
   PENDING,                      /* not decided yet */
@@ -62,23 +61,6 @@ vv_import_result_clear (struct vv_import_result *r)
   memset (r, 0, sizeof *r);
 }
 
-/* 8-4-4-4-12 lowercase hex, as the layout names a domain. */
-static bool
-is_uuid (const char *s, size_t len)
-{
-  if (len != UUID_LEN)
-    return false;
-  for (size_t i = 0; i < len; i++) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (s[i] != '-')
-        return false;
-    }
-    else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-      return false;
-  }
-  return true;
-}
-
 /* Is name <uuid>/<chain-id>/<backup-id>/manifest.json? */
 static bool
 is_manifest_path (const char *name)
@@ -87,7 +69,7 @@ is_manifest_path (const char *name)
   char id[VV_ID_MAX];
   size_t len;
 
-  if (p1 == NULL || !is_uuid (name, p1 - name)
+  if (p1 == NULL || !vv_is_uuid (name, p1 - name)
       || (p2 = strchr (p1 + 1, '/')) == NULL
       || (p3 = strchr (p2 + 1, '/')) == NULL
       || strcmp (p3 + 1, MANIFEST_NAME) != 0)

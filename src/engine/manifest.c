@@ -36,23 +36,6 @@ is_sha256_hex (const char *s)
   return i == 64;
 }
 
-/* 8-4-4-4-12 lowercase hex, as libvirt prints it: it becomes a path. */
-static bool
-is_uuid (const char *s)
-{
-  size_t i;
-
-  for (i = 0; s[i]; i++) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (s[i] != '-')
-        return false;
-    }
-    else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-      return false;
-  }
-  return i == 36;
-}
-
 /* ---- writing ---- */
 
 static int
@@ -388,7 +371,7 @@ read_domain (json_object *o, const char *what, struct vv_backup_rec *b)
                    DOMAIN_NAME_MAX);
     return -1;
   }
-  if (!is_uuid (uuid))
+  if (!vv_is_uuid (uuid, strlen (uuid)))
     return bad_value (dwhat, "uuid", "a lowercase UUID", uuid);
   return copy (name, &b->domain) == -1 || copy (uuid, &b->domain_uuid) == -1
     ? -1 : 0;

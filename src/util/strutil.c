@@ -80,6 +80,22 @@ vv_is_id (const char *prefix, const char *s)
   return i == 12;
 }
 
+bool
+vv_is_uuid (const char *s, size_t len)
+{
+  if (len != 36)
+    return false;
+  for (size_t i = 0; i < len; i++) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-')
+        return false;
+    }
+    else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return false;
+  }
+  return true;
+}
+
 void
 vv_format_time_utc (time_t t, char ret[VV_TIME_MAX])
 {

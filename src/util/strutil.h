@@ -19,6 +19,11 @@ char *vv_strdup (const char *s);
 int vv_random_id (const char *prefix, char ret[VV_ID_MAX]);
 /* True if s looks like an id we made with this prefix (safe in paths). */
 bool vv_is_id (const char *prefix, const char *s);
+/* True if the len bytes at s are a UUID as libvirt prints it, 8-4-4-4-12
+ * lowercase hex digits: the form in which a domain names a directory on
+ * a target.
+ */
+bool vv_is_uuid (const char *s, size_t len);
 
 /* ISO 8601 UTC, "2026-11-23T15:52:35Z"; ret must hold VV_TIME_MAX. */
 #define VV_TIME_MAX 32

@@ -97,6 +97,15 @@ int cli_show_on_object (struct cli *cli, const struct cli_command *cmd,
                         int argc, char **argv, const char *method,
                         const char *collection, const char *action,
                         json_object **ret);
+/* The shape of every list command: parses the common options and, with
+ * domain_filter, an optional DOMAIN; GETs /v1/<collection>[?domain=...]
+ * and requires a JSON array.  With --json it prints the array and
+ * returns CLI_EXIT_OK, so -1 (the array in *ret) means "print it for
+ * people"; else the exit status to return.
+ */
+int cli_get_list (struct cli *cli, const struct cli_command *cmd,
+                  int argc, char **argv, const char *collection,
+                  bool domain_filter, json_object **ret);
 /* Records a usage error for cmd ("backup: ...; see 'virtvault backup
  * --help'") and returns CLI_EXIT_USAGE.
  */

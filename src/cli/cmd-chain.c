@@ -28,29 +28,10 @@ run_chain_list (struct cli *cli, const struct cli_command *cmd,
   };
   _cleanup_json_ json_object *list = NULL;
   _cleanup_table_ struct cli_table *t = NULL;
-  _cleanup_free_ char *path = NULL, *esc = NULL;
   int r;
 
-  if ((r = cli_parse_plain (cli, cmd, argc, argv, 0, 1)) >= 0)
+  if ((r = cli_get_list (cli, cmd, argc, argv, "chains", true, &list)) >= 0)
     return r;
-  if (optind < argc) {
-    if ((esc = cli_escape (argv[optind])) == NULL ||
-        (path = vv_printf ("/v1/chains?domain=%s", esc)) == NULL)
-      return CLI_EXIT_FAILED;
-  }
-  else if ((path = vv_strdup ("/v1/chains")) == NULL)
-    return CLI_EXIT_FAILED;
-  if ((r = cli_request (cli, "GET", path, NULL, &list)) != CLI_EXIT_OK)
-    return r;
-  if (!json_object_is_type (list, json_type_array)) {
-    vv_error ("virtvaultd answered GET %s with something else than a list",
-              path);
-    return CLI_EXIT_FAILED;
-  }
-  if (cli->json) {
-    cli_print_json (list);
-    return CLI_EXIT_OK;
-  }
   if ((t = cli_table_new (headers)) == NULL)
     return CLI_EXIT_FAILED;
   for (size_t i = 0; i < json_object_array_length (list); i++) {

@@ -193,15 +193,9 @@ run_policy_list (struct cli *cli, const struct cli_command *cmd,
   _cleanup_json_ json_object *list = NULL;
   int r;
 
-  if ((r = cli_parse_plain (cli, cmd, argc, argv, 0, 0)) >= 0)
+  if ((r = cli_get_list (cli, cmd, argc, argv, "policies", false,
+                        &list)) >= 0)
     return r;
-  if ((r = cli_request (cli, "GET", "/v1/policies", NULL,
-                        &list)) != CLI_EXIT_OK)
-    return r;
-  if (cli->json) {
-    cli_print_json (list);
-    return CLI_EXIT_OK;
-  }
   if (json_object_array_length (list) == 0)
     printf ("No policies; create one with 'virtvault policy create'.\n");
   for (size_t i = 0; i < json_object_array_length (list); i++) {
@@ -372,15 +366,9 @@ run_instance_list (struct cli *cli, const struct cli_command *cmd,
   _cleanup_table_ struct cli_table *t = NULL;
   int r;
 
-  if ((r = cli_parse_plain (cli, cmd, argc, argv, 0, 0)) >= 0)
+  if ((r = cli_get_list (cli, cmd, argc, argv, "instances", false,
+                        &list)) >= 0)
     return r;
-  if ((r = cli_request (cli, "GET", "/v1/instances", NULL,
-                        &list)) != CLI_EXIT_OK)
-    return r;
-  if (cli->json) {
-    cli_print_json (list);
-    return CLI_EXIT_OK;
-  }
   if ((t = cli_table_new (headers)) == NULL)
     return CLI_EXIT_FAILED;
   for (size_t i = 0; i < json_object_array_length (list); i++) {

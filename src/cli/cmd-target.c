@@ -57,20 +57,9 @@ run_target_list (struct cli *cli, const struct cli_command *cmd,
   _cleanup_table_ struct cli_table *t = NULL;
   int r;
 
-  if ((r = cli_parse_plain (cli, cmd, argc, argv, 0, 0)) >= 0)
+  if ((r = cli_get_list (cli, cmd, argc, argv, "targets", false,
+                        &list)) >= 0)
     return r;
-  if ((r = cli_request (cli, "GET", "/v1/targets", NULL,
-                        &list)) != CLI_EXIT_OK)
-    return r;
-  if (!json_object_is_type (list, json_type_array)) {
-    vv_error ("virtvaultd answered GET /v1/targets with something else "
-              "than a list");
-    return CLI_EXIT_FAILED;
-  }
-  if (cli->json) {
-    cli_print_json (list);
-    return CLI_EXIT_OK;
-  }
   if ((t = cli_table_new (headers)) == NULL)
     return CLI_EXIT_FAILED;
   for (size_t i = 0; i < json_object_array_length (list); i++) {

@@ -271,6 +271,40 @@ cli_show_on_object (struct cli *cli, const struct cli_command *cmd,
   return CLI_EXIT_OK;
 }
 
+int
+cli_get_list (struct cli *cli, const struct cli_command *cmd,
+              int argc, char **argv, const char *collection,
+              bool domain_filter, json_object **ret)
+{
+  _cleanup_free_ char *path = NULL, *esc = NULL;
+  _cleanup_json_ json_object *list = NULL;
+  int r;
+
+  if ((r = cli_parse_plain (cli, cmd, argc, argv, 0,
+                            domain_filter ? 1 : 0)) >= 0)
+    return r;
+  if (optind < argc) {
+    if ((esc = cli_escape (argv[optind])) == NULL ||
+        (path = vv_printf ("/v1/%s?domain=%s", collection, esc)) == NULL)
+      return CLI_EXIT_FAILED;
+  }
+  else if ((path = vv_printf ("/v1/%s", collection)) == NULL)
+    return CLI_EXIT_FAILED;
+  if ((r = cli_request (cli, "GET", path, NULL, &list)) != CLI_EXIT_OK)
+    return r;
+  if (!json_object_is_type (list, json_type_array)) {
+    vv_error ("virtvaultd answered GET %s with something else than a list",
+              path);
+    return CLI_EXIT_FAILED;
+  }
+  if (cli->json) {
+    cli_print_json (list);
+    return CLI_EXIT_OK;
+  }
+  *ret = TAKE_PTR (list);
+  return -1;
+}
+
 static const struct cli_command *
 find_command (const char *name)
 {

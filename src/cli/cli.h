@@ -146,6 +146,12 @@ json_object *cli_get_array (json_object *o, const char *key);
  */
 #define CLI_TIME_MAX 64
 void cli_format_time (const char *iso, char ret[CLI_TIME_MAX]);
+/* Integer field key of o as a human size ("1.5 GiB"); "-" when absent or
+ * negative.
+ */
+#define CLI_SIZE_MAX 32
+void cli_format_size (json_object *o, const char *key,
+                      char ret[CLI_SIZE_MAX]);
 
 struct cli_table;
 /* A table whose columns are named by the NULL-terminated headers.  A

@@ -7,17 +7,6 @@
 #include "util/error.h"
 #include "util/strutil.h"
 
-static void
-size_of (json_object *o, const char *key, char ret[32])
-{
-  int64_t v = cli_get_int (o, key, -1);
-
-  if (v < 0)
-    snprintf (ret, 32, "-");
-  else
-    vv_human_size ((uint64_t) v, ret);
-}
-
 static int
 run_chain_list (struct cli *cli, const struct cli_command *cmd,
                 int argc, char **argv)
@@ -36,9 +25,9 @@ run_chain_list (struct cli *cli, const struct cli_command *cmd,
     return CLI_EXIT_FAILED;
   for (size_t i = 0; i < json_object_array_length (list); i++) {
     json_object *c = json_object_array_get_idx (list, i);
-    char size[32], created[CLI_TIME_MAX], len[24], n[24];
+    char size[CLI_SIZE_MAX], created[CLI_TIME_MAX], len[24], n[24];
 
-    size_of (c, "size_bytes", size);
+    cli_format_size (c, "size_bytes", size);
     cli_format_time (cli_get_str (c, "created_at"), created);
     snprintf (len, sizeof len, "%" PRId64, cli_get_int (c, "length", 0));
     snprintf (n, sizeof n, "%" PRId64, cli_get_int (c, "backups", 0));
@@ -63,7 +52,7 @@ run_chain_show (struct cli *cli, const struct cli_command *cmd,
   _cleanup_table_ struct cli_table *t = NULL;
   _cleanup_fields_ struct cli_fields *f = NULL;
   json_object *backups;
-  char size[32], created[CLI_TIME_MAX], len[24];
+  char size[CLI_SIZE_MAX], created[CLI_TIME_MAX], len[24];
   int r;
 
   if ((r = cli_show_on_object (cli, cmd, argc, argv, "GET", "chains", NULL,
@@ -71,7 +60,7 @@ run_chain_show (struct cli *cli, const struct cli_command *cmd,
     return r;
   if ((f = cli_fields_new ()) == NULL || (t = cli_table_new (headers)) == NULL)
     return CLI_EXIT_FAILED;
-  size_of (chain, "size_bytes", size);
+  cli_format_size (chain, "size_bytes", size);
   cli_format_time (cli_get_str (chain, "created_at"), created);
   snprintf (len, sizeof len, "%" PRId64, cli_get_int (chain, "length", 0));
   if (cli_fields_add (f, "ID", cli_get_str (chain, "id")) < 0 ||
@@ -90,11 +79,11 @@ run_chain_show (struct cli *cli, const struct cli_command *cmd,
   for (size_t i = 0; backups && i < json_object_array_length (backups); i++) {
     json_object *b = json_object_array_get_idx (backups, i);
     const char *status = cli_get_str (b, "status");
-    char pos[24], bsize[32] = "-", bcreated[CLI_TIME_MAX];
+    char pos[24], bsize[CLI_SIZE_MAX] = "-", bcreated[CLI_TIME_MAX];
 
     snprintf (pos, sizeof pos, "%" PRId64, cli_get_int (b, "chain_pos", 0));
     if (status && strcmp (status, "completed") == 0)
-      size_of (b, "size_bytes", bsize);
+      cli_format_size (b, "size_bytes", bsize);
     cli_format_time (cli_get_str (b, "created_at"), bcreated);
     if (cli_table_add (t, (const char *const[]) {
           pos, cli_get_str (b, "id"), cli_get_str (b, "type"), status,

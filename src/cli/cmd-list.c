@@ -7,17 +7,6 @@
 #include "util/error.h"
 #include "util/strutil.h"
 
-static void
-human (json_object *o, const char *key, char ret[32])
-{
-  int64_t v = cli_get_int (o, key, -1);
-
-  if (v < 0)
-    snprintf (ret, 32, "-");
-  else
-    vv_human_size ((uint64_t) v, ret);
-}
-
 static int
 run_list (struct cli *cli, const struct cli_command *cmd,
           int argc, char **argv)
@@ -37,10 +26,10 @@ run_list (struct cli *cli, const struct cli_command *cmd,
   for (size_t i = 0; i < json_object_array_length (list); i++) {
     json_object *b = json_object_array_get_idx (list, i);
     const char *status = cli_get_str (b, "status");
-    char size[32] = "-", created[CLI_TIME_MAX], pos[24];
+    char size[CLI_SIZE_MAX] = "-", created[CLI_TIME_MAX], pos[24];
 
     if (status && strcmp (status, "completed") == 0)
-      human (b, "size_bytes", size);
+      cli_format_size (b, "size_bytes", size);
     cli_format_time (cli_get_str (b, "created_at"), created);
     snprintf (pos, sizeof pos, "%" PRId64, cli_get_int (b, "chain_pos", 0));
     if (cli_table_add (t, (const char *const[]) {
@@ -66,10 +55,10 @@ print_disks (json_object *backup)
     return -1;
   for (size_t i = 0; disks && i < json_object_array_length (disks); i++) {
     json_object *d = json_object_array_get_idx (disks, i);
-    char vsize[32], stored[32];
+    char vsize[CLI_SIZE_MAX], stored[CLI_SIZE_MAX];
 
-    human (d, "virtual_size", vsize);
-    human (d, "stored_bytes", stored);
+    cli_format_size (d, "virtual_size", vsize);
+    cli_format_size (d, "stored_bytes", stored);
     if (cli_table_add (t, (const char *const[]) {
           cli_get_str (d, "name"), vsize, stored,
           cli_get_str (d, "sha256") }) < 0)

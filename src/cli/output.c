@@ -57,6 +57,17 @@ cli_get_array (json_object *o, const char *key)
 }
 
 void
+cli_format_size (json_object *o, const char *key, char ret[CLI_SIZE_MAX])
+{
+  int64_t v = cli_get_int (o, key, -1);
+
+  if (v < 0)
+    snprintf (ret, CLI_SIZE_MAX, "-");
+  else
+    vv_human_size ((uint64_t) v, ret);
+}
+
+void
 cli_format_time (const char *iso, char ret[CLI_TIME_MAX])
 {
   struct tm tm = { 0 }, local;

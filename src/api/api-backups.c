@@ -463,20 +463,13 @@ vv_api_backup_create (struct vv_api_request *r, json_object **ret)
 int
 vv_api_backup_list (struct vv_api_request *r, json_object **ret)
 {
-  static const char *const allowed[] = { "domain", NULL };
   _cleanup_free_ char *domain = NULL;
   struct vv_backup_rec **v = NULL;
   size_t n = 0;
   json_object *a;
 
-  if (vv_api_query_get (r, allowed, "domain", &domain) == -1)
+  if (vv_api_query_domain (r, &domain) == -1)
     return -1;
-  if (domain && (domain[0] == '\0' || strlen (domain) > VV_DOMAIN_NAME_MAX)) {
-    vv_error_code (VV_ERR_INVALID,
-                   "query parameter 'domain' must be a domain name or UUID "
-                   "of 1 to %d bytes", VV_DOMAIN_NAME_MAX);
-    return -1;
-  }
   if (vv_catalog_backup_list (r->ctx->engine->catalog, domain,
                               r->owner_filter, &v, &n) == -1)
     return -1;

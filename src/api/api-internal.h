@@ -110,6 +110,11 @@ json_object *vv_api_parse_body (struct vv_api_request *r, const char *what,
  */
 int vv_api_query_get (struct vv_api_request *r, const char *const *allowed,
                       const char *key, char **ret);
+/* The optional "domain" filter of the list endpoints (the only query
+ * parameter they take): a domain name or UUID, checked for length.
+ * *ret stays NULL when absent.  -1 with the error reported.
+ */
+int vv_api_query_domain (struct vv_api_request *r, char **ret);
 /* Names the object (and, on success, a detail) for the audit row that
  * the router writes for every POST and DELETE.  Either may be NULL.
  */

@@ -227,6 +227,25 @@ url_decode (const char *s, size_t len)
 }
 
 int
+vv_api_query_domain (struct vv_api_request *r, char **ret)
+{
+  static const char *const allowed[] = { "domain", NULL };
+  char *domain = NULL;
+
+  if (vv_api_query_get (r, allowed, "domain", &domain) == -1)
+    return -1;
+  if (domain && (domain[0] == '\0' || strlen (domain) > VV_DOMAIN_NAME_MAX)) {
+    free (domain);
+    vv_error_code (VV_ERR_INVALID,
+                   "query parameter 'domain' must be a domain name or UUID "
+                   "of 1 to %d bytes", VV_DOMAIN_NAME_MAX);
+    return -1;
+  }
+  *ret = domain;
+  return 0;
+}
+
+int
 vv_api_query_get (struct vv_api_request *r, const char *const *allowed,
                   const char *key, char **ret)
 {

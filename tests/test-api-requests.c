@@ -545,7 +545,8 @@ test_backup_records (void)
     "id", "domain", "domain_uuid", "type", "status", "chain_id",
     "chain_pos", "parent_id", "created_at", "completed_at", "size_bytes", "target",
     "reason", "notes", "error", "checkpoint", "job_id", "owner_uid",
-    "origin", "policy", "protected", "offline", "disks", "monthly_cost", "hourly_cost",
+    "origin", "policy", "protected", "offline", "domain_xml_sha256",
+    "disks", "monthly_cost", "hourly_cost",
     NULL
   };
   static const char *const disk_keys[] = {
@@ -555,7 +556,7 @@ test_backup_records (void)
   static const char *const job_keys[] = {
     "id", "kind", "status", "domain", "domain_uuid", "backup_id",
     "bytes_done", "bytes_total", "error", "created_at", "started_at",
-    "finished_at", "owner_uid", NULL
+    "finished_at", "owner_uid", "notes", NULL
   };
   struct vv_disk_rec disk = {
     .name = (char *) "vda", .virtual_size = 4294967296ULL,

@@ -45,6 +45,7 @@
 #define STREQ(a, b) ((a) && (b) && strcmp ((a), (b)) == 0)
 
 #define UUID1 "0b3e2f4c-9d1a-4c47-8f3e-6a1b2c3d4e5f"
+#define XML_SHA "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
 #define UUID2 "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 
 static char tmpdir[] = "/tmp/test-catalog.XXXXXX";
@@ -160,11 +161,18 @@ test_future_version (void)
   c = vv_catalog_open (path);
   CHECK (c);
   vv_catalog_close (c);
-  raw_exec (path, "INSERT INTO schema_version VALUES"
-            " (5, '2030-01-01T00:00:00Z', 'from the future')");
+  {
+    _cleanup_free_ char *sql =
+      vv_printf ("INSERT INTO schema_version VALUES"
+                 " (%d, '2030-01-01T00:00:00Z', 'from the future')",
+                 vv_catalog_latest_schema_version () + 1);
+    CHECK (sql);
+    raw_exec (path, sql);
+  }
 
-  expect = vv_printf ("catalog %s has schema version 5; this virtvault "
+  expect = vv_printf ("catalog %s has schema version %d; this virtvault "
                       "knows up to %d: upgrade virtvault", path,
+                      vv_catalog_latest_schema_version () + 1,
                       vv_catalog_latest_schema_version ());
   CHECK (expect);
   c = vv_catalog_open (path);
@@ -413,8 +421,16 @@ test_backups (struct vv_catalog *c, const char *path)
   CHECK (vv_catalog_backup_add_disk (c, full.id, &disks[1]) == 0);
   CHECK_ERR (vv_catalog_backup_add_disk (c, full.id, &disks[1]) == -1,
              VV_ERR_BUSY, "already has a disk 'vdb'");
+  b = vv_catalog_backup_get (c, full.id, VV_OWNER_ANY);
+  CHECK (b && b->domain_xml_sha256 == NULL);
+  vv_backup_rec_free (b);
+  CHECK (vv_catalog_backup_set_domain_xml_sha256 (c, full.id, XML_SHA) == 0);
+  CHECK_ERR (vv_catalog_backup_set_domain_xml_sha256 (c, "bk-00000000dead",
+                                                      XML_SHA) == -1,
+             VV_ERR_NOT_FOUND, "no backup with id 'bk-00000000dead'");
   CHECK (vv_catalog_backup_complete (c, full.id, 12345) == 0);
   b = vv_catalog_backup_get (c, full.id, VV_OWNER_ANY);
+  CHECK (b && STREQ (b->domain_xml_sha256, XML_SHA));
   CHECK (b && STREQ (b->status, "completed") && b->completed_at
          && b->size_bytes == 12345 && STREQ (b->checkpoint, "virtvault-bk-1")
          && b->error == NULL && b->n_disks == 2);
@@ -848,7 +864,9 @@ test_migration_from_3 (void)
   vv_catalog_close (c);
   /* Back to version 3 by hand: drop what 4 made. */
   raw_exec (path,
-            "ALTER TABLE backups DROP COLUMN offline;"
+            "ALTER TABLE backups DROP COLUMN domain_xml_sha256;"
+            " ALTER TABLE jobs DROP COLUMN notes;"
+            " ALTER TABLE backups DROP COLUMN offline;"
             " DELETE FROM schema_version WHERE version >= 4;"
             " INSERT INTO targets (name, url, created_at) VALUES"
             "  ('local', 'file:///x', '2026-01-01T00:00:00Z');"
@@ -866,9 +884,11 @@ test_migration_from_3 (void)
   CHECK (raw_count (path, "SELECT max(version) FROM schema_version") == 3);
   c = vv_catalog_open (path);
   CHECK (c);
-  CHECK (vv_catalog_schema_version (c) == 4);
+  CHECK (vv_catalog_schema_version (c) == vv_catalog_latest_schema_version ());
   b = vv_catalog_backup_get (c, "bk-1", VV_OWNER_ANY);
   CHECK (b && !b->offline);
+  /* Older backups have no digest of their domain XML. */
+  CHECK (b->domain_xml_sha256 == NULL);
   vv_backup_rec_free (b);
   b = vv_catalog_backup_get (c, "bk-2", VV_OWNER_ANY);
   CHECK (b && b->offline

@@ -57,6 +57,7 @@ backup_equal (const struct vv_backup_rec *a, const struct vv_backup_rec *b)
   SAME_STR (created_at); SAME_STR (completed_at); SAME_STR (target);
   SAME_STR (reason); SAME_STR (notes); SAME_STR (error);
   SAME_STR (checkpoint); SAME_STR (prefix); SAME_STR (job_id);
+  SAME_STR (domain_xml_sha256);
   SAME_NUM (size_bytes); SAME_NUM (owner_uid); SAME_NUM (n_disks);
   SAME_NUM (offline);
   for (size_t i = 0; i < a->n_disks; i++) {
@@ -71,6 +72,7 @@ backup_equal (const struct vv_backup_rec *a, const struct vv_backup_rec *b)
 
 #define UUID "0b3e2f4c-9d1a-4c47-8f3e-6a1b2c3d4e5f"
 #define PREFIX UUID "/ch-7b1e22c0a9f3/bk-3f9a0c21d4e5/"
+#define XML_SHA "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
 
 /* A manifest written before the "offline" field: its notes tell. */
 static void
@@ -124,6 +126,7 @@ test_round_trip (void)
     .checkpoint = (char *) "virtvault-bk-3f9a0c21d4e5",
     .prefix = (char *) PREFIX, .owner_uid = 1000,
     .n_disks = 2, .disks = disks,
+    .domain_xml_sha256 = (char *) XML_SHA,
   };
   struct vv_backup_rec inc = b;
   struct vv_backup_rec *r;
@@ -137,6 +140,7 @@ test_round_trip (void)
   /* Objects are stored relative to the backup's own prefix. */
   CHECK (strstr (text, "\"object\": \"vda.qcow2\""));
   CHECK (strstr (text, "\"object\": \"domain.xml\""));
+  CHECK (strstr (text, "\"sha256\": \"" XML_SHA "\""));
   CHECK (strstr (text, PREFIX) == NULL);
   CHECK (strstr (text, "\"offline\"") == NULL);
   r = vv_manifest_read ("manifest round-trip", text, strlen (text));
@@ -152,6 +156,8 @@ test_round_trip (void)
   inc.type = (char *) "incremental";
   inc.parent_id = (char *) "bk-3f9a0c21d4e5";
   inc.reason = inc.notes = inc.checkpoint = NULL;
+  /* A backup made before the digest was recorded: none written. */
+  inc.domain_xml_sha256 = NULL;
   inc.owner_uid = 0;
   inc.prefix = (char *) UUID "/ch-7b1e22c0a9f3/bk-0000000000b2/";
   inc.n_disks = 1;
@@ -161,6 +167,7 @@ test_round_trip (void)
   CHECK (text);
   CHECK (strstr (text, "\"parent_id\": \"bk-3f9a0c21d4e5\""));
   CHECK (strstr (text, "\"notes\": null"));
+  CHECK (strstr (text, XML_SHA) == NULL);
   r = vv_manifest_read ("manifest round-trip", text, strlen (text));
   CHECK (r);
   inc.disks[0].object =

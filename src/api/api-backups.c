@@ -56,6 +56,7 @@ struct task {
   char *new_name;                     /* restore as new */
   char *new_uuid;                     /* restore as new */
   bool start;                         /* restore in place, as new */
+  char *notes;                        /* recorded with the job */
   bool ran;
 };
 
@@ -85,6 +86,7 @@ task_free (void *arg)
   free (t->domain);
   free (t->dir);
   free (t->format);
+  free (t->notes);
   vv_strv_free (t->disks);
   free (t->new_name);
   free (t->new_uuid);
@@ -237,6 +239,7 @@ submit (struct vv_api_request *r, struct task *t, const char *kind,
     .run = fn,
     .arg = t,
     .free_arg = task_free,
+    .notes = t->notes,
   };
 
   t->ran = false;
@@ -822,7 +825,10 @@ vv_api_backup_restore (struct vv_api_request *r, json_object **ret)
     t->new_name = vv_strdup (as_new);
     t->new_uuid = vv_strdup (info.domain_uuid);
   }
+  /* As new: what of the stored definition was left out or changed. */
+  t->notes = info.notes ? vv_strdup (info.notes) : NULL;
   if ((info.dir && t->dir == NULL) || (rreq.format && t->format == NULL) ||
+      (info.notes && t->notes == NULL) ||
       (mode == VV_RESTORE_AS_NEW &&
        (t->new_name == NULL || t->new_uuid == NULL))) {
     t->ran = true;

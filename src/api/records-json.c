@@ -83,6 +83,8 @@ vv_backup_to_json (const struct vv_backup_rec *b)
   add (o, "policy", vv_json_string_or_null (b->policy));
   add (o, "protected", json_object_new_boolean (b->protected));
   add (o, "offline", json_object_new_boolean (b->offline));
+  add (o, "domain_xml_sha256",
+       vv_json_string_or_null (b->domain_xml_sha256));
   disks = json_object_new_array ();
   for (size_t i = 0; disks && i < b->n_disks; i++)
     json_object_array_add (disks, disk_to_json (&b->disks[i]));
@@ -132,6 +134,7 @@ vv_job_to_json (const struct vv_job_rec *j)
   add (o, "started_at", vv_json_string_or_null (j->started_at));
   add (o, "finished_at", vv_json_string_or_null (j->finished_at));
   add (o, "owner_uid", json_object_new_int64 (j->owner_uid));
+  add (o, "notes", vv_json_string_or_null (j->notes));
   return o;
 }
 

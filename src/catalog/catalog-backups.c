@@ -45,6 +45,7 @@ vv_backup_rec_free (struct vv_backup_rec *r)
   free (r->checkpoint_xml);
   free (r->origin);
   free (r->policy);
+  free (r->domain_xml_sha256);
   for (i = 0; i < r->n_disks; i++)
     disk_rec_clear (&r->disks[i]);
   free (r->disks);
@@ -84,7 +85,7 @@ no_completed_backup (const char *uuid)
   "id, domain, domain_uuid, type, status, chain_id, parent_id,"        \
   " created_at, completed_at, size_bytes, target, reason, notes, error," \
   " checkpoint, prefix, job_id, owner_uid, chain_pos, checkpoint_xml," \
-  " origin, policy, protected, offline"
+  " origin, policy, protected, offline, domain_xml_sha256"
 
 /* In the order of the SELECT in load_disks. */
 #define DK(kind, field) VV_CAT_COL (vv_disk_rec, kind, field)
@@ -151,7 +152,7 @@ static const struct vv_cat_col backup_cols[] = {
   BK (TEXT, checkpoint), BK (TEXT, prefix), BK (TEXT, job_id),
   BK (INT64, owner_uid), BK (UINT, chain_pos), BK (TEXT, checkpoint_xml),
   BK (TEXT, origin), BK (TEXT, policy), BK (BOOL, protected),
-  BK (BOOL, offline),
+  BK (BOOL, offline), BK (TEXT, domain_xml_sha256),
 };
 #undef BK
 VV_CAT_ROWTYPE (backup_row, vv_backup_rec, "a backup", backup_cols,
@@ -491,7 +492,7 @@ insert_locked (struct vv_catalog *c, const struct vv_backup_rec *r,
                       "INSERT INTO backups (" BACKUP_COLUMNS ") VALUES"
                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
                       " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,"
-                      " ?23, ?24)", &s) == -1)
+                      " ?23, ?24, ?25)", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, r->id)
       || vv_cat_bind_text (s, 2, r->domain)
@@ -516,7 +517,8 @@ insert_locked (struct vv_catalog *c, const struct vv_backup_rec *r,
       || vv_cat_bind_text (s, 21, r->origin ? r->origin : "manual")
       || vv_cat_bind_text (s, 22, r->policy)
       || vv_cat_bind_int64 (s, 23, r->protected)
-      || vv_cat_bind_int64 (s, 24, r->offline))
+      || vv_cat_bind_int64 (s, 24, r->offline)
+      || vv_cat_bind_text (s, 25, r->domain_xml_sha256))
     return vv_cat_bind_error (c, what);
   if (sqlite3_step (s) != SQLITE_DONE) {
     if (sqlite3_extended_errcode (c->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -853,6 +855,15 @@ vv_catalog_backup_last_completed (struct vv_catalog *c, const char *uuid)
                          " WHERE domain_uuid = ?1 AND status = 'completed'"
                          " ORDER BY created_at DESC, rowid DESC LIMIT 1",
                          uuid, VV_OWNER_ANY, no_completed_backup);
+}
+
+int
+vv_catalog_backup_set_domain_xml_sha256 (struct vv_catalog *c,
+                                         const char *id, const char *sha256)
+{
+  return set_text (c, id, "recording the domain XML digest of backup",
+                   "UPDATE backups SET domain_xml_sha256 = ?2 WHERE id = ?1",
+                   sha256);
 }
 
 int

@@ -23,6 +23,7 @@ vv_job_rec_free (struct vv_job_rec *r)
   free (r->created_at);
   free (r->started_at);
   free (r->finished_at);
+  free (r->notes);
   free (r);
 }
 
@@ -35,7 +36,8 @@ job_not_found (const char *id)
 
 #define JOB_COLUMNS                                                     \
   "id, kind, status, domain, domain_uuid, backup_id, bytes_done,"      \
-  " bytes_total, error, created_at, started_at, finished_at, owner_uid"
+  " bytes_total, error, created_at, started_at, finished_at, owner_uid,"  \
+  " notes"
 
 /* In the order of JOB_COLUMNS. */
 #define JB(kind, field) VV_CAT_COL (vv_job_rec, kind, field)
@@ -44,6 +46,7 @@ static const struct vv_cat_col job_cols[] = {
   JB (TEXT, domain_uuid), JB (TEXT, backup_id), JB (UINT64, bytes_done),
   JB (UINT64, bytes_total), JB (TEXT, error), JB (TEXT, created_at),
   JB (TEXT, started_at), JB (TEXT, finished_at), JB (INT64, owner_uid),
+  JB (TEXT, notes),
 };
 #undef JB
 VV_CAT_ROWTYPE (job_row, vv_job_rec, "a job", job_cols, NULL);
@@ -93,7 +96,8 @@ vv_catalog_job_insert (struct vv_catalog *c, const struct vv_job_rec *r)
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   if (vv_cat_prepare (c, what,
                       "INSERT INTO jobs (" JOB_COLUMNS ") VALUES (?1, ?2,"
-                      " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                      " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                      " ?14)",
                       &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, r->id)
@@ -108,7 +112,8 @@ vv_catalog_job_insert (struct vv_catalog *c, const struct vv_job_rec *r)
       || vv_cat_bind_text (s, 10, r->created_at ? r->created_at : now)
       || vv_cat_bind_text (s, 11, r->started_at)
       || vv_cat_bind_text (s, 12, r->finished_at)
-      || vv_cat_bind_int64 (s, 13, r->owner_uid))
+      || vv_cat_bind_int64 (s, 13, r->owner_uid)
+      || vv_cat_bind_text (s, 14, r->notes))
     return vv_cat_bind_error (c, what);
   if (sqlite3_step (s) != SQLITE_DONE) {
     if (sqlite3_extended_errcode (c->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {

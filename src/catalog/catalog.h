@@ -105,6 +105,9 @@ struct vv_backup_rec {
   bool protected;             /* never deleted by retention or limits */
   /* Appended with offline backups (schema 4). */
   bool offline;               /* of a shut-off domain: made no checkpoint */
+  /* Appended with the digest of the domain XML (schema 5). */
+  char *domain_xml_sha256;    /* of the stored domain.xml; NULL: unknown
+                               * (made before schema 5) */
 };
 void vv_backup_rec_free (struct vv_backup_rec *r);
 void vv_backup_recs_free (struct vv_backup_rec **v, size_t n);
@@ -148,6 +151,10 @@ int vv_catalog_backup_list_with_checkpoint (struct vv_catalog *c,
                                             const char *domain_uuid,
                                             struct vv_backup_rec ***ret,
                                             size_t *ret_n);
+/* Records the sha256 of the backup's stored domain XML. */
+int vv_catalog_backup_set_domain_xml_sha256 (struct vv_catalog *c,
+                                             const char *id,
+                                             const char *sha256);
 /* Replaces the notes of a backup (NULL clears them). */
 int vv_catalog_backup_set_notes (struct vv_catalog *c, const char *id,
                                  const char *notes);
@@ -222,6 +229,8 @@ struct vv_job_rec {
   char *started_at;
   char *finished_at;
   int64_t owner_uid;
+  /* Appended with schema 5. */
+  char *notes;                /* what the job did besides its task, or NULL */
 };
 void vv_job_rec_free (struct vv_job_rec *r);
 void vv_job_recs_free (struct vv_job_rec **v, size_t n);

@@ -194,6 +194,15 @@ static const char migration_4[] =
   "UPDATE backups SET offline = 1\n"
   "  WHERE notes LIKE '%offline backup (domain shut off)%';\n";
 
+/* The sha256 of each backup's stored domain XML, so a restore can tell
+ * whether the copy on the target is the one the backup wrote (older
+ * backups have none: NULL); and notes on a job, where a restore as a new
+ * domain says what of the stored definition it left out.
+ */
+static const char migration_5[] =
+  "ALTER TABLE backups ADD COLUMN domain_xml_sha256 TEXT;\n"
+  "ALTER TABLE jobs ADD COLUMN notes TEXT;\n";
+
 const struct vv_migration vv_catalog_migrations[] = {
   { 1, "targets, instances, chains, backups, disks, jobs, audit",
     migration_1 },
@@ -202,6 +211,7 @@ const struct vv_migration vv_catalog_migrations[] = {
   { 3, "policies, attached instances, policy runs; backup origin and "
     "protection", migration_3 },
   { 4, "offline backups", migration_4 },
+  { 5, "sha256 of the stored domain XML; job notes", migration_5 },
 };
 const size_t vv_catalog_n_migrations =
   sizeof vv_catalog_migrations / sizeof vv_catalog_migrations[0];

@@ -64,6 +64,7 @@ print_job (json_object *j)
   char pct[16], done[32], total[32];
   int64_t uid = cli_get_int (j, "owner_uid", -1);
   const char *error = cli_get_str (j, "error");
+  const char *notes = cli_get_str (j, "notes");
 
   if (f == NULL)
     return -1;
@@ -89,7 +90,8 @@ print_job (json_object *j)
       cli_fields_add (f, "Started", started) < 0 ||
       cli_fields_add (f, "Finished", finished) < 0 ||
       cli_fields_add (f, "Owner uid", owner) < 0 ||
-      (error && error[0] && cli_fields_add (f, "Error", error) < 0))
+      (error && error[0] && cli_fields_add (f, "Error", error) < 0) ||
+      (notes && notes[0] && cli_fields_add (f, "Notes", notes) < 0))
     return -1;
   cli_fields_print (f, stdout);
   return 0;

@@ -295,8 +295,11 @@ print_restored (json_object *plan, const char *id, bool in_place,
             dom ? dom : "?", uuid ? uuid : "?", id);
     print_list ("Disks: ", disks);
     print_list ("Images: ", files);
-    if (notes)
-      printf ("Note: %s\n", notes);
+    /* One line per sentence: what was left out, dropped, changed. */
+    for (const char *n = notes, *end; n && *n; n = end ? end + 2 : NULL) {
+      end = strstr (n, "; ");
+      printf ("Note: %.*s\n", end ? (int) (end - n) : (int) strlen (n), n);
+    }
   }
   if (start)
     printf ("Domain '%s' started\n", dom ? dom : "?");

@@ -1071,7 +1071,8 @@ store_disk (struct vv_engine *e, struct run_state *s,
 }
 
 static int
-store_domain_xml (struct run_state *s, const struct vv_backup_job *job)
+store_domain_xml (struct vv_engine *e, struct run_state *s,
+                  const struct vv_backup_job *job)
 {
   _cleanup_free_ char *xml = NULL;
   _cleanup_free_ char *object = vv_printf ("%sdomain.xml", job->prefix);
@@ -1092,7 +1093,9 @@ store_domain_xml (struct run_state *s, const struct vv_backup_job *job)
     return -1;
   }
   s->stored += len;
-  return 0;
+  /* What a restore checks the XML it reads back against. */
+  return vv_catalog_backup_set_domain_xml_sha256 (e->catalog,
+                                                  job->backup_id, sha);
 }
 
 /* The manifest of the completed backup; its size_bytes counts every
@@ -1495,7 +1498,7 @@ do_run (struct vv_engine *e, struct run_state *s,
   }
   if (job->offline && finish_reading (s) == -1)
     return -1;
-  if (cancelled (s, p) || store_domain_xml (s, job) == -1)
+  if (cancelled (s, p) || store_domain_xml (e, s, job) == -1)
     return -1;
   if (cancelled (s, p) || store_manifest (e, s, job) == -1)
     return -1;

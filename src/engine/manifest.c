@@ -152,12 +152,15 @@ backup_to_json (const struct vv_backup_rec *b)
     }
   }
 
-  /* Every backup stores the domain XML next to its disks; the record
-   * carries no digest of it, so none is written (the field is optional).
+  /* Every backup stores the domain XML next to its disks, with its
+   * digest when the record has one (optional in the format).
    */
   xml = json_object_new_object ();
   if (put (o, "domain_xml", xml) == -1
-      || put (xml, "object", json_object_new_string (DOMAIN_XML_OBJECT)) == -1)
+      || put (xml, "object", json_object_new_string (DOMAIN_XML_OBJECT)) == -1
+      || (b->domain_xml_sha256
+          && put (xml, "sha256",
+                  json_object_new_string (b->domain_xml_sha256)) == -1))
     return NULL;
   return TAKE_PTR (o);
 }
@@ -473,11 +476,11 @@ read_disks (json_object *o, const char *what, struct vv_backup_rec *b)
   return 0;
 }
 
-/* Checked so a damaged manifest is noticed, though the record has no
- * place for it: the domain XML is found by its fixed name.
+/* The object name is checked so a damaged manifest is noticed (the
+ * domain XML is found by its fixed name); the digest goes to the record.
  */
 static int
-check_domain_xml (json_object *o, const char *what)
+check_domain_xml (json_object *o, const char *what, struct vv_backup_rec *b)
 {
   _cleanup_free_ char *xwhat = NULL;
   json_object *x = NULL;
@@ -497,7 +500,7 @@ check_domain_xml (json_object *o, const char *what)
     return -1;
   if (r == 1 && !is_sha256_hex (sha))
     return bad_value (xwhat, "sha256", "64 lowercase hex digits", sha);
-  return 0;
+  return r == 1 ? copy (sha, &b->domain_xml_sha256) : 0;
 }
 
 static int
@@ -619,7 +622,7 @@ manifest_to_backup (json_object *o, const char *what)
       || get_req_uint64 (o, what, "size_bytes", &b->size_bytes) == -1
       || read_optional (o, what, b) == -1
       || read_disks (o, what, b) == -1
-      || check_domain_xml (o, what) == -1)
+      || check_domain_xml (o, what, b) == -1)
     goto fail;
   return b;
 

@@ -395,6 +395,7 @@ vv_jobs_submit (struct vv_jobs *jobs, const struct vv_job_spec *spec)
     .backup_id = (char *) spec->backup_id,
     .created_at = now,
     .owner_uid = spec->owner_uid,
+    .notes = (char *) spec->notes,
   };
 
   VV_LOCK_GUARD (&jobs->lock);

@@ -28,6 +28,7 @@ struct vv_job_spec {
   vv_job_fn run;
   void *arg;
   void (*free_arg) (void *arg); /* called once when the job ends */
+  const char *notes;            /* recorded with the job; may be NULL */
 };
 
 struct vv_jobs;

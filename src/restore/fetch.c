@@ -321,3 +321,26 @@ vv_restore_fetch (struct vv_target *t, const char *backup_id,
   }
   return 0;
 }
+
+int
+vv_restore_check_domain_xml (const struct vv_backup_rec *b, const char *xml,
+                             size_t len)
+{
+  struct vv_sha256 *h;
+  char sha[VV_SHA256_HEX];
+
+  if (b->domain_xml_sha256 == NULL)
+    return 0;
+  if ((h = vv_sha256_new ()) == NULL)
+    return -1;
+  vv_sha256_update (h, xml, len);
+  vv_sha256_final (h, sha);
+  vv_sha256_free (h);
+  if (strcasecmp (sha, b->domain_xml_sha256) != 0) {
+    vv_error ("the domain XML of backup %s on target '%s' is corrupt or "
+              "was altered: its sha256 is %s, the catalog recorded %s; it "
+              "is not used", b->id, b->target, sha, b->domain_xml_sha256);
+    return -1;
+  }
+  return 0;
+}

@@ -94,6 +94,15 @@ int vv_restore_fetch (struct vv_target *t, const char *backup_id,
                       const struct vv_disk_rec *d, int fd, const char *path,
                       void *buf, struct vv_progress *p);
 
+/* Largest stored domain XML read back (libvirt's are a few KiB). */
+#define VV_DOMAIN_XML_STORED_MAX (4 * 1024 * 1024)
+/* Checks the domain XML read back for backup b (xml, len bytes) against
+ * the sha256 the catalog recorded for it; one without a record (made
+ * before digests were recorded) passes.
+ */
+int vv_restore_check_domain_xml (const struct vv_backup_rec *b,
+                                 const char *xml, size_t len);
+
 /* ---- pieces shared by the restore modes (restore.c, produce.c) ---- */
 
 /* Disk names become file names; libvirt's target devs are short. */
@@ -250,15 +259,38 @@ struct vv_new_domain_disk {
   const char *path;             /* the restored image */
   const char *format;           /* its format */
 };
-/* From the stored domain XML: name and uuid set, no <mac> (libvirt makes
- * new ones), no <nvram> (a new file from the template), each disk of
- * disks a file at its path, other disks left out (*ret_notes says which;
- * NULL if none), cdroms and floppies kept.
+/* What the host has, asked while the new definition is made (tests pass
+ * their own answers).  opaque is passed to each.
+ */
+struct vv_new_domain_host {
+  /* The host's emulator binary for a domain of virt_type ("kvm",
+   * "qemu"), arch and machine (NULL: the default one); NULL with an
+   * error if there is none.
+   */
+  char *(*emulator) (void *opaque, const char *virt_type, const char *arch,
+                     const char *machine);
+  /* 1 if the libvirt network / Linux bridge exists here, 0 if not, -1
+   * with an error.
+   */
+  int (*network_exists) (void *opaque, const char *name);
+  int (*bridge_exists) (void *opaque, const char *name);
+  void *opaque;
+};
+/* A definition built from the safe parts of the stored domain XML (an
+ * untrusted input, see docs/restore.md): name and uuid given, each disk
+ * of disks a file at its path, other disks left out, cdroms and floppies
+ * empty, the host's emulator, no namespaced element, seclabel, hostdev,
+ * filesystem or other host resource; interfaces only on networks and
+ * bridges that exist (new MACs), character devices as ptys, graphics on
+ * 127.0.0.1.  *ret_notes says what was left out, dropped or changed
+ * (NULL if nothing).
  */
 int vv_restore_new_domain_xml (const char *xml, const char *name,
                                const char *uuid,
                                const struct vv_new_domain_disk *disks,
-                               size_t n, char **ret_xml, char **ret_notes);
+                               size_t n,
+                               const struct vv_new_domain_host *host,
+                               char **ret_xml, char **ret_notes);
 
 /* Keeps the current error across cleanup that may overwrite it. */
 struct vv_saved_error {

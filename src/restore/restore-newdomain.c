@@ -11,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 
 #include "engine/domain.h"
 #include "restore/restore.h"
@@ -22,14 +25,13 @@
 #include "target/target.h"
 #include "util/cleanup.h"
 #include "util/error.h"
+#include "util/sha256.h"
 #include "util/strutil.h"
 
 /* Where the disks of a new domain go unless told: libvirt's default
  * storage pool directory, one subdirectory per domain.
  */
 #define DEFAULT_IMAGES_DIR "/var/lib/libvirt/images"
-/* Largest stored domain XML read back (libvirt's are a few KiB). */
-#define STORED_XML_MAX (4 * 1024 * 1024)
 /* The new domain's directory: QEMU (another user) must be able to reach
  * the images in it; nobody needs to list it.
  */
@@ -123,9 +125,87 @@ check_name_free (struct an_plan *pl, const char *uri, const char *name,
   return 0;
 }
 
-/* The domain XML stored with the backup. */
+/* ---- what the host has, for vv_restore_new_domain_xml ---- */
+
+/* The emulator libvirt uses by default for the domain, from its domain
+ * capabilities.
+ */
 static char *
-read_stored_xml (struct vv_engine *e, const struct vv_backup_rec *b)
+host_emulator (void *opaque, const char *virt_type, const char *arch,
+               const char *machine)
+{
+  struct an_plan *pl = opaque;
+  _cleanup_free_ char *caps = NULL;
+  xmlDocPtr doc;
+  xmlNodePtr root;
+  char *path = NULL;
+
+  caps = virConnectGetDomainCapabilities (pl->conn, NULL, arch, machine,
+                                          virt_type, 0);
+  if (caps == NULL) {
+    vv_error_code (VV_ERR_INVALID, "this host has no emulator for a '%s' "
+                   "domain of architecture '%s'%s%s%s: %s", virt_type, arch,
+                   machine ? " and machine '" : "", machine ? machine : "",
+                   machine ? "'" : "", vv_libvirt_error ());
+    return NULL;
+  }
+  doc = xmlReadMemory (caps, (int) strlen (caps), "domcapabilities.xml",
+                       NULL, XML_PARSE_NONET | XML_PARSE_NOERROR
+                       | XML_PARSE_NOWARNING);
+  root = doc ? xmlDocGetRootElement (doc) : NULL;
+  for (xmlNodePtr c = root ? root->children : NULL; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE &&
+        xmlStrcmp (c->name, (const xmlChar *) "path") == 0) {
+      xmlChar *t = xmlNodeGetContent (c);
+      if (t && t[0] == '/')
+        path = vv_strdup ((const char *) t);
+      xmlFree (t);
+      break;
+    }
+  if (doc)
+    xmlFreeDoc (doc);
+  if (path == NULL)
+    vv_error ("the domain capabilities of libvirt name no emulator for a "
+              "'%s' domain of architecture '%s'", virt_type, arch);
+  return path;
+}
+
+static int
+host_network_exists (void *opaque, const char *name)
+{
+  struct an_plan *pl = opaque;
+  virNetworkPtr net = virNetworkLookupByName (pl->conn, name);
+
+  if (net) {
+    virNetworkFree (net);
+    return 1;
+  }
+  if (vv_libvirt_error_code () == VIR_ERR_NO_NETWORK)
+    return 0;
+  vv_error ("cannot look up network '%s': %s", name, vv_libvirt_error ());
+  return -1;
+}
+
+/* A Linux bridge (not any interface): /sys/class/net/NAME/bridge. */
+static int
+host_bridge_exists (void *opaque, const char *name)
+{
+  _cleanup_free_ char *path = vv_printf ("/sys/class/net/%s/bridge", name);
+  struct stat st;
+
+  (void) opaque;
+  if (path == NULL)
+    return -1;
+  return stat (path, &st) == 0 && S_ISDIR (st.st_mode) ? 1 : 0;
+}
+
+/* The domain XML stored with the backup, checked against the digest the
+ * catalog recorded for it.  *ret_unchecked is set when the catalog has
+ * none (a backup made before digests were recorded).
+ */
+static char *
+read_stored_xml (struct vv_engine *e, const struct vv_backup_rec *b,
+                 bool *ret_unchecked)
 {
   _cleanup_free_ char *object = NULL;
   struct vv_target *t;
@@ -144,7 +224,7 @@ read_stored_xml (struct vv_engine *e, const struct vv_backup_rec *b)
     vv_error_prefix ("reading the domain XML of backup %s: ", b->id);
     return NULL;
   }
-  r = vv_target_read_all (t, object, STORED_XML_MAX, &xml, &len);
+  r = vv_target_read_all (t, object, VV_DOMAIN_XML_STORED_MAX, &xml, &len);
   if (r == -1)
     vv_error_prefix ("reading the domain XML of backup %s from target "
                      "'%s': ", b->id, vv_target_name (t));
@@ -157,6 +237,11 @@ read_stored_xml (struct vv_engine *e, const struct vv_backup_rec *b)
     free (xml);
     return NULL;
   }
+  if (vv_restore_check_domain_xml (b, xml, len) == -1) {
+    free (xml);
+    return NULL;
+  }
+  *ret_unchecked = b->domain_xml_sha256 == NULL;
   return xml;
 }
 
@@ -167,8 +252,12 @@ plan_load (struct vv_engine *e, const struct vv_restore_request *req,
   _cleanup_ (cleanup_backup) struct vv_backup_rec *b = NULL;
   _cleanup_free_ const struct vv_disk_rec **sel = NULL;
   _cleanup_free_ struct vv_new_domain_disk *nd = NULL;
-  _cleanup_free_ char *stored = NULL;
+  _cleanup_free_ char *stored = NULL, *notes = NULL;
+  struct vv_new_domain_host host = {
+    host_emulator, host_network_exists, host_bridge_exists, pl
+  };
   const char *fmt;
+  bool unchecked = false;
   size_t n;
 
   if (req->new_name == NULL || req->new_name[0] == '\0') {
@@ -214,7 +303,7 @@ plan_load (struct vv_engine *e, const struct vv_restore_request *req,
   /* dreq must not point into b, which goes at the end of this call. */
   pl->dreq.backup_id = req->backup_id;
 
-  if ((stored = read_stored_xml (e, b)) == NULL)
+  if ((stored = read_stored_xml (e, b, &unchecked)) == NULL)
     return -1;
   if ((nd = calloc (n ? n : 1, sizeof *nd)) == NULL) {
     vv_error_errno (ENOMEM, "restoring backup %s", b->id);
@@ -226,10 +315,19 @@ plan_load (struct vv_engine *e, const struct vv_restore_request *req,
     nd[i].format = fmt;
   }
   if (vv_restore_new_domain_xml (stored, req->new_name, pl->uuid, nd, n,
-                                 &pl->xml, &pl->notes) == -1) {
+                                 &host, &pl->xml, &notes) == -1) {
     vv_error_prefix ("backup %s: ", b->id);
     return -1;
   }
+  if (unchecked)
+    pl->notes = vv_printf ("%s%sthe catalog has no sha256 of this backup's "
+                           "domain XML (made before one was recorded): it "
+                           "was used unchecked, from the safe parts only",
+                           notes ? notes : "", notes ? "; " : "");
+  else
+    pl->notes = TAKE_PTR (notes);
+  if (unchecked && pl->notes == NULL)
+    return -1;
   return 0;
 }
 

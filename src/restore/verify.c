@@ -150,6 +150,12 @@ check_manifest (struct vv_target *t, const struct vv_backup_rec *b,
     MISMATCH ("chain", m->chain_id, b->chain_id);
   if (!same (m->parent_id, b->parent_id))
     MISMATCH ("parent", m->parent_id, b->parent_id);
+  /* A backup made before digests were recorded has none in either. */
+  if (b->domain_xml_sha256 &&
+      (m->domain_xml_sha256 == NULL ||
+       strcasecmp (m->domain_xml_sha256, b->domain_xml_sha256) != 0))
+    MISMATCH ("the sha256 of the domain XML", m->domain_xml_sha256,
+              b->domain_xml_sha256);
   if (m->n_disks != b->n_disks) {
     vv_error ("the manifest of backup %s on target '%s' lists %zu disks; "
               "the catalog has %zu", b->id, tn, m->n_disks, b->n_disks);
@@ -186,6 +192,34 @@ check_manifest (struct vv_target *t, const struct vv_backup_rec *b,
   }
 #undef MISMATCH
   return 0;
+}
+
+/* The domain XML on the target must be the one the backup wrote. */
+static int
+check_domain_xml (struct vv_target *t, const struct vv_backup_rec *b,
+                  struct vv_progress *p)
+{
+  _cleanup_free_ char *name = NULL, *xml = NULL;
+  size_t len;
+
+  if (b->domain_xml_sha256 == NULL)
+    return 0;
+  if ((name = vv_printf ("%sdomain.xml", b->prefix)) == NULL ||
+      vv_restore_check_object (b->id, name) == -1)
+    return -1;
+  if (vv_target_read_all (t, name, VV_DOMAIN_XML_STORED_MAX, &xml,
+                          &len) == -1) {
+    if (vv_get_error_code () == VV_ERR_UNAVAILABLE)
+      vv_error_prefix ("reading the domain XML of backup %s from target "
+                       "'%s': ", b->id, vv_target_name (t));
+    else
+      as_damage ("reading the domain XML of backup %s from target '%s': ",
+                 b->id, vv_target_name (t));
+    return -1;
+  }
+  vv_progress_add_total (p, len);
+  vv_progress_add (p, len);
+  return vv_restore_check_domain_xml (b, xml, len);
 }
 
 /* The structure of one stored image, and where its backing file points. */
@@ -285,7 +319,7 @@ vv_verify_backup (struct vv_engine *e, const char *backup_id,
   for (size_t i = 0; i < b->n_disks; i++)
     vv_progress_add_total (p, b->disks[i].stored_bytes);
 
-  if (check_manifest (t, b, p) == -1)
+  if (check_manifest (t, b, p) == -1 || check_domain_xml (t, b, p) == -1)
     goto out;
   for (size_t i = 0; i < b->n_disks; i++) {
     const struct vv_disk_rec *d = &b->disks[i];

@@ -32,6 +32,8 @@
 /* The notes stay readable whatever the stored XML holds. */
 #define NOTES_MAX 4096
 #define DROPPED_KINDS_MAX 64
+/* Longest element name and noted value quoted in the notes. */
+#define NOTE_NAME_MAX 64
 /* Longest network or bridge name looked up. */
 #define NET_NAME_MAX 255
 
@@ -281,7 +283,7 @@ note_changed (struct notes *nt, const char *fmt, ...)
   va_end (ap);
   if (r == -1)
     return nomem ();
-  if (nt->changed && strlen (nt->changed) + strlen (s) > NOTES_MAX) {
+  if ((nt->changed ? strlen (nt->changed) : 0) + strlen (s) > NOTES_MAX) {
     nt->truncated = true;
     return 0;
   }
@@ -301,8 +303,9 @@ elem_label (const char *parent, xmlNodePtr n)
   const char *prefix = n->ns && n->ns->prefix ? (const char *) n->ns->prefix
     : NULL;
 
-  return vv_printf ("%s%s<%s%s%s>", parent ? parent : "", parent ? "/" : "",
-                    prefix ? prefix : "", prefix ? ":" : "",
+  return vv_printf ("%s%s<%.*s%s%.*s>", parent ? parent : "",
+                    parent ? "/" : "", NOTE_NAME_MAX, prefix ? prefix : "",
+                    prefix ? ":" : "", NOTE_NAME_MAX,
                     (const char *) n->name);
 }
 
@@ -437,7 +440,8 @@ copy_elem (xmlNodePtr parent, xmlNodePtr src, const struct xspec *spec,
   if (spec->types) {
     _cleanup_xml_ xmlChar *type = prop (src, "type");
     if (type == NULL || !in_list (spec->types, (const char *) type)) {
-      _cleanup_free_ char *what = vv_printf ("<%s type='%s'>", spec->name,
+      _cleanup_free_ char *what = vv_printf ("<%s type='%.*s'>", spec->name,
+                                             NOTE_NAME_MAX,
                                              type ? (const char *) type
                                              : "");
       if (what == NULL || note_dropped (nt, what) == -1)
@@ -982,6 +986,14 @@ vv_restore_new_domain_xml (const char *xml, const char *name,
     const xmlError *err = xmlGetLastError ();
     vv_error ("cannot parse the stored domain XML: %s",
               err && err->message ? err->message : "malformed document");
+    return -1;
+  }
+  /* libvirt never writes a DOCTYPE; its entities could only make the
+   * text grow (xmlNodeGetContent expands them) or point elsewhere.
+   */
+  if (doc->intSubset || doc->extSubset) {
+    vv_error ("the stored domain XML has a DOCTYPE, which libvirt never "
+              "writes; it is not used");
     return -1;
   }
   root = xmlDocGetRootElement (doc);

@@ -28,6 +28,11 @@
 #define REASON_MAX 4096
 #define NOTES_MAX 16384
 #define DOMAIN_XML_OBJECT "domain.xml"
+/* Objects and arrays in one manifest: one with 64 disks has 68.  json-c
+ * spends some 800 bytes on each, so a 1 MiB document of "{}" would take
+ * 270 MB to parse; the limit keeps that near 32 bytes per byte of text.
+ */
+#define CONTAINERS_MAX 1024
 /* How much of a rejected value an error message shows. */
 #define SHOWN_MAX 64
 
@@ -824,6 +829,28 @@ manifest_to_backup (json_object *o, const char *what)
   return NULL;
 }
 
+/* '{' and '[' outside strings, counted before json-c builds the tree. */
+static size_t
+count_containers (const char *text, size_t len)
+{
+  bool in_string = false;
+  size_t n = 0;
+
+  for (size_t i = 0; i < len; i++) {
+    if (in_string) {
+      if (text[i] == '\\')
+        i++;
+      else if (text[i] == '"')
+        in_string = false;
+    }
+    else if (text[i] == '"')
+      in_string = true;
+    else if (text[i] == '{' || text[i] == '[')
+      n++;
+  }
+  return n;
+}
+
 struct vv_backup_rec *
 vv_manifest_read (const char *what, const char *text, size_t len)
 {
@@ -844,6 +871,11 @@ vv_manifest_read (const char *what, const char *text, size_t len)
   if (memchr (text, '\0', len) != NULL) {
     vv_error_code (VV_ERR_INVALID, "%s contains a NUL byte; it is not a "
                    "manifest", what);
+    return NULL;
+  }
+  if (count_containers (text, len) > CONTAINERS_MAX) {
+    vv_error_code (VV_ERR_INVALID, "%s holds more than %d JSON objects and "
+                   "arrays; it is not a manifest", what, CONTAINERS_MAX);
     return NULL;
   }
   o = vv_json_parse (what, text, len);

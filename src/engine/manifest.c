@@ -494,6 +494,7 @@ check_format_version (json_object *o, const char *what)
 static int
 get_time (json_object *o, const char *what, const char *key, char **ret)
 {
+  char canonical[VV_TIME_MAX];
   const char *s;
   time_t t;
 
@@ -503,6 +504,10 @@ get_time (json_object *o, const char *what, const char *key, char **ret)
     vv_error_prefix ("field '%s' of %s: ", key, what);
     return -1;
   }
+  /* strptime also takes " 2026-1-2T3:4:5Z"; times are compared as text. */
+  vv_format_time_utc (t, canonical);
+  if (strcmp (s, canonical) != 0)
+    return bad_value (what, key, "a UTC time like 2026-11-24T01:00:00Z", s);
   return copy (s, ret);
 }
 

@@ -842,6 +842,13 @@ test_insert_all (void)
   i = vv_catalog_instance_get (c, UUID1);
   CHECK (i && STREQ (i->name, "web01-old") && i->owner_uid == 0);
   vv_instance_rec_free (i);
+  /* Sizes as large as a manifest may give: their sum does not fail the
+   * chain's query.
+   */
+  raw_exec (path, "UPDATE backups SET size_bytes = 9223372036854775807");
+  ch = vv_catalog_chain_get (c, "ch-0000000000a0", VV_OWNER_ANY);
+  CHECK (ch && ch->size_bytes == INT64_MAX);
+  vv_chain_rec_free (ch);
   /* Again: the ids exist, nothing changes. */
   CHECK (vv_catalog_backup_insert_all (c, good, 2) == -1);
   CHECK (raw_count (path, "SELECT count(*) FROM backups") == 2);

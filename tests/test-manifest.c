@@ -1,7 +1,10 @@
 /* Manifests: write -> read round trips, and data-driven cases.
  *
  * Each tests/data/manifests/<case>.json is read as "manifest <case>"; the
- * sibling <case>.expect holds "ok" or a fragment of the error message.
+ * sibling <case>.expect holds a fragment of the error message, or "ok"
+ * followed by one line per disk with the names the reader gave it
+ * ("disks[0] vda object=<uuid>/<chain>/<id>/vda.qcow2 backing=null"):
+ * the names used on the target, compared exactly.
  * VIRTVAULT_REGENERATE=1 rewrites every .expect with what the code says
  * now (then review the diff before committing it).
  */
@@ -63,6 +66,7 @@ backup_equal (const struct vv_backup_rec *a, const struct vv_backup_rec *b)
   for (size_t i = 0; i < a->n_disks; i++) {
     SAME_STR (disks[i].name); SAME_STR (disks[i].sha256);
     SAME_STR (disks[i].format); SAME_STR (disks[i].object);
+    SAME_STR (disks[i].backing);
     SAME_NUM (disks[i].virtual_size); SAME_NUM (disks[i].stored_bytes);
   }
   return true;
@@ -163,11 +167,13 @@ test_round_trip (void)
   inc.n_disks = 1;
   inc.disks = (struct vv_disk_rec[]) { disks[0] };
   inc.disks[0].object = (char *) "vda.qcow2";
+  inc.disks[0].backing = (char *) "../bk-3f9a0c21d4e5/vda.qcow2";
   text = vv_manifest_write (&inc);
   CHECK (text);
   CHECK (strstr (text, "\"parent_id\": \"bk-3f9a0c21d4e5\""));
   CHECK (strstr (text, "\"notes\": null"));
   CHECK (strstr (text, XML_SHA) == NULL);
+  CHECK (strstr (text, "\"backing\": \"../bk-3f9a0c21d4e5/vda.qcow2\""));
   r = vv_manifest_read ("manifest round-trip", text, strlen (text));
   CHECK (r);
   inc.disks[0].object =
@@ -211,6 +217,52 @@ test_round_trip (void)
   CHECK (vv_manifest_write (&inc) == NULL);
   CHECK (strstr (vv_get_error (), "must list 1 to"));
   CHECK (vv_manifest_write (NULL) == NULL);
+}
+
+/* What the engine may hold but the reader refuses is made readable:
+ * texts cut to their limit, bytes that are not UTF-8 and control
+ * characters replaced.
+ */
+static void
+test_writer_texts (void)
+{
+  struct vv_disk_rec disk = {
+    .name = (char *) "vda", .format = (char *) "qcow2",
+    .sha256 = (char *) "e3b0c44298fc1c149afbf4c8996fb924"
+      "27ae41e4649b934ca495991b7852b855",
+    .object = (char *) "vda.qcow2",
+  };
+  struct vv_backup_rec b = {
+    .id = (char *) "bk-3f9a0c21d4e5", .domain = (char *) "web\x1b" "01",
+    .domain_uuid = (char *) UUID, .type = (char *) "full",
+    .chain_id = (char *) "ch-7b1e22c0a9f3",
+    .created_at = (char *) "2026-11-23T15:52:35Z",
+    .completed_at = (char *) "2026-11-23T15:54:02Z",
+    .reason = (char *) "bad \xff byte\tand tab", .n_disks = 1,
+    .disks = &disk,
+  };
+  size_t n = 20000;
+  _cleanup_free_ char *notes = malloc (n + 1);
+  struct vv_backup_rec *r;
+  char *text;
+
+  CHECK (notes);
+  /* "é" (2 bytes) from byte 1 on: the limit falls inside one. */
+  notes[0] = 'x';
+  for (size_t i = 1; i + 1 < n; i += 2)
+    memcpy (notes + i, "\xc3\xa9", 2);
+  notes[n - 1] = '\0';
+  b.notes = notes;
+  text = vv_manifest_write (&b);
+  CHECK (text);
+  r = vv_manifest_read ("manifest texts", text, strlen (text));
+  CHECK (r);
+  CHECK (strcmp (r->domain, "web?01") == 0);
+  CHECK (strcmp (r->reason, "bad ? byte\tand tab") == 0);
+  CHECK (strlen (r->notes) <= 16384 && strlen (r->notes) > 16380);
+  CHECK (vv_str_has_suffix (r->notes, "\xc3\xa9..."));
+  vv_backup_rec_free (r);
+  free (text);
 }
 
 static void
@@ -293,6 +345,23 @@ is_case (const struct dirent *d)
   return vv_str_has_suffix (d->d_name, ".json");
 }
 
+/* "ok" and a line per disk with the names a manifest steers. */
+static char *
+describe (const struct vv_backup_rec *r)
+{
+  char *s = vv_strdup ("ok\n");
+
+  for (size_t i = 0; s && i < r->n_disks; i++) {
+    const struct vv_disk_rec *d = &r->disks[i];
+    char *n = vv_printf ("%sdisks[%zu] %s object=%s backing=%s\n", s, i,
+                         d->name, d->object, d->backing ? d->backing : "null");
+    free (s);
+    s = n;
+  }
+  CHECK (s);
+  return s;
+}
+
 /* Runs one case; returns true when its outcome matches .expect. */
 static bool
 run_case (const char *dir, const char *file, bool regenerate)
@@ -310,7 +379,7 @@ run_case (const char *dir, const char *file, bool regenerate)
   CHECK (name && json && expect_path && what);
   text = read_file (json, &len);
   r = vv_manifest_read (what, text, len);
-  actual = vv_strdup (r ? "ok" : vv_get_error ());
+  actual = r ? describe (r) : vv_strdup (vv_get_error ());
   CHECK (actual);
 
   if (r) {
@@ -325,6 +394,9 @@ run_case (const char *dir, const char *file, bool regenerate)
     vv_backup_rec_free (r);
   }
 
+  len = strlen (actual);
+  while (len > 0 && actual[len - 1] == '\n')
+    actual[--len] = '\0';
   if (regenerate) {
     _cleanup_free_ char *line = vv_printf ("%s\n", actual);
     CHECK (line);
@@ -335,8 +407,9 @@ run_case (const char *dir, const char *file, bool regenerate)
   expect = read_file (expect_path, &len);
   while (len > 0 && expect[len - 1] == '\n')
     expect[--len] = '\0';
-  if (strcmp (expect, "ok") == 0 ? strcmp (actual, "ok") == 0
-      : (len > 0 && strcmp (actual, "ok") != 0 && strstr (actual, expect))) {
+  if (vv_str_has_prefix (expect, "ok") ? strcmp (actual, expect) == 0
+      : (len > 0 && !vv_str_has_prefix (actual, "ok\n")
+         && strstr (actual, expect))) {
     printf ("PASS: %s\n", name);
     return true;
   }
@@ -383,6 +456,7 @@ int
 main (void)
 {
   test_round_trip ();
+  test_writer_texts ();
   test_limits ();
   test_data_cases ();
   printf ("test-manifest: all checks passed\n");

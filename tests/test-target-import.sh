@@ -4,7 +4,11 @@
 # imports them with 'target import' and lists the same backups, chain and
 # positions; the newest restores bit for bit; a second import changes
 # nothing; broken and orphaned manifests are reported as skipped with the
-# reason and change nothing; incomplete directories are left alone; the
+# reason and change nothing; an imported backup belongs to its instance's
+# owner in the catalog, else to the administrators, never to the
+# owner_uid of its manifest, and a manifest naming another checkpoint
+# than its own (a live one of another domain) is skipped; incomplete
+# directories are left alone; the
 # next backup continues the chain and restores bit for bit; a non-root
 # caller gets 403.
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
@@ -97,19 +101,23 @@ assert_eq "$(vv list --json | jq -c "$shape")" "$before" "the backups after a se
 
 # ---- manifests that cannot be imported ----
 good=$nas/$uuid/$chain/${ids[2]}/manifest.json
+# What a manifest copied under another id changes to stay valid: its own
+# checkpoint, and backing files in its parent.
+as_own='.checkpoint = "virtvault-" + .id | .parent_id as $p
+        | .disks |= map(if .backing then .backing = "../\($p)/\(.object)" else . end)'
 # Not JSON at all.
 mkdir -p "$nas/$uuid/$chain/bk-0000000000e1"
 printf '{"format_version": 1, "id": ' > "$nas/$uuid/$chain/bk-0000000000e1/manifest.json"
 # Valid, but its parent is nowhere.
 mkdir -p "$nas/$uuid/$chain/bk-0000000000e2"
-jq '.id = "bk-0000000000e2" | .parent_id = "bk-0000000000ee"' "$good" \
+jq '.id = "bk-0000000000e2" | .parent_id = "bk-0000000000ee" | '"$as_own" "$good" \
     > "$nas/$uuid/$chain/bk-0000000000e2/manifest.json" || fail "jq"
 # A copy of another backup's manifest: its ids disagree with its path.
 mkdir -p "$nas/$uuid/$chain/bk-0000000000e3"
 cp "$good" "$nas/$uuid/$chain/bk-0000000000e3/manifest.json"
 # An incremental on top of the orphan: skipped because its parent is.
 mkdir -p "$nas/$uuid/$chain/bk-0000000000e4"
-jq '.id = "bk-0000000000e4" | .parent_id = "bk-0000000000e2" | .created_at = "2099-01-01T00:00:00Z"' "$good" \
+jq '.id = "bk-0000000000e4" | .parent_id = "bk-0000000000e2" | .created_at = "2099-01-01T00:00:00Z" | '"$as_own" "$good" \
     > "$nas/$uuid/$chain/bk-0000000000e4/manifest.json" || fail "jq"
 files_before=$(target_files "$nas")
 
@@ -128,6 +136,74 @@ out=$(vv target import old) || fail "human import output: $out"
 assert_contains "$out" "Imported 0 backups from target 'old' (3 already known); skipped:" "human output"
 assert_contains "$out" "  $uuid/$chain/bk-0000000000e2/manifest.json: its parent bk-0000000000ee" "human output of a skipped manifest"
 rm -rf "$nas/$uuid/$chain"/bk-0000000000e?
+
+# ---- owners and checkpoints are not taken from a target ----
+# api_as UID PATH : a GET as another user; prints the body, the status
+# goes where http_status reads it.
+api_as () {
+    local out
+    out=$(setpriv --reuid="$1" --regid="$1" --clear-groups \
+          curl -sS -w '\n%{http_code}' --unix-socket "$VV_SOCK" "http://localhost$2") ||
+        fail "curl as uid $1"
+    printf '%s\n' "${out##*$'\n'}" > "$VV_TMP/http_status"
+    printf '%s\n' "${out%$'\n'*}"
+}
+# sees UID : the ids of the backups that uid lists, sorted.
+sees () {
+    local b
+    b=$(api_as "$1" /v1/backups)
+    assert_eq "$(http_status)" 200 "status of the list of uid $1"
+    jq -c 'map(.id) | sort' <<<"$b"
+}
+# fake_full UUID CHAIN ID JQ-FILTER : the manifest of a full backup of
+# another domain, made from a good one and changed by JQ-FILTER.
+fake_full () {
+    mkdir -p "$nas/$1/$2/$3"
+    jq --arg u "$1" --arg c "$2" --arg i "$3" '.domain.uuid = $u | .domain.name = "other"
+        | .chain_id = $c | .id = $i | .type = "full" | .parent_id = null
+        | .checkpoint = "virtvault-" + $i | del(.disks[].backing) | '"$4" "$good" \
+        > "$nas/$1/$2/$3/manifest.json" || fail "jq"
+}
+reason_at () { jq -r --arg o "$1/manifest.json" '.skipped[] | select(.object == $o) | .reason' <<<"$j"; }
+u2=0b3e2f4c-9d1a-4c47-8f3e-$(printf '%012x' $$)
+# It says it is uid 1000's, of a domain the catalog does not know: it is
+# the administrators' (uid 0) until assigned.
+fake_full "$u2" ch-0000000000c2 bk-0000000000f2 '.owner_uid = 1000'
+# It names the live checkpoint of another domain ($dom's newest).
+live=virtvault-${ids[2]}
+checkpoints_of "$dom" | grep -qx "$live" || fail "$dom has no checkpoint $live"
+fake_full "$u2" ch-0000000000c3 bk-0000000000f3 ".checkpoint = \"$live\""
+j=$(vv target import old --json) || fail "import of foreign owners: $j"
+assert_eq "$(jq -c '{imported, known, skipped_total}' <<<"$j")" \
+    '{"imported":1,"known":3,"skipped_total":1}' "import of a foreign owner and checkpoint"
+assert_contains "$(reason_at "$u2/ch-0000000000c3/bk-0000000000f3")" \
+    "field 'checkpoint' of $u2/ch-0000000000c3/bk-0000000000f3/manifest.json must be null or 'virtvault-bk-0000000000f3', not '$live'" \
+    "reason of the forged checkpoint"
+expect_failure vv show bk-0000000000f3
+checkpoints_of "$dom" | grep -qx "$live" || fail "the import touched checkpoint $live"
+assert_eq "$(vv show bk-0000000000f2 --json | jq -r .owner_uid)" 0 "owner of a backup of an unknown instance"
+assert_eq "$(sees 1000)" '[]' "backups uid 1000 sees before the assignment"
+api_as 1000 /v1/backups/bk-0000000000f2 >/dev/null
+assert_eq "$(http_status)" 404 "uid 1000 asks for the imported backup"
+
+# The administrators assign the instance (docs/catalog.md, "Owners");
+# a later import gives it the catalog's owner, not the manifest's.
+sqlite3 "$VV_STATE/catalog.db" "PRAGMA busy_timeout = 5000; BEGIN IMMEDIATE;
+    UPDATE instances SET owner_uid = 1000 WHERE uuid = '$u2';
+    UPDATE chains SET owner_uid = 1000 WHERE domain_uuid = '$u2';
+    UPDATE backups SET owner_uid = 1000 WHERE domain_uuid = '$u2'; COMMIT;" >/dev/null ||
+    fail "assigning instance $u2"
+rm -rf "$nas/$u2/ch-0000000000c3"
+fake_full "$u2" ch-0000000000c4 bk-0000000000f4 '.owner_uid = 4242 | .created_at = "2027-01-01T00:00:00Z"'
+j=$(vv target import old --json) || fail "import into an assigned instance: $j"
+assert_eq "$(jq -c '{imported, known, skipped_total}' <<<"$j")" \
+    '{"imported":1,"known":4,"skipped_total":0}' "import into an assigned instance"
+assert_eq "$(vv show bk-0000000000f4 --json | jq -r .owner_uid)" 1000 "owner of a backup of an assigned instance"
+assert_eq "$(sees 1000)" '["bk-0000000000f2","bk-0000000000f4"]' "backups uid 1000 sees after the assignment"
+assert_eq "$(sees 4242)" '[]' "backups uid 4242 sees"
+api_as 4242 /v1/backups/bk-0000000000f4 >/dev/null
+assert_eq "$(http_status)" 404 "uid 4242 asks for the backup its manifest gave him"
+rm -rf "$nas/$u2"
 
 # ---- admins only, and audited ----
 st=$(setpriv --reuid=65534 --regid=65534 --clear-groups \

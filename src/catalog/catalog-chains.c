@@ -21,7 +21,10 @@ vv_chain_rec_free (struct vv_chain_rec *r)
   free (r);
 }
 
-/* One row per chain with what its backups add up to. */
+/* One row per chain with what its backups add up to.  Sizes are added
+ * with total, not sum: those read from a target may add up past
+ * INT64_MAX, where sum fails the whole query; the cast saturates.
+ */
 #define CHAIN_SELECT                                                    \
   "SELECT c.id, c.domain_uuid, c.target, c.owner_uid, c.created_at,"    \
   " (SELECT b.domain FROM backups b WHERE b.chain_id = c.id"            \
@@ -37,7 +40,7 @@ vv_chain_rec_free (struct vv_chain_rec *r)
   " (SELECT count(*) FROM backups b WHERE b.chain_id = c.id),"          \
   " (SELECT count(*) FROM backups b WHERE b.chain_id = c.id"            \
   "   AND b.status = 'completed'),"                                     \
-  " (SELECT coalesce (sum (b.size_bytes), 0) FROM backups b"            \
+  " (SELECT CAST (total (b.size_bytes) AS INTEGER) FROM backups b"      \
   "   WHERE b.chain_id = c.id AND b.status = 'completed')"              \
   " FROM chains c"
 

@@ -83,6 +83,10 @@ int vv_backup_delete (struct vv_engine *e, const char *backup_id,
 #define VV_IMPORT_MAX_OBJECTS 1000000   /* objects listed */
 #define VV_IMPORT_MAX_MANIFESTS 100000  /* manifests read */
 #define VV_IMPORT_MAX_REPORTED 1000     /* skipped manifests detailed */
+/* Bytes of backup records an import keeps while it decides (a backup of
+ * one disk takes about 1 KiB): docs/storage-format.md.
+ */
+#define VV_IMPORT_MAX_KEPT (256 * 1024 * 1024)
 
 struct vv_import_skip {
   char *object;                 /* the manifest's name on the target */

@@ -20,6 +20,11 @@
 #include "util/strutil.h"
 
 #define MANIFEST_NAME "manifest.json"
+/* The owner of a backup of an instance the catalog does not know: root,
+ * so only the administrators see it until it is assigned
+ * (docs/catalog.md, "Owners").
+ */
+#define ADMINS_UID 0
 
 enum state {
   PENDING,                      /* not decided yet */
@@ -43,6 +48,7 @@ struct import {
   struct entry *v;
   size_t n, cap;
   size_t listed;                /* objects the target listed */
+  size_t kept;                  /* bytes of the records in v */
   struct entry **by_id;         /* readable entries, sorted by backup id */
   size_t n_by_id;
   struct vv_import_result res;
@@ -191,7 +197,38 @@ cmp_object (const void *a, const void *b)
                  ((const struct entry *) b)->object);
 }
 
-/* Reads and checks one manifest; a bad one is skipped with the reason. */
+static size_t
+str_bytes (const char *s)
+{
+  /* With what malloc adds to each block. */
+  return s ? strlen (s) + 1 + 16 : 0;
+}
+
+/* About what a record takes in memory. */
+static size_t
+record_bytes (const struct vv_backup_rec *b)
+{
+  const char *const s[] = {
+    b->id, b->domain, b->domain_uuid, b->type, b->status, b->chain_id,
+    b->parent_id, b->created_at, b->completed_at, b->target, b->reason,
+    b->notes, b->error, b->checkpoint, b->prefix, b->job_id,
+    b->checkpoint_xml, b->origin, b->policy,
+  };
+  size_t n = sizeof *b + b->n_disks * sizeof *b->disks;
+
+  for (size_t i = 0; i < sizeof s / sizeof *s; i++)
+    n += str_bytes (s[i]);
+  for (size_t i = 0; i < b->n_disks; i++)
+    n += str_bytes (b->disks[i].name) + str_bytes (b->disks[i].sha256)
+      + str_bytes (b->disks[i].format) + str_bytes (b->disks[i].object)
+      + str_bytes (b->disks[i].backing);
+  return n;
+}
+
+/* Reads and checks one manifest; a bad one is skipped with the reason.
+ * The text is freed before the next is read: an import holds one
+ * manifest at a time, and of each the record it became.
+ */
 static int
 read_entry (struct import *im, struct entry *en)
 {
@@ -216,15 +253,29 @@ read_entry (struct import *im, struct entry *en)
   b = vv_manifest_read (en->object, text, len);
   if (b == NULL)
     return skip (im, en, "%s", vv_get_error ());
-  en->b = b;
   prefix = vv_backup_prefix (b->domain_uuid, b->chain_id, b->id);
-  if (prefix == NULL)
+  if (prefix == NULL) {
+    vv_backup_rec_free (b);
     return -1;
+  }
   if (strncmp (en->object, prefix, strlen (prefix)) != 0
-      || strcmp (en->object + strlen (prefix), MANIFEST_NAME) != 0)
-    return skip (im, en, "the manifest describes backup %s of chain %s of "
-                 "domain %s, which belongs at %s" MANIFEST_NAME,
-                 b->id, b->chain_id, b->domain_uuid, prefix);
+      || strcmp (en->object + strlen (prefix), MANIFEST_NAME) != 0) {
+    int r = skip (im, en, "the manifest describes backup %s of chain %s of "
+                  "domain %s, which belongs at %s" MANIFEST_NAME,
+                  b->id, b->chain_id, b->domain_uuid, prefix);
+    vv_backup_rec_free (b);
+    return r;
+  }
+  im->kept += record_bytes (b);
+  if (im->kept > VV_IMPORT_MAX_KEPT) {
+    vv_backup_rec_free (b);
+    vv_error_code (VV_ERR_INVALID, "the manifests on target '%s' describe "
+                   "more than %d MiB of backup records; an import holds "
+                   "at most that much", im->target,
+                   VV_IMPORT_MAX_KEPT / (1024 * 1024));
+    return -1;
+  }
+  en->b = b;
   return 0;
 }
 
@@ -471,6 +522,28 @@ cmp_insert (const void *a, const void *b)
   return r ? r : strcmp (x->id, y->id);
 }
 
+/* Whose an imported backup is: the owner the catalog gives its instance,
+ * else the administrators' until it is assigned.  Never the owner_uid of
+ * the manifest, which anyone who can write to the target chooses.
+ */
+static int
+owner_of (struct import *im, const char *uuid, int64_t *ret)
+{
+  struct vv_instance_rec *in;
+
+  in = vv_catalog_instance_get (im->e->catalog, uuid);
+  if (in == NULL) {
+    if (vv_get_error_code () != VV_ERR_NOT_FOUND)
+      return -1;
+    vv_clear_error ();
+    *ret = ADMINS_UID;
+    return 0;
+  }
+  *ret = in->owner_uid;
+  vv_instance_rec_free (in);
+  return 0;
+}
+
 /* Fills what the manifest does not hold and inserts everything accepted. */
 static int
 insert_accepted (struct import *im)
@@ -492,6 +565,8 @@ insert_accepted (struct import *im)
     if ((b->target = vv_strdup (im->target)) == NULL)
       return -1;
     b->chain_pos = im->v[i].pos;
+    if (owner_of (im, b->domain_uuid, &b->owner_uid) == -1)
+      return -1;
     /* As the engine records it: an online point's checkpoint tracks its
      * disks (libvirt says which when the next backup asks); an offline
      * point carries the chain's bitmap on exactly the disks it stored as

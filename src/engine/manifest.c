@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/engine-internal.h"
 #include "engine/manifest.h"
 #include "engine/offline.h"
 #include "util/cleanup.h"
@@ -20,10 +21,122 @@
 
 #define DISK_NAME_MAX 64
 #define OBJECT_NAME_MAX 255
-#define CHECKPOINT_NAME_MAX 255
 /* Only shown, never part of a path: libvirt's names may be long. */
 #define DOMAIN_NAME_MAX 4096
+/* Free texts, only shown (docs/storage-format.md). */
+#define TOOL_MAX 256
+#define REASON_MAX 4096
+#define NOTES_MAX 16384
 #define DOMAIN_XML_OBJECT "domain.xml"
+/* Objects and arrays in one manifest: one with 64 disks has 68.  json-c
+ * spends some 800 bytes on each, so a 1 MiB document of "{}" would take
+ * 270 MB to parse; the limit keeps that near 32 bytes per byte of text.
+ */
+#define CONTAINERS_MAX 1024
+/* How much of a rejected value an error message shows. */
+#define SHOWN_MAX 64
+
+/* Length of the UTF-8 sequence at s (1 to 4), or 0 when it is not one:
+ * no overlong forms, no surrogates, nothing above U+10FFFF.
+ */
+static size_t
+utf8_len (const unsigned char *s)
+{
+  size_t n, i;
+  uint32_t c;
+
+  if (s[0] < 0x80)
+    return 1;
+  if (s[0] >= 0xc2 && s[0] <= 0xdf)
+    n = 2, c = s[0] & 0x1f;
+  else if (s[0] >= 0xe0 && s[0] <= 0xef)
+    n = 3, c = s[0] & 0x0f;
+  else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+    n = 4, c = s[0] & 0x07;
+  else
+    return 0;
+  for (i = 1; i < n; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    c = (c << 6) | (s[i] & 0x3f);
+  }
+  if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff))
+      || (c >= 0xd800 && c <= 0xdfff))
+    return 0;
+  return n;
+}
+
+/* Control characters never belong in a text we show; a multi-line one
+ * may hold tabs and newlines.
+ */
+static bool
+is_bad_control (unsigned char c, bool multiline)
+{
+  if (multiline && (c == '\t' || c == '\n'))
+    return false;
+  return c < 0x20 || c == 0x7f;
+}
+
+/* s for an error message: at most SHOWN_MAX bytes, every byte that is not
+ * printable ASCII as \xNN, so a hostile value can not flood or drive the
+ * terminal that shows the error.  buf holds SHOWN_MAX * 4 + 4 bytes.
+ */
+static const char *
+shown (const char *s, char *buf)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t i, o = 0;
+
+  for (i = 0; s[i] && i < SHOWN_MAX; i++) {
+    unsigned char c = s[i];
+    if (c >= 0x20 && c < 0x7f)
+      buf[o++] = c;
+    else {
+      buf[o++] = '\\';
+      buf[o++] = 'x';
+      buf[o++] = hex[c >> 4];
+      buf[o++] = hex[c & 15];
+    }
+  }
+  if (s[i])
+    buf[o++] = '.', buf[o++] = '.', buf[o++] = '.';
+  buf[o] = '\0';
+  return buf;
+}
+#define SHOWN_BUF (SHOWN_MAX * 4 + 4)
+
+/* A copy of the text s that the reader accepts: bytes that are not UTF-8
+ * and control characters become '?', and a text longer than max bytes is
+ * cut (at a character) and ends in "...".
+ */
+static char *
+clean_text (const char *s, size_t max, bool multiline)
+{
+  size_t len = strlen (s), i = 0, o = 0, n;
+  char *r = malloc (len + 1);
+
+  if (r == NULL) {
+    vv_error_errno (ENOMEM, "building a manifest");
+    return NULL;
+  }
+  while (s[i]) {
+    n = utf8_len ((const unsigned char *) s + i);
+    if (o + (n ? n : 1) > (len > max ? max - 3 : max))
+      break;
+    if (n == 0 || (n == 1 && is_bad_control (s[i], multiline))) {
+      r[o++] = '?';
+      i++;
+      continue;
+    }
+    memcpy (r + o, s + i, n);
+    o += n;
+    i += n;
+  }
+  if (s[i])
+    memcpy (r + o, "...", 3), o += 3;
+  r[o] = '\0';
+  return r;
+}
 
 static bool
 is_sha256_hex (const char *s)
@@ -47,6 +160,24 @@ put (json_object *o, const char *key, json_object *v)
     return -1;
   }
   return 0;
+}
+
+/* A text the reader limits (see clean_text); JSON null for NULL. */
+static int
+put_text (json_object *o, const char *key, const char *s, size_t max,
+          bool multiline)
+{
+  _cleanup_free_ char *c = NULL;
+
+  if (s == NULL) {
+    if (json_object_object_add (o, key, NULL) != 0) {
+      vv_error_errno (ENOMEM, "building a manifest");
+      return -1;
+    }
+    return 0;
+  }
+  c = clean_text (s, max, multiline);
+  return c ? put (o, key, json_object_new_string (c)) : -1;
 }
 
 /* JSON null for NULL. */
@@ -120,7 +251,7 @@ backup_to_json (const struct vv_backup_rec *b)
 
   domain = json_object_new_object ();
   if (put (o, "domain", domain) == -1
-      || put (domain, "name", json_object_new_string (b->domain)) == -1
+      || put_text (domain, "name", b->domain, DOMAIN_NAME_MAX, false) == -1
       || put (domain, "uuid", json_object_new_string (b->domain_uuid)) == -1)
     return NULL;
 
@@ -129,8 +260,8 @@ backup_to_json (const struct vv_backup_rec *b)
               json_object_new_string (b->completed_at)) == -1
       || put (o, "size_bytes",
               json_object_new_int64 ((int64_t) b->size_bytes)) == -1
-      || put_opt_string (o, "reason", b->reason) == -1
-      || put_opt_string (o, "notes", b->notes) == -1
+      || put_text (o, "reason", b->reason, REASON_MAX, true) == -1
+      || put_text (o, "notes", b->notes, NOTES_MAX, true) == -1
       || put (o, "owner_uid", json_object_new_int64 (b->owner_uid)) == -1)
     return NULL;
   /* Optional (added with offline backups), written only when true so
@@ -276,8 +407,10 @@ static int
 bad_value (const char *what, const char *key, const char *must,
            const char *value)
 {
+  char buf[SHOWN_BUF];
+
   vv_error_code (VV_ERR_INVALID, "field '%s' of %s must be %s, not '%s'",
-                 key, what, must, value);
+                 key, what, must, shown (value, buf));
   return -1;
 }
 
@@ -287,6 +420,47 @@ copy (const char *s, char **ret)
 {
   *ret = vv_strdup (s);
   return s && *ret == NULL ? -1 : 0;
+}
+
+/* A text shown to people: at most max bytes of UTF-8 without control
+ * characters (tabs and newlines allowed when multiline).
+ */
+static int
+check_text (const char *what, const char *key, const char *s, size_t max,
+            bool multiline)
+{
+  size_t len = strlen (s), i, n;
+
+  if (len > max) {
+    vv_error_code (VV_ERR_INVALID, "field '%s' of %s is %zu bytes long; "
+                   "the limit is %zu", key, what, len, max);
+    return -1;
+  }
+  for (i = 0; i < len; i += n) {
+    n = utf8_len ((const unsigned char *) s + i);
+    if (n == 0)
+      return bad_value (what, key, "UTF-8 text", s);
+    if (n == 1 && is_bad_control (s[i], multiline))
+      return bad_value (what, key, multiline ? "text without control "
+                        "characters other than tab and newline"
+                        : "text without control characters", s);
+  }
+  return 0;
+}
+
+/* An optional text: 0 when absent or null, else copied to *ret. */
+static int
+get_text (json_object *o, const char *what, const char *key, size_t max,
+          char **ret)
+{
+  const char *s = NULL;
+  int r = vv_json_get_string (o, what, key, &s);
+
+  if (r <= 0)
+    return r;
+  if (check_text (what, key, s, max, true) == -1 || copy (s, ret) == -1)
+    return -1;
+  return 1;
 }
 
 static int
@@ -323,6 +497,7 @@ check_format_version (json_object *o, const char *what)
 static int
 get_time (json_object *o, const char *what, const char *key, char **ret)
 {
+  char canonical[VV_TIME_MAX];
   const char *s;
   time_t t;
 
@@ -332,6 +507,10 @@ get_time (json_object *o, const char *what, const char *key, char **ret)
     vv_error_prefix ("field '%s' of %s: ", key, what);
     return -1;
   }
+  /* strptime also takes " 2026-1-2T3:4:5Z"; times are compared as text. */
+  vv_format_time_utc (t, canonical);
+  if (strcmp (s, canonical) != 0)
+    return bad_value (what, key, "a UTC time like 2026-11-24T01:00:00Z", s);
   return copy (s, ret);
 }
 
@@ -340,12 +519,14 @@ static int
 check_safe_name (const char *what, const char *key, const char *name,
                  size_t max)
 {
+  char buf[SHOWN_BUF];
+
   if (vv_check_name (key, name, max) == 0)
     return 0;
   vv_error_code (VV_ERR_INVALID,
                  "field '%s' of %s must be 1 to %zu letters, digits, '.', "
                  "'_' or '-', not starting with '.' or '-', not '%s'",
-                 key, what, max, name);
+                 key, what, max, shown (name, buf));
   return -1;
 }
 
@@ -374,15 +555,40 @@ read_domain (json_object *o, const char *what, struct vv_backup_rec *b)
                    DOMAIN_NAME_MAX);
     return -1;
   }
+  if (check_text (dwhat, "name", name, DOMAIN_NAME_MAX, false) == -1)
+    return -1;
   if (!vv_is_uuid (uuid, strlen (uuid)))
     return bad_value (dwhat, "uuid", "a lowercase UUID", uuid);
   return copy (name, &b->domain) == -1 || copy (uuid, &b->domain_uuid) == -1
     ? -1 : 0;
 }
 
+/* "../<parent-id>/<object>": the same disk in the parent backup, beside
+ * this one in the chain's directory; nothing else, so the name can not
+ * lead anywhere else on the target or on the host.
+ */
+static int
+check_backing (const char *what, const char *backing, const char *parent)
+{
+  size_t pl;
+
+  if (parent == NULL) {
+    vv_error_code (VV_ERR_INVALID, "%s has a backing file, but the backup "
+                   "is a full one", what);
+    return -1;
+  }
+  pl = strlen (parent);
+  if (!vv_str_has_prefix (backing, "../")
+      || strncmp (backing + 3, parent, pl) != 0 || backing[3 + pl] != '/')
+    return bad_value (what, "backing", "'../<parent-id>/<object>' in the "
+                      "parent backup", backing);
+  return check_safe_name (what, "backing", backing + 4 + pl,
+                          OBJECT_NAME_MAX);
+}
+
 static int
 read_disk (json_object *o, const char *what, struct vv_disk_rec *d,
-           const char *prefix)
+           const char *prefix, const char *parent)
 {
   const char *name, *format, *sha, *object, *backing = NULL;
 
@@ -406,20 +612,9 @@ read_disk (json_object *o, const char *what, struct vv_disk_rec *d,
     return bad_value (what, "sha256", "64 lowercase hex digits", sha);
   if (vv_json_get_string (o, what, "backing", &backing) == -1)
     return -1;
-  if (backing) {
-    /* "../bk-<12 hex>/<object>": the same disk in the parent backup. */
-    const char *slash = strchr (backing + 3, '/');
-    _cleanup_free_ char *id = NULL;
-
-    if (strncmp (backing, "../", 3) != 0 || slash == NULL
-        || (id = strndup (backing + 3, slash - backing - 3)) == NULL
-        || !vv_is_id ("bk", id))
-      return bad_value (what, "backing", "'../<parent-id>/<object>'",
-                        backing);
-    if (check_safe_name (what, "backing", slash + 1, OBJECT_NAME_MAX) == -1
-        || copy (backing, &d->backing) == -1)
-      return -1;
-  }
+  if (backing && (check_backing (what, backing, parent) == -1
+                  || copy (backing, &d->backing) == -1))
+    return -1;
   if (copy (name, &d->name) == -1 || copy (format, &d->format) == -1
       || copy (sha, &d->sha256) == -1)
     return -1;
@@ -457,7 +652,7 @@ read_disks (json_object *o, const char *what, struct vv_backup_rec *b)
       return -1;
     b->n_disks = i + 1;
     if (read_disk (json_object_array_get_idx (arr, i), dwhat, &b->disks[i],
-                   b->prefix) == -1)
+                   b->prefix, b->parent_id) == -1)
       return -1;
     for (j = 0; j < i; j++) {
       if (strcmp (b->disks[j].name, b->disks[i].name) == 0) {
@@ -510,21 +705,25 @@ read_optional (json_object *o, const char *what, struct vv_backup_rec *b)
   uint64_t uid;
   int r;
 
-  s = NULL;
-  r = vv_json_get_string (o, what, "reason", &s);
-  if (r < 0 || (r == 1 && copy (s, &b->reason) == -1))
+  if (get_text (o, what, "reason", REASON_MAX, &b->reason) < 0
+      || get_text (o, what, "notes", NOTES_MAX, &b->notes) < 0)
     return -1;
-  s = NULL;
-  r = vv_json_get_string (o, what, "notes", &s);
-  if (r < 0 || (r == 1 && copy (s, &b->notes) == -1))
-    return -1;
+  /* The only checkpoint virtvault makes for a backup: a manifest must not
+   * make a later delete remove, or an incremental start from, another.
+   */
   s = NULL;
   r = vv_json_get_string (o, what, "checkpoint", &s);
   if (r < 0)
     return -1;
   if (r == 1) {
-    if (check_safe_name (what, "checkpoint", s, CHECKPOINT_NAME_MAX) == -1
-        || copy (s, &b->checkpoint) == -1)
+    _cleanup_free_ char *own = vv_printf (VV_CHECKPOINT_PREFIX "%s", b->id);
+    if (own == NULL)
+      return -1;
+    if (strcmp (s, own) != 0) {
+      _cleanup_free_ char *must = vv_printf ("null or '%s'", own);
+      return must ? bad_value (what, "checkpoint", must, s) : -1;
+    }
+    if (copy (s, &b->checkpoint) == -1)
       return -1;
   }
   r = vv_json_get_uint64 (o, what, "owner_uid", &uid);
@@ -546,6 +745,12 @@ read_optional (json_object *o, const char *what, struct vv_backup_rec *b)
    */
   if (r == 0 && b->notes && strstr (b->notes, VV_OFFLINE_NOTE) != NULL)
     b->offline = true;
+  if (b->offline && b->checkpoint) {
+    vv_error_code (VV_ERR_INVALID, "%s is an offline backup but names the "
+                   "checkpoint '%s'; an offline backup makes none", what,
+                   b->checkpoint);
+    return -1;
+  }
   return 0;
 }
 
@@ -562,6 +767,7 @@ manifest_to_backup (json_object *o, const char *what)
   }
   if (check_format_version (o, what) == -1
       || get_req_string (o, what, "tool", &tool) == -1
+      || check_text (what, "tool", tool, TOOL_MAX, false) == -1
       || get_req_string (o, what, "id", &id) == -1
       || get_req_string (o, what, "type", &type) == -1
       || get_req_string (o, what, "chain_id", &chain) == -1)
@@ -631,6 +837,28 @@ manifest_to_backup (json_object *o, const char *what)
   return NULL;
 }
 
+/* '{' and '[' outside strings, counted before json-c builds the tree. */
+static size_t
+count_containers (const char *text, size_t len)
+{
+  bool in_string = false;
+  size_t n = 0;
+
+  for (size_t i = 0; i < len; i++) {
+    if (in_string) {
+      if (text[i] == '\\')
+        i++;
+      else if (text[i] == '"')
+        in_string = false;
+    }
+    else if (text[i] == '"')
+      in_string = true;
+    else if (text[i] == '{' || text[i] == '[')
+      n++;
+  }
+  return n;
+}
+
 struct vv_backup_rec *
 vv_manifest_read (const char *what, const char *text, size_t len)
 {
@@ -651,6 +879,11 @@ vv_manifest_read (const char *what, const char *text, size_t len)
   if (memchr (text, '\0', len) != NULL) {
     vv_error_code (VV_ERR_INVALID, "%s contains a NUL byte; it is not a "
                    "manifest", what);
+    return NULL;
+  }
+  if (count_containers (text, len) > CONTAINERS_MAX) {
+    vv_error_code (VV_ERR_INVALID, "%s holds more than %d JSON objects and "
+                   "arrays; it is not a manifest", what, CONTAINERS_MAX);
     return NULL;
   }
   o = vv_json_parse (what, text, len);

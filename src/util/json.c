@@ -78,8 +78,16 @@ vv_json_get_string (json_object *o, const char *what, const char *key,
   json_object *v;
   int r = get_typed (o, what, key, json_type_string, "a string", &v);
 
-  if (r == 1)
-    *ret = json_object_get_string (v);
+  if (r == 1) {
+    const char *str = json_object_get_string (v);
+    /* "\u0000" would cut the string short where C reads it. */
+    if (strlen (str) != (size_t) json_object_get_string_len (v)) {
+      vv_error_code (VV_ERR_INVALID, "field '%s' of %s contains a NUL "
+                     "character", key, what);
+      return -1;
+    }
+    *ret = str;
+  }
   return r;
 }
 
@@ -106,6 +114,12 @@ vv_json_get_uint64 (json_object *o, const char *what, const char *key,
     int64_t i = json_object_get_int64 (v);
     if (i < 0) {
       vv_error_code (VV_ERR_INVALID, "field '%s' of %s must not be negative",
+                     key, what);
+      return -1;
+    }
+    /* json-c stores larger numbers as unsigned, or saturates them. */
+    if (i == INT64_MAX && json_object_get_uint64 (v) > INT64_MAX) {
+      vv_error_code (VV_ERR_INVALID, "field '%s' of %s is too large",
                      key, what);
       return -1;
     }

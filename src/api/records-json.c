@@ -83,6 +83,7 @@ vv_backup_to_json (const struct vv_backup_rec *b)
   add (o, "policy", vv_json_string_or_null (b->policy));
   add (o, "protected", json_object_new_boolean (b->protected));
   add (o, "offline", json_object_new_boolean (b->offline));
+  add (o, "cleanup", vv_json_string_or_null (b->cleanup));
   disks = json_object_new_array ();
   for (size_t i = 0; disks && i < b->n_disks; i++)
     json_object_array_add (disks, disk_to_json (&b->disks[i]));

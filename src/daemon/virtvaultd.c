@@ -421,21 +421,43 @@ recover (struct vv_engine *e)
   if (vv_catalog_backup_list_unfinished (e->catalog, &bv, &nb) == -1)
     logf_ ("cannot list unfinished backups: %s", vv_get_error ());
   for (size_t i = 0; i < nb; i++) {
-    if (vv_backup_recover (e, bv[i], STOPPED_BACKUP_REASON) == 0) {
+    _cleanup_free_ char *note = NULL;
+    int r = vv_backup_recover (e, bv[i], STOPPED_BACKUP_REASON, &note);
+
+    if (note)
+      logf_ ("backup %s of '%s': a manifest was found but not taken: %s",
+             bv[i]->id, bv[i]->domain, note);
+    if (r == VV_RECOVER_COMPLETED)
+      logf_ ("backup %s of '%s' was complete on its target (the daemon "
+             "stopped before recording it): recorded completed",
+             bv[i]->id, bv[i]->domain);
+    else if (r == VV_RECOVER_FAILED)
       logf_ ("backup %s of '%s' failed and was cleaned up: %s", bv[i]->id,
              bv[i]->domain, STOPPED_BACKUP_REASON);
-      continue;
+    else if (r == VV_RECOVER_PENDING)
+      logf_ ("backup %s of '%s' failed: %s; its cleanup is not finished and "
+             "will be retried", bv[i]->id, bv[i]->domain,
+             STOPPED_BACKUP_REASON);
+    else {
+      logf_ ("cannot clean up backup %s of '%s': %s", bv[i]->id,
+             bv[i]->domain, vv_get_error ());
+      /* At least never show it as still running. */
+      _cleanup_free_ char *reason =
+        vv_printf ("%s; cleaning up failed: %s", STOPPED_BACKUP_REASON,
+                   vv_get_error ());
+      vv_catalog_backup_set_status (e->catalog, bv[i]->id, "failed",
+                                    reason ? reason : STOPPED_BACKUP_REASON);
     }
-    logf_ ("cannot clean up backup %s of '%s': %s", bv[i]->id,
-           bv[i]->domain, vv_get_error ());
-    /* At least never show it as still running. */
-    _cleanup_free_ char *reason =
-      vv_printf ("%s; cleaning up failed: %s", STOPPED_BACKUP_REASON,
-                 vv_get_error ());
-    vv_catalog_backup_set_status (e->catalog, bv[i]->id, "failed",
-                                  reason ? reason : STOPPED_BACKUP_REASON);
   }
   vv_backup_recs_free (bv, nb);
+
+  /* Cleanups earlier daemons could not finish. */
+  unsigned done = 0, left = 0;
+  if (vv_backup_retry_cleanups (e, NULL, &done, &left) == -1)
+    logf_ ("cannot retry pending cleanups: %s", vv_get_error ());
+  else if (done || left)
+    logf_ ("pending cleanups of failed backups: %u finished, %u still left",
+           done, left);
 }
 
 int

@@ -22,10 +22,12 @@
 #include "catalog/catalog.h"
 #include "engine/engine.h"
 #include "jobs/jobs.h"
+#include "restore/restore.h"
 #include "scheduler/schedule.h"
 #include "scheduler/scheduler.h"
 #include "target/target.h"
 #include "util/clock.h"
+#include "util/fault.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/strutil.h"
@@ -451,6 +453,9 @@ recover (struct vv_engine *e)
   }
   vv_backup_recs_free (bv, nb);
 
+  /* In-place restores interrupted before, during or after their renames. */
+  vv_restore_in_place_recover (e, log_line);
+
   /* Cleanups earlier daemons could not finish. */
   unsigned done = 0, left = 0;
   if (vv_backup_retry_cleanups (e, NULL, &done, &left) == -1)
@@ -477,8 +482,11 @@ main (int argc, char **argv)
   vv_tz_init ();
   parse_cmdline (argc, argv, &cl);
   load_config (&cl, &cfg);
-  if (cl.test_clock)
+  /* Fault points (util/fault.h) are for test daemons only. */
+  if (cl.test_clock) {
     vv_clock_enable_test (cl.test_clock_start);
+    vv_fault_enable ();
+  }
 
   if (!cl.foreground)
     daemonize_early ();

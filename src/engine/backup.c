@@ -25,6 +25,7 @@
 #include "target/target.h"
 #include "util/cleanup.h"
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/strutil.h"
 
 /* Longest disk target name we accept ("vda", "sdab"). */
@@ -1508,6 +1509,8 @@ do_run (struct vv_engine *e, struct run_state *s,
     return -1;
   if (cancelled (s, p) || store_manifest (e, s, job) == -1)
     return -1;
+  /* Published, not yet recorded: recovery must find it complete. */
+  vv_fault ("backup-after-manifest");
   if (job->offline) {
     vv_remove_tree (s->run_dir);
     vv_clear_error ();

@@ -779,6 +779,51 @@ test_offline_field (void)
   vv_catalog_close (c);
 }
 
+/* ---- pending cleanups (schema 6) ---- */
+
+static void
+test_cleanup_field (void)
+{
+  _cleanup_free_ char *path = path_in_tmp ("cleanup.db");
+  struct vv_backup_rec a = backup ("bk-0000000000c1", UUID1,
+                                   "ch-0000000000c0", NULL,
+                                   "2026-01-01T00:00:00Z", 0);
+  struct vv_backup_rec b2 = backup ("bk-0000000000c2", UUID2,
+                                    "ch-0000000000c9", NULL,
+                                    "2026-01-02T00:00:00Z", 0);
+  struct vv_catalog *c = vv_catalog_open (path);
+  struct vv_backup_rec *b, **v;
+  size_t n;
+
+  CHECK (c);
+  add_target (c, "local");
+  CHECK (vv_catalog_backup_insert (c, &a) == 0);
+  CHECK (vv_catalog_backup_insert (c, &b2) == 0);
+  CHECK (vv_catalog_backup_list_cleanup (c, NULL, &v, &n) == 0);
+  CHECK (n == 0);
+  free_list (v, n);
+  CHECK (vv_catalog_backup_set_cleanup (c, a.id, "libvirt unreachable")
+         == 0);
+  CHECK (vv_catalog_backup_set_cleanup (c, b2.id, "target unreachable")
+         == 0);
+  b = vv_catalog_backup_get (c, a.id, VV_OWNER_ANY);
+  CHECK (b && STREQ (b->cleanup, "libvirt unreachable"));
+  vv_backup_rec_free (b);
+  CHECK (vv_catalog_backup_list_cleanup (c, NULL, &v, &n) == 0);
+  CHECK (n == 2 && STREQ (v[0]->id, a.id));
+  free_list (v, n);
+  CHECK (vv_catalog_backup_list_cleanup (c, UUID2, &v, &n) == 0);
+  CHECK (n == 1 && STREQ (v[0]->id, b2.id));
+  free_list (v, n);
+  CHECK (vv_catalog_backup_set_cleanup (c, a.id, NULL) == 0);
+  CHECK (vv_catalog_backup_list_cleanup (c, UUID1, &v, &n) == 0);
+  CHECK (n == 0);
+  free_list (v, n);
+  CHECK_ERR (vv_catalog_backup_set_cleanup (c, "bk-00000000dead", "x")
+             == -1, VV_ERR_NOT_FOUND, "bk-00000000dead");
+  vv_catalog_close (c);
+}
+
 /* ---- target import: all of a batch or nothing ---- */
 
 static void
@@ -907,6 +952,7 @@ main (void)
   vv_catalog_close (NULL);
 
   test_offline_field ();
+  test_cleanup_field ();
   test_insert_all ();
   test_migration_from_3 ();
   test_concurrency (conc);

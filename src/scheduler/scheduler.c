@@ -54,6 +54,7 @@ struct vv_scheduler {
   unsigned running;
   time_t next_cleanup;          /* when pending cleanups are retried */
   bool cleanups_left;
+  unsigned cleanups_logged;     /* left at the last retry that was logged */
 };
 
 static void
@@ -682,9 +683,11 @@ pass (struct vv_scheduler *s)
     unsigned done = 0, left = 0;
     if (vv_backup_retry_cleanups (s->cfg.engine, NULL, &done, &left) == -1)
       slog (s, "cannot retry pending cleanups: %s", vv_get_error ());
-    else if (done || left)
+    else if (done || left != s->cleanups_logged)
+      /* Not every 5 minutes while nothing changes (a shut-off domain). */
       slog (s, "pending cleanups of failed backups: %u finished, %u still "
             "left", done, left);
+    s->cleanups_logged = left;
     s->cleanups_left = left > 0;
     s->next_cleanup = now + CLEANUP_RETRY_SECONDS;
   }

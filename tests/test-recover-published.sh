@@ -24,7 +24,9 @@ assert_eq "$cp1" "virtvault-$id1" "checkpoint of the full"
 # The power cut: the commit that made it completed is lost.
 stop_daemon
 sqlite3 "$VV_STATE/catalog.db" \
-    "UPDATE backups SET status = 'running', completed_at = NULL WHERE id = '$id1'" ||
+    "UPDATE backups SET status = 'running', completed_at = NULL WHERE id = '$id1';
+     UPDATE jobs SET status = 'running', finished_at = NULL
+       WHERE id = (SELECT job_id FROM backups WHERE id = '$id1')" ||
     fail "sqlite3 update"
 assert_eq "$(sqlite3 "$VV_STATE/catalog.db" "SELECT status FROM backups WHERE id = '$id1'")" \
     running "status set back"
@@ -33,6 +35,8 @@ start_daemon
 b=$(vv show "$id1" --json) || fail "show after restart"
 assert_eq "$(jq -r .status <<<"$b")" completed "status of the backup found complete"
 assert_eq "$(jq -r .checkpoint <<<"$b")" "$cp1" "checkpoint in the catalog kept"
+assert_eq "$(jq -r .status <<<"$(vv job show "$(jq -r .job_id <<<"$b")" --json)")" completed \
+    "status of its job"
 assert_contains "$(checkpoints_of "$dom")" "$cp1" "checkpoint kept in libvirt"
 grep -q "backup $id1 of '$dom' was complete on its target" "$VV_STATE/daemon.log" ||
     fail "the daemon log does not say the backup was found complete"

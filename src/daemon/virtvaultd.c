@@ -429,10 +429,17 @@ recover (struct vv_engine *e)
     if (note)
       logf_ ("backup %s of '%s': a manifest was found but not taken: %s",
              bv[i]->id, bv[i]->domain, note);
-    if (r == VV_RECOVER_COMPLETED)
+    if (r == VV_RECOVER_COMPLETED) {
       logf_ ("backup %s of '%s' was complete on its target (the daemon "
              "stopped before recording it): recorded completed",
              bv[i]->id, bv[i]->domain);
+      /* Its job was failed above with the others; it did its work. */
+      if (bv[i]->job_id
+          && vv_catalog_job_set_status (e->catalog, bv[i]->job_id,
+                                        "completed", NULL) == -1)
+        logf_ ("cannot mark job %s completed: %s", bv[i]->job_id,
+               vv_get_error ());
+    }
     else if (r == VV_RECOVER_FAILED)
       logf_ ("backup %s of '%s' failed and was cleaned up: %s", bv[i]->id,
              bv[i]->domain, STOPPED_BACKUP_REASON);

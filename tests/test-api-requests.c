@@ -545,7 +545,7 @@ test_backup_records (void)
     "id", "domain", "domain_uuid", "type", "status", "chain_id",
     "chain_pos", "parent_id", "created_at", "completed_at", "size_bytes", "target",
     "reason", "notes", "error", "checkpoint", "job_id", "owner_uid",
-    "origin", "policy", "protected", "offline", "domain_xml_sha256",
+    "origin", "policy", "protected", "offline", "domain_xml_sha256", "cleanup",
     "disks", "monthly_cost", "hourly_cost",
     NULL
   };

@@ -314,7 +314,11 @@ test_migration_from_2 (void)
   vv_catalog_close (c);
   /* Back to version 2 by hand: drop what 3 and later made. */
   raw_exec (path,
-            "ALTER TABLE backups DROP COLUMN offline;"
+            "ALTER TABLE backups DROP COLUMN domain_xml_sha256;"
+            " ALTER TABLE jobs DROP COLUMN notes;"
+            " DROP TABLE policy_retries; DROP INDEX backups_by_cleanup;"
+            " ALTER TABLE backups DROP COLUMN cleanup;"
+            " ALTER TABLE backups DROP COLUMN offline;"
             " DELETE FROM schema_version WHERE version > 3;"
             " DROP TABLE policy_runs; DROP TABLE policy_instances;"
             " DROP TABLE policies;"
@@ -340,6 +344,71 @@ test_migration_from_2 (void)
   vv_catalog_close (c);
 }
 
+/* Retry state (schema 6): upsert, list, clear; a policy that is gone
+ * keeps none; runs left running are listed.
+ */
+static void
+test_retries (struct vv_catalog *c)
+{
+  struct vv_retry_rec **v = NULL;
+  struct vv_run_rec **rv = NULL;
+  size_t n = 0;
+  int64_t id;
+  struct vv_retry_rec r = {
+    .policy = (char *) "weekly", .domain_uuid = (char *) UUID1,
+    .slot = (char *) "2026-11-24T01:00:00Z", .failures = 1,
+    .retry_at = (char *) "2026-11-24T01:05:00Z",
+  };
+  struct vv_run_rec run = {
+    .policy = (char *) "weekly", .domain_uuid = (char *) UUID1,
+    .domain = (char *) "web01",
+    .scheduled_for = (char *) "2026-11-26T01:00:00Z",
+  };
+
+  CHECK (vv_catalog_retry_set (c, &r) == 0);
+  r.failures = 2;
+  r.retry_at = (char *) "2026-11-24T01:20:00Z";
+  CHECK (vv_catalog_retry_set (c, &r) == 0);
+  CHECK (vv_catalog_retry_list (c, &v, &n) == 0);
+  CHECK (n == 1 && v[0]->failures == 2
+         && STREQ (v[0]->retry_at, "2026-11-24T01:20:00Z")
+         && STREQ (v[0]->slot, "2026-11-24T01:00:00Z"));
+  vv_retry_recs_free (v, n);
+  r.retry_at = NULL;
+  CHECK (vv_catalog_retry_set (c, &r) == 0);
+  CHECK (vv_catalog_retry_list (c, &v, &n) == 0);
+  CHECK (n == 1 && v[0]->retry_at == NULL);
+  vv_retry_recs_free (v, n);
+  r.policy = (char *) "nope";
+  CHECK (vv_catalog_retry_set (c, &r) == 0);
+  CHECK (vv_catalog_retry_list (c, &v, &n) == 0);
+  CHECK (n == 1);
+  vv_retry_recs_free (v, n);
+  CHECK (vv_catalog_retry_clear (c, "weekly", UUID1) == 0);
+  CHECK (vv_catalog_retry_list (c, &v, &n) == 0);
+  CHECK (n == 0);
+  vv_retry_recs_free (v, n);
+
+  run.result = (char *) "running";
+  CHECK (vv_catalog_run_insert (c, &run, &id) == 0);
+  CHECK (vv_catalog_run_list_running (c, &rv, &n) == 0);
+  CHECK (n >= 1 && rv[n - 1]->id == id);
+  vv_run_recs_free (rv, n);
+  CHECK (vv_catalog_run_finish (c, id, "failed", NULL, "stopped") == 0);
+  CHECK (vv_catalog_run_list_running (c, &rv, &n) == 0);
+  for (size_t i = 0; i < n; i++)
+    CHECK (rv[i]->id != id);
+  vv_run_recs_free (rv, n);
+
+  /* Deleting the policy deletes its retry state. */
+  r.policy = (char *) "weekly";
+  CHECK (vv_catalog_retry_set (c, &r) == 0);
+  CHECK (vv_catalog_policy_delete (c, "weekly") == 0);
+  CHECK (vv_catalog_retry_list (c, &v, &n) == 0);
+  CHECK (n == 0);
+  vv_retry_recs_free (v, n);
+}
+
 int
 main (void)
 {
@@ -359,6 +428,7 @@ main (void)
   test_policies (c);
   test_attachments (c);
   test_runs_and_backups (c);
+  test_retries (c);
   vv_catalog_close (c);
   test_migration_from_2 ();
 

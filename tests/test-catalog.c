@@ -136,7 +136,7 @@ test_fresh_and_reopen (void)
   CHECK ((st.st_mode & 0777) == 0600);
   CHECK (STREQ (raw_text (path, "PRAGMA journal_mode", buf, sizeof buf),
                 "wal"));
-  CHECK (raw_count (path, "SELECT count(*) FROM schema_version")
+  CHECK (raw_count (path, "SELECT max(version) FROM schema_version")
          == vv_catalog_latest_schema_version ());
 
   /* Opening again changes nothing. */
@@ -147,7 +147,7 @@ test_fresh_and_reopen (void)
   CHECK (t && STREQ (t->url, "file:///srv/backup"));
   vv_target_rec_free (t);
   vv_catalog_close (c);
-  CHECK (raw_count (path, "SELECT count(*) FROM schema_version")
+  CHECK (raw_count (path, "SELECT max(version) FROM schema_version")
          == vv_catalog_latest_schema_version ());
 }
 
@@ -795,6 +795,51 @@ test_offline_field (void)
   vv_catalog_close (c);
 }
 
+/* ---- pending cleanups (schema 6) ---- */
+
+static void
+test_cleanup_field (void)
+{
+  _cleanup_free_ char *path = path_in_tmp ("cleanup.db");
+  struct vv_backup_rec a = backup ("bk-0000000000c1", UUID1,
+                                   "ch-0000000000c0", NULL,
+                                   "2026-01-01T00:00:00Z", 0);
+  struct vv_backup_rec b2 = backup ("bk-0000000000c2", UUID2,
+                                    "ch-0000000000c9", NULL,
+                                    "2026-01-02T00:00:00Z", 0);
+  struct vv_catalog *c = vv_catalog_open (path);
+  struct vv_backup_rec *b, **v;
+  size_t n;
+
+  CHECK (c);
+  add_target (c, "local");
+  CHECK (vv_catalog_backup_insert (c, &a) == 0);
+  CHECK (vv_catalog_backup_insert (c, &b2) == 0);
+  CHECK (vv_catalog_backup_list_cleanup (c, NULL, &v, &n) == 0);
+  CHECK (n == 0);
+  free_list (v, n);
+  CHECK (vv_catalog_backup_set_cleanup (c, a.id, "libvirt unreachable")
+         == 0);
+  CHECK (vv_catalog_backup_set_cleanup (c, b2.id, "target unreachable")
+         == 0);
+  b = vv_catalog_backup_get (c, a.id, VV_OWNER_ANY);
+  CHECK (b && STREQ (b->cleanup, "libvirt unreachable"));
+  vv_backup_rec_free (b);
+  CHECK (vv_catalog_backup_list_cleanup (c, NULL, &v, &n) == 0);
+  CHECK (n == 2 && STREQ (v[0]->id, a.id));
+  free_list (v, n);
+  CHECK (vv_catalog_backup_list_cleanup (c, UUID2, &v, &n) == 0);
+  CHECK (n == 1 && STREQ (v[0]->id, b2.id));
+  free_list (v, n);
+  CHECK (vv_catalog_backup_set_cleanup (c, a.id, NULL) == 0);
+  CHECK (vv_catalog_backup_list_cleanup (c, UUID1, &v, &n) == 0);
+  CHECK (n == 0);
+  free_list (v, n);
+  CHECK_ERR (vv_catalog_backup_set_cleanup (c, "bk-00000000dead", "x")
+             == -1, VV_ERR_NOT_FOUND, "bk-00000000dead");
+  vv_catalog_close (c);
+}
+
 /* ---- target import: all of a batch or nothing ---- */
 
 static void
@@ -869,10 +914,12 @@ test_migration_from_3 (void)
   c = vv_catalog_open (path);
   CHECK (c);
   vv_catalog_close (c);
-  /* Back to version 3 by hand: drop what 4 made. */
+  /* Back to version 3 by hand: drop what 4 and later made. */
   raw_exec (path,
             "ALTER TABLE backups DROP COLUMN domain_xml_sha256;"
             " ALTER TABLE jobs DROP COLUMN notes;"
+            " DROP TABLE policy_retries; DROP INDEX backups_by_cleanup;"
+            " ALTER TABLE backups DROP COLUMN cleanup;"
             " ALTER TABLE backups DROP COLUMN offline;"
             " DELETE FROM schema_version WHERE version >= 4;"
             " INSERT INTO targets (name, url, created_at) VALUES"
@@ -931,6 +978,7 @@ main (void)
   vv_catalog_close (NULL);
 
   test_offline_field ();
+  test_cleanup_field ();
   test_insert_all ();
   test_migration_from_3 ();
   test_concurrency (conc);

@@ -85,6 +85,7 @@ vv_backup_to_json (const struct vv_backup_rec *b)
   add (o, "offline", json_object_new_boolean (b->offline));
   add (o, "domain_xml_sha256",
        vv_json_string_or_null (b->domain_xml_sha256));
+  add (o, "cleanup", vv_json_string_or_null (b->cleanup));
   disks = json_object_new_array ();
   for (size_t i = 0; disks && i < b->n_disks; i++)
     json_object_array_add (disks, disk_to_json (&b->disks[i]));

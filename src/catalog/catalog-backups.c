@@ -46,6 +46,7 @@ vv_backup_rec_free (struct vv_backup_rec *r)
   free (r->origin);
   free (r->policy);
   free (r->domain_xml_sha256);
+  free (r->cleanup);
   for (i = 0; i < r->n_disks; i++)
     disk_rec_clear (&r->disks[i]);
   free (r->disks);
@@ -85,7 +86,7 @@ no_completed_backup (const char *uuid)
   "id, domain, domain_uuid, type, status, chain_id, parent_id,"        \
   " created_at, completed_at, size_bytes, target, reason, notes, error," \
   " checkpoint, prefix, job_id, owner_uid, chain_pos, checkpoint_xml," \
-  " origin, policy, protected, offline, domain_xml_sha256"
+  " origin, policy, protected, offline, domain_xml_sha256, cleanup"
 
 /* In the order of the SELECT in load_disks. */
 #define DK(kind, field) VV_CAT_COL (vv_disk_rec, kind, field)
@@ -152,7 +153,7 @@ static const struct vv_cat_col backup_cols[] = {
   BK (TEXT, checkpoint), BK (TEXT, prefix), BK (TEXT, job_id),
   BK (INT64, owner_uid), BK (UINT, chain_pos), BK (TEXT, checkpoint_xml),
   BK (TEXT, origin), BK (TEXT, policy), BK (BOOL, protected),
-  BK (BOOL, offline), BK (TEXT, domain_xml_sha256),
+  BK (BOOL, offline), BK (TEXT, domain_xml_sha256), BK (TEXT, cleanup),
 };
 #undef BK
 VV_CAT_ROWTYPE (backup_row, vv_backup_rec, "a backup", backup_cols,
@@ -209,6 +210,26 @@ vv_catalog_backup_list_unfinished (struct vv_catalog *c,
                       " WHERE status IN ('pending', 'running')"
                       " ORDER BY created_at DESC, rowid DESC", &s) == -1)
     return -1;
+  return vv_cat_collect (c, s, what, &backup_row, (void ***) ret, ret_n);
+}
+
+int
+vv_catalog_backup_list_cleanup (struct vv_catalog *c,
+                                const char *domain_uuid,
+                                struct vv_backup_rec ***ret, size_t *ret_n)
+{
+  static const char what[] = "listing backups with a pending cleanup";
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT " BACKUP_COLUMNS " FROM backups"
+                      " WHERE cleanup IS NOT NULL"
+                      " AND (?1 IS NULL OR domain_uuid = ?1)"
+                      " ORDER BY created_at ASC, rowid ASC", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, domain_uuid))
+    return vv_cat_bind_error (c, what);
   return vv_cat_collect (c, s, what, &backup_row, (void ***) ret, ret_n);
 }
 
@@ -492,7 +513,7 @@ insert_locked (struct vv_catalog *c, const struct vv_backup_rec *r,
                       "INSERT INTO backups (" BACKUP_COLUMNS ") VALUES"
                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
                       " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,"
-                      " ?23, ?24, ?25)", &s) == -1)
+                      " ?23, ?24, ?25, ?26)", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, r->id)
       || vv_cat_bind_text (s, 2, r->domain)
@@ -518,7 +539,8 @@ insert_locked (struct vv_catalog *c, const struct vv_backup_rec *r,
       || vv_cat_bind_text (s, 22, r->policy)
       || vv_cat_bind_int64 (s, 23, r->protected)
       || vv_cat_bind_int64 (s, 24, r->offline)
-      || vv_cat_bind_text (s, 25, r->domain_xml_sha256))
+      || vv_cat_bind_text (s, 25, r->domain_xml_sha256)
+      || vv_cat_bind_text (s, 26, r->cleanup))
     return vv_cat_bind_error (c, what);
   if (sqlite3_step (s) != SQLITE_DONE) {
     if (sqlite3_extended_errcode (c->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -675,6 +697,14 @@ vv_catalog_backup_set_checkpoint (struct vv_catalog *c, const char *id,
   return set_text (c, id, "recording the checkpoint of backup",
                    "UPDATE backups SET checkpoint = ?2 WHERE id = ?1",
                    checkpoint);
+}
+
+int
+vv_catalog_backup_set_cleanup (struct vv_catalog *c, const char *id,
+                               const char *left)
+{
+  return set_text (c, id, "recording the pending cleanup of backup",
+                   "UPDATE backups SET cleanup = ?2 WHERE id = ?1", left);
 }
 
 int

@@ -618,3 +618,108 @@ vv_catalog_run_list (struct vv_catalog *c, const char *policy,
     return vv_cat_bind_error (c, what);
   return vv_cat_collect (c, s, what, &run_row, (void ***) ret, ret_n);
 }
+
+int
+vv_catalog_run_list_running (struct vv_catalog *c, struct vv_run_rec ***ret,
+                             size_t *ret_n)
+{
+  static const char what[] = "listing unfinished policy runs";
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT " RUN_COLUMNS " FROM policy_runs"
+                      " WHERE result = 'running' ORDER BY id ASC", &s) == -1)
+    return -1;
+  return vv_cat_collect (c, s, what, &run_row, (void ***) ret, ret_n);
+}
+
+/* ---- retries ---- */
+
+void
+vv_retry_rec_free (struct vv_retry_rec *r)
+{
+  if (r == NULL)
+    return;
+  free (r->policy);
+  free (r->domain_uuid);
+  free (r->slot);
+  free (r->retry_at);
+  free (r);
+}
+
+#define RETRY_COLUMNS "policy, domain_uuid, slot, failures, retry_at"
+
+/* In the order of RETRY_COLUMNS. */
+#define RT(kind, field) VV_CAT_COL (vv_retry_rec, kind, field)
+static const struct vv_cat_col retry_cols[] = {
+  RT (TEXT, policy), RT (TEXT, domain_uuid), RT (TEXT, slot),
+  RT (UINT, failures), RT (TEXT, retry_at),
+};
+#undef RT
+VV_CAT_ROWTYPE (retry_row, vv_retry_rec, "a policy retry", retry_cols, NULL);
+VV_CAT_DEFINE_RECS_FREE (vv_retry_rec, retry_row)
+
+int
+vv_catalog_retry_set (struct vv_catalog *c, const struct vv_retry_rec *r)
+{
+  static const char what[] = "recording the retry of a policy run";
+
+  if (r->policy == NULL || r->domain_uuid == NULL || r->slot == NULL) {
+    vv_error_code (VV_ERR_INVALID, "a retry needs a policy, an instance "
+                   "and a slot");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  /* Only for a policy that still exists (the foreign key would refuse
+   * the others).
+   */
+  if (vv_cat_prepare (c, what,
+                      "INSERT OR REPLACE INTO policy_retries"
+                      " (" RETRY_COLUMNS ")"
+                      " SELECT ?1, ?2, ?3, ?4, ?5"
+                      " WHERE EXISTS (SELECT 1 FROM policies"
+                      " WHERE name = ?1)", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, r->policy)
+      || vv_cat_bind_text (s, 2, r->domain_uuid)
+      || vv_cat_bind_text (s, 3, r->slot)
+      || vv_cat_bind_int64 (s, 4, r->failures)
+      || vv_cat_bind_text (s, 5, r->retry_at))
+    return vv_cat_bind_error (c, what);
+  return vv_cat_step_done (c, s, what);
+}
+
+int
+vv_catalog_retry_clear (struct vv_catalog *c, const char *policy,
+                        const char *domain_uuid)
+{
+  static const char what[] = "clearing the retry of a policy run";
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "DELETE FROM policy_retries"
+                      " WHERE policy = ?1 AND domain_uuid = ?2", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, policy)
+      || vv_cat_bind_text (s, 2, domain_uuid))
+    return vv_cat_bind_error (c, what);
+  return vv_cat_step_done (c, s, what);
+}
+
+int
+vv_catalog_retry_list (struct vv_catalog *c, struct vv_retry_rec ***ret,
+                       size_t *ret_n)
+{
+  static const char what[] = "listing policy retries";
+
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT " RETRY_COLUMNS " FROM policy_retries"
+                      " ORDER BY policy, domain_uuid", &s) == -1)
+    return -1;
+  return vv_cat_collect (c, s, what, &retry_row, (void ***) ret, ret_n);
+}

@@ -232,13 +232,16 @@ set_pragmas (struct vv_catalog *c)
     return -1;
   }
 
-  /* WAL with synchronous=NORMAL syncs at checkpoints rather than at every
-   * commit: a power cut can lose the last few transactions but never
-   * corrupts the file.  That is enough here because the durable record of
-   * a backup is its manifest on the target, from which the catalog can be
-   * rebuilt; progress updates stay cheap.
+  /* WAL with synchronous=FULL syncs the log at every commit, so a
+   * transition once committed (a backup completed, a cleanup left
+   * pending, a retry time) survives a power cut.  With NORMAL the last
+   * commits could be lost, and recovery would then take a completed
+   * backup for an interrupted one.  The cost measured on the test
+   * machine's ext4 disk: 0.21 ms a commit against 0.03 ms (a backup
+   * commits a few dozen times).  Recovery still checks the target before
+   * deleting what a backup left (docs/backup-engine.md).
    */
-  if (exec_simple (c, "PRAGMA synchronous = NORMAL",
+  if (exec_simple (c, "PRAGMA synchronous = FULL",
                    "setting synchronous mode") == -1
       || exec_simple (c, "PRAGMA foreign_keys = ON",
                       "enabling foreign keys") == -1)

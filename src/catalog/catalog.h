@@ -108,6 +108,9 @@ struct vv_backup_rec {
   /* Appended with the digest of the domain XML (schema 5). */
   char *domain_xml_sha256;    /* of the stored domain.xml; NULL: unknown
                                * (made before schema 5) */
+  /* Appended with pending cleanups (schema 6). */
+  char *cleanup;              /* what of a failed attempt is left to clean
+                               * up, and why; NULL when nothing is */
 };
 void vv_backup_rec_free (struct vv_backup_rec *r);
 void vv_backup_recs_free (struct vv_backup_rec **v, size_t n);
@@ -124,6 +127,16 @@ int vv_catalog_backup_set_status (struct vv_catalog *c, const char *id,
                                   const char *status, const char *error);
 int vv_catalog_backup_set_checkpoint (struct vv_catalog *c, const char *id,
                                       const char *checkpoint);
+/* What is left to clean up of a failed attempt (NULL: nothing). */
+int vv_catalog_backup_set_cleanup (struct vv_catalog *c, const char *id,
+                                   const char *left);
+/* Backups with a pending cleanup, of one domain (UUID) or of all (NULL);
+ * oldest first.
+ */
+int vv_catalog_backup_list_cleanup (struct vv_catalog *c,
+                                    const char *domain_uuid,
+                                    struct vv_backup_rec ***ret,
+                                    size_t *ret_n);
 /* Records a finished disk image of the backup. */
 int vv_catalog_backup_add_disk (struct vv_catalog *c, const char *id,
                                 const struct vv_disk_rec *d);
@@ -380,6 +393,30 @@ int vv_catalog_run_insert (struct vv_catalog *c, const struct vv_run_rec *r,
 int vv_catalog_run_finish (struct vv_catalog *c, int64_t id,
                            const char *result, const char *backup_id,
                            const char *message);
+/* Runs still marked running (a daemon stopped during them), oldest first. */
+int vv_catalog_run_list_running (struct vv_catalog *c,
+                                 struct vv_run_rec ***ret, size_t *ret_n);
+
+/* The retry state of a policy x instance (schema 6): the slot whose run
+ * failed, how many runs of it failed in a row, and when the next try is
+ * due (NULL: none left until the next slot).  Times are UTC text.
+ */
+struct vv_retry_rec {
+  char *policy;
+  char *domain_uuid;
+  char *slot;
+  unsigned failures;
+  char *retry_at;
+};
+void vv_retry_rec_free (struct vv_retry_rec *r);
+void vv_retry_recs_free (struct vv_retry_rec **v, size_t n);
+/* Inserts or replaces; does nothing for a policy that no longer exists. */
+int vv_catalog_retry_set (struct vv_catalog *c, const struct vv_retry_rec *r);
+int vv_catalog_retry_clear (struct vv_catalog *c, const char *policy,
+                            const char *domain_uuid);
+int vv_catalog_retry_list (struct vv_catalog *c, struct vv_retry_rec ***ret,
+                           size_t *ret_n);
+
 /* Newest first, at most limit (0 = 100); domain_uuid may be NULL. */
 int vv_catalog_run_list (struct vv_catalog *c, const char *policy,
                          const char *domain_uuid, size_t limit,

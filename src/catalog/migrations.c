@@ -203,6 +203,26 @@ static const char migration_5[] =
   "ALTER TABLE backups ADD COLUMN domain_xml_sha256 TEXT;\n"
   "ALTER TABLE jobs ADD COLUMN notes TEXT;\n";
 
+/* Recovery that survives a restart.  A backup whose cleanup could not be
+ * finished (libvirt or the target unreachable) says what is left in
+ * `cleanup`, NULL once nothing is; the daemon retries those.  The retry
+ * state of a policy x instance (the slot that failed, how many times, when
+ * the next try is due) is kept in policy_retries, so the back-off goes on
+ * after a restart.
+ */
+static const char migration_6[] =
+  "ALTER TABLE backups ADD COLUMN cleanup TEXT;\n"
+  "CREATE INDEX backups_by_cleanup ON backups (domain_uuid)\n"
+  "  WHERE cleanup IS NOT NULL;\n"
+  "CREATE TABLE policy_retries (\n"
+  "  policy TEXT NOT NULL REFERENCES policies (name) ON DELETE CASCADE,\n"
+  "  domain_uuid TEXT NOT NULL,\n"
+  "  slot TEXT NOT NULL,\n"
+  "  failures INTEGER NOT NULL CHECK (failures >= 0),\n"
+  "  retry_at TEXT,\n"
+  "  PRIMARY KEY (policy, domain_uuid)\n"
+  ");\n";
+
 const struct vv_migration vv_catalog_migrations[] = {
   { 1, "targets, instances, chains, backups, disks, jobs, audit",
     migration_1 },
@@ -212,6 +232,7 @@ const struct vv_migration vv_catalog_migrations[] = {
     "protection", migration_3 },
   { 4, "offline backups", migration_4 },
   { 5, "sha256 of the stored domain XML; job notes", migration_5 },
+  { 6, "pending cleanups of backups; policy retry times", migration_6 },
 };
 const size_t vv_catalog_n_migrations =
   sizeof vv_catalog_migrations / sizeof vv_catalog_migrations[0];

@@ -22,10 +22,12 @@
 #include "catalog/catalog.h"
 #include "engine/engine.h"
 #include "jobs/jobs.h"
+#include "restore/restore.h"
 #include "scheduler/schedule.h"
 #include "scheduler/scheduler.h"
 #include "target/target.h"
 #include "util/clock.h"
+#include "util/fault.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/strutil.h"
@@ -421,21 +423,53 @@ recover (struct vv_engine *e)
   if (vv_catalog_backup_list_unfinished (e->catalog, &bv, &nb) == -1)
     logf_ ("cannot list unfinished backups: %s", vv_get_error ());
   for (size_t i = 0; i < nb; i++) {
-    if (vv_backup_recover (e, bv[i], STOPPED_BACKUP_REASON) == 0) {
+    _cleanup_free_ char *note = NULL;
+    int r = vv_backup_recover (e, bv[i], STOPPED_BACKUP_REASON, &note);
+
+    if (note)
+      logf_ ("backup %s of '%s': a manifest was found but not taken: %s",
+             bv[i]->id, bv[i]->domain, note);
+    if (r == VV_RECOVER_COMPLETED) {
+      logf_ ("backup %s of '%s' was complete on its target (the daemon "
+             "stopped before recording it): recorded completed",
+             bv[i]->id, bv[i]->domain);
+      /* Its job was failed above with the others; it did its work. */
+      if (bv[i]->job_id
+          && vv_catalog_job_set_status (e->catalog, bv[i]->job_id,
+                                        "completed", NULL) == -1)
+        logf_ ("cannot mark job %s completed: %s", bv[i]->job_id,
+               vv_get_error ());
+    }
+    else if (r == VV_RECOVER_FAILED)
       logf_ ("backup %s of '%s' failed and was cleaned up: %s", bv[i]->id,
              bv[i]->domain, STOPPED_BACKUP_REASON);
-      continue;
+    else if (r == VV_RECOVER_PENDING)
+      logf_ ("backup %s of '%s' failed: %s; its cleanup is not finished and "
+             "will be retried", bv[i]->id, bv[i]->domain,
+             STOPPED_BACKUP_REASON);
+    else {
+      logf_ ("cannot clean up backup %s of '%s': %s", bv[i]->id,
+             bv[i]->domain, vv_get_error ());
+      /* At least never show it as still running. */
+      _cleanup_free_ char *reason =
+        vv_printf ("%s; cleaning up failed: %s", STOPPED_BACKUP_REASON,
+                   vv_get_error ());
+      vv_catalog_backup_set_status (e->catalog, bv[i]->id, "failed",
+                                    reason ? reason : STOPPED_BACKUP_REASON);
     }
-    logf_ ("cannot clean up backup %s of '%s': %s", bv[i]->id,
-           bv[i]->domain, vv_get_error ());
-    /* At least never show it as still running. */
-    _cleanup_free_ char *reason =
-      vv_printf ("%s; cleaning up failed: %s", STOPPED_BACKUP_REASON,
-                 vv_get_error ());
-    vv_catalog_backup_set_status (e->catalog, bv[i]->id, "failed",
-                                  reason ? reason : STOPPED_BACKUP_REASON);
   }
   vv_backup_recs_free (bv, nb);
+
+  /* In-place restores interrupted before, during or after their renames. */
+  vv_restore_in_place_recover (e, log_line);
+
+  /* Cleanups earlier daemons could not finish. */
+  unsigned done = 0, left = 0;
+  if (vv_backup_retry_cleanups (e, NULL, &done, &left) == -1)
+    logf_ ("cannot retry pending cleanups: %s", vv_get_error ());
+  else if (done || left)
+    logf_ ("pending cleanups of failed backups: %u finished, %u still left",
+           done, left);
 }
 
 int
@@ -455,8 +489,11 @@ main (int argc, char **argv)
   vv_tz_init ();
   parse_cmdline (argc, argv, &cl);
   load_config (&cl, &cfg);
-  if (cl.test_clock)
+  /* Fault points (util/fault.h) are for test daemons only. */
+  if (cl.test_clock) {
     vv_clock_enable_test (cl.test_clock_start);
+    vv_fault_enable ();
+  }
 
   if (!cl.foreground)
     daemonize_early ();

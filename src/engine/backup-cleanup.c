@@ -1,6 +1,8 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -243,6 +245,29 @@ vv_engine_prune_checkpoints (struct vv_engine *e, virDomainPtr dom,
   restore_error (&se);
 }
 
+/* Appends one sentence to what is left of a cleanup. */
+static void
+left_add (char **left, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+static void
+left_add (char **left, const char *fmt, ...)
+{
+  _cleanup_free_ char *more = NULL;
+  char *both;
+  va_list ap;
+
+  va_start (ap, fmt);
+  if (vasprintf (&more, fmt, ap) == -1)
+    more = NULL;
+  va_end (ap);
+  both = vv_printf ("%s%s%s", *left ? *left : "", *left ? "; " : "",
+                    more ? more : "(out of memory)");
+  if (both) {
+    free (*left);
+    *left = both;
+  }
+}
+
 int
 vv_engine_cleanup_attempt (struct vv_engine *e, virDomainPtr dom,
                            bool domain_gone,
@@ -252,7 +277,7 @@ vv_engine_cleanup_attempt (struct vv_engine *e, virDomainPtr dom,
 {
   struct saved_error se;
   _cleanup_free_ char *run_dir = NULL;
-  _cleanup_free_ char *full_message = NULL;
+  _cleanup_free_ char *left = NULL;
   struct vv_target *opened = NULL;
   bool checkpoint_gone;
   int active = -1;
@@ -273,27 +298,32 @@ vv_engine_cleanup_attempt (struct vv_engine *e, virDomainPtr dom,
   checkpoint_gone = a->checkpoint == NULL || (dom == NULL && domain_gone);
   run_dir = vv_engine_run_dir (e, a->backup_id);
 
+  if (dom == NULL && !domain_gone)
+    left_add (&left, "libvirt was unreachable: the domain's backup job and "
+              "checkpoint could not be checked");
   if (dom && active == 1) {
-    if (job_is_ours || (run_dir && vv_engine_backup_job_in (dom, run_dir)))
-      vv_engine_abort_job (dom, a->domain);
+    if ((job_is_ours || (run_dir && vv_engine_backup_job_in (dom, run_dir)))
+        && vv_engine_abort_job (dom, a->domain) == -1)
+      left_add (&left, "%s", vv_get_error ());
   }
-  if (a->checkpoint && dom
-      && vv_engine_delete_checkpoint (dom, a->checkpoint, true) == 0)
-    checkpoint_gone = true;
-  if (!checkpoint_gone && dom == NULL) {
-    full_message = vv_printf ("%s (checkpoint '%s' could not be checked: "
-                              "the domain is unreachable)",
-                              message, a->checkpoint);
-  }
-  else if (!checkpoint_gone) {
-    full_message = vv_printf ("%s (checkpoint '%s' could not be deleted: %s)",
-                              message, a->checkpoint, vv_get_error ());
+  if (a->checkpoint && dom) {
+    if (vv_engine_delete_checkpoint (dom, a->checkpoint, true) == 0)
+      checkpoint_gone = true;
+    else
+      left_add (&left, "checkpoint '%s' could not be deleted: %s",
+                a->checkpoint, vv_get_error ());
   }
 
   if (t == NULL && a->target)
     t = opened = vv_engine_open_target (e, a->target);
-  if (t && a->prefix && a->prefix[0])
-    vv_target_remove_prefix (t, a->prefix);
+  if (a->prefix && a->prefix[0]) {
+    if (t == NULL)
+      left_add (&left, "the objects under %s could not be removed: %s",
+                a->prefix, vv_get_error ());
+    else if (vv_target_remove_prefix (t, a->prefix) == -1)
+      left_add (&left, "the objects under %s could not be removed: %s",
+                a->prefix, vv_get_error ());
+  }
   vv_target_close (opened);
 
   /* An offline attempt's servers, also those of a crashed daemon. */
@@ -302,14 +332,64 @@ vv_engine_cleanup_attempt (struct vv_engine *e, virDomainPtr dom,
     vv_remove_tree (run_dir);
   }
 
-  if (vv_catalog_backup_set_status (e->catalog, a->backup_id, status,
-                                    full_message ? full_message : message)
-      == -1)
+  if (status && vv_catalog_backup_set_status (e->catalog, a->backup_id,
+                                              status, message) == -1)
     ret = -1;
   else if (checkpoint_gone && a->checkpoint
            && vv_catalog_backup_set_checkpoint (e->catalog, a->backup_id,
                                                 NULL) == -1)
     ret = -1;
+  else if (vv_catalog_backup_set_cleanup (e->catalog, a->backup_id,
+                                          left) == -1)
+    ret = -1;
+  else if (left)
+    ret = 1;
   restore_error (&se);
   return ret;
+}
+
+int
+vv_engine_abort_orphan (struct vv_engine *e, virDomainPtr dom,
+                        const char *name)
+{
+  _cleanup_free_ char *xml = NULL, *needle = NULL, *cp = NULL;
+  _cleanup_free_ char *run_dir = NULL;
+  struct vv_backup_rec *b;
+  char id[VV_ID_MAX];
+  const char *at;
+  size_t len;
+
+  if (job_state (dom) != 1)
+    return 0;
+  xml = virDomainBackupGetXMLDesc (dom, 0);
+  needle = vv_printf ("%s/run/", e->state_dir);
+  if (xml == NULL || needle == NULL || (at = strstr (xml, needle)) == NULL)
+    return 0;
+  /* The run directory names the backup: <state>/run/bk-<hex>/... */
+  at += strlen (needle);
+  len = strcspn (at, "/'\"<");
+  if (len == 0 || len >= sizeof id)
+    return 0;
+  memcpy (id, at, len);
+  id[len] = '\0';
+  if (!vv_is_id ("bk", id))
+    return 0;
+  b = vv_catalog_backup_get (e->catalog, id, VV_OWNER_ANY);
+  if (b && (strcmp (b->status, "pending") == 0
+            || strcmp (b->status, "running") == 0)) {
+    vv_backup_rec_free (b);
+    return 0;                   /* a backup of this daemon */
+  }
+  vv_backup_rec_free (b);
+  vv_clear_error ();
+  /* Left by a daemon that stopped: nothing will ever end it. */
+  if (vv_engine_abort_job (dom, name) == -1)
+    return -1;
+  cp = vv_printf (VV_CHECKPOINT_PREFIX "%s", id);
+  if (cp && vv_engine_delete_checkpoint (dom, cp, true) == -1)
+    return -1;
+  run_dir = vv_engine_run_dir (e, id);
+  if (run_dir)
+    vv_remove_tree (run_dir);
+  return 1;
 }

@@ -25,6 +25,7 @@
 #include "target/target.h"
 #include "util/cleanup.h"
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/strutil.h"
 
 /* Longest disk target name we accept ("vda", "sdab"). */
@@ -320,8 +321,8 @@ backup_disk (const struct vv_backup_rec *b, const char *name)
 /* Libvirt's XML of a checkpoint, without its <parent> (which may name a
  * checkpoint deleted since), fit to be redefined later.
  */
-static char *
-checkpoint_xml (virDomainPtr dom, const char *name)
+char *
+vv_engine_checkpoint_xml (virDomainPtr dom, const char *name)
 {
   virDomainCheckpointPtr cp = virDomainCheckpointLookupByName (dom, name, 0);
   char *xml, *a, *b;
@@ -657,6 +658,15 @@ vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
               vv_libvirt_error ());
     return -1;
   }
+  /* What earlier attempts on the domain left behind goes first: their
+   * pending cleanups, and a pull-mode job of a stopped daemon, which
+   * would otherwise block every backup of the domain.  Best effort: what
+   * still blocks is reported below.
+   */
+  vv_backup_retry_cleanups (e, uuid, NULL, NULL);
+  if (active == 1)
+    vv_engine_abort_orphan (e, dom, name);
+  vv_clear_error ();
   /* Running or paused: live.  Shut off: its images are read. */
   if (active == 1 && check_no_job (dom, name) == -1)
     return -1;
@@ -1502,6 +1512,8 @@ do_run (struct vv_engine *e, struct run_state *s,
     return -1;
   if (cancelled (s, p) || store_manifest (e, s, job) == -1)
     return -1;
+  /* Published, not yet recorded: recovery must find it complete. */
+  vv_fault ("backup-after-manifest");
   if (job->offline) {
     vv_remove_tree (s->run_dir);
     vv_clear_error ();
@@ -1526,7 +1538,8 @@ do_run (struct vv_engine *e, struct run_state *s,
    * pruning, so it names no parent that is gone.
    */
   if (job->checkpoint) {
-    _cleanup_free_ char *xml = checkpoint_xml (s->dom, job->checkpoint);
+    _cleanup_free_ char *xml =
+      vv_engine_checkpoint_xml (s->dom, job->checkpoint);
     if (xml)
       vv_catalog_backup_set_checkpoint_xml (e->catalog, job->backup_id, xml);
     vv_clear_error ();
@@ -1573,26 +1586,4 @@ vv_backup_run (struct vv_engine *e, struct vv_backup_job *job,
   }
   run_state_clear (&s, job->n_disks);
   return r;
-}
-
-int
-vv_backup_recover (struct vv_engine *e, const struct vv_backup_rec *b,
-                   const char *reason)
-{
-  _cleanup_vir_conn_ virConnectPtr conn = NULL;
-  _cleanup_vir_domain_ virDomainPtr dom = NULL;
-  struct vv_attempt a = {
-    .backup_id = b->id, .domain = b->domain, .checkpoint = b->checkpoint,
-    .prefix = b->prefix, .target = b->target,
-  };
-  bool gone = false;
-
-  conn = vv_libvirt_open (e->libvirt_uri);
-  if (conn) {
-    dom = virDomainLookupByUUIDString (conn, b->domain_uuid);
-    gone = dom == NULL && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN;
-  }
-  vv_clear_error ();
-  return vv_engine_cleanup_attempt (e, dom, gone, &a, false, NULL, "failed",
-                                    reason ? reason : "interrupted");
 }

@@ -48,6 +48,11 @@ int vv_engine_delete_checkpoint (virDomainPtr dom, const char *name,
 void vv_engine_prune_checkpoints (struct vv_engine *e, virDomainPtr dom,
                                   const char *domain_uuid, const char *keep);
 
+/* Libvirt's XML of a checkpoint without its <parent>, fit to be redefined
+ * later; NULL if libvirt has no such checkpoint.
+ */
+char *vv_engine_checkpoint_xml (virDomainPtr dom, const char *name);
+
 /* What a backup attempt may have created, for cleanup. */
 struct vv_attempt {
   const char *backup_id;
@@ -60,12 +65,23 @@ struct vv_attempt {
 /* Undoes everything an unfinished attempt may have left: the libvirt job
  * (when job_is_ours, or when the active backup job serves from this
  * attempt's run directory), the checkpoint, the objects under the prefix,
- * the run directory; then marks the backup status (failed or cancelled)
- * with message and clears its checkpoint.  dom may be NULL (domain gone
- * or libvirt unreachable); t may be NULL (opened by name).  Best effort:
- * returns -1 only when the catalog could not be updated, and leaves the
- * caller's current error untouched.
+ * the run directory; then marks the backup status (failed or cancelled;
+ * status NULL leaves status and error as they are) with message and
+ * clears its checkpoint.  dom may be NULL (domain gone or libvirt
+ * unreachable); t may be NULL (opened by name).  What could not be undone
+ * is recorded in the backup's `cleanup` (cleared when nothing is left), to
+ * be retried by vv_backup_retry_cleanups.  Returns -1 when the catalog
+ * could not be updated, 1 when something is left, 0 when nothing is;
+ * leaves the caller's current error untouched.
  */
+/* A pull-mode backup job libvirt still runs on dom for a backup of this
+ * state directory that is no longer pending or running (its daemon
+ * stopped): aborted, and the attempt's checkpoint deleted.  1 if one was
+ * aborted, 0 if there was none, -1 on failure.
+ */
+int vv_engine_abort_orphan (struct vv_engine *e, virDomainPtr dom,
+                            const char *name);
+
 int vv_engine_cleanup_attempt (struct vv_engine *e, virDomainPtr dom,
                                bool domain_gone, const struct vv_attempt *a,
                                bool job_is_ours, struct vv_target *t,

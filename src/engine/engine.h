@@ -64,12 +64,31 @@ int vv_backup_run (struct vv_engine *e, struct vv_backup_job *job,
                    struct vv_progress *p);
 struct vv_backup_job *vv_backup_job_free (struct vv_backup_job *job);
 
-/* After a daemon crash: cleans up a backup left pending/running (aborts
- * the domain's backup job if still active, deletes its checkpoint, scratch
- * files and objects) and marks it failed with reason.
+/* After a daemon crash, for a backup left pending/running.  When it was
+ * running and its target holds it complete (a valid manifest of exactly
+ * this backup, every object with the stated size and sha256: the crash
+ * came after the manifest was published), it is marked completed and its
+ * checkpoint kept: VV_RECOVER_COMPLETED.  Otherwise the attempt is
+ * cleaned up (the domain's backup job if still active, its checkpoint,
+ * scratch files and objects) and marked failed with reason:
+ * VV_RECOVER_FAILED, or VV_RECOVER_PENDING when some of the cleanup could
+ * not be done (kept in the catalog and retried).  Nothing is deleted from
+ * a target that could not be checked.  *ret_note (may be NULL) says why a
+ * manifest found was not taken, or NULL.  -1 when the catalog failed.
  */
+enum {
+  VV_RECOVER_FAILED = 0,
+  VV_RECOVER_PENDING = 1,
+  VV_RECOVER_COMPLETED = 2,
+};
 int vv_backup_recover (struct vv_engine *e, const struct vv_backup_rec *b,
-                       const char *reason);
+                       const char *reason, char **ret_note);
+
+/* Retries the pending cleanups of failed backups of one domain (UUID) or
+ * of all (NULL); how many finished and how many are still left.
+ */
+int vv_backup_retry_cleanups (struct vv_engine *e, const char *domain_uuid,
+                              unsigned *ret_done, unsigned *ret_left);
 
 /* Deletes a finished backup: its objects on the target, then its catalog
  * rows.  Refused while an incremental depends on it.

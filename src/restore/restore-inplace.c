@@ -9,6 +9,15 @@
  * to the last rename leaves every old disk as it was.  Last, the
  * domain's virtvault checkpoints go: their bitmaps lived in the old
  * images, so the next backup starts a new chain.
+ *
+ * A journal in the daemon's state directory (<state>/restore/) names the
+ * staging directories before any is made, and, written and synced before
+ * the first rename, every disk's image, new image and kept link.  A
+ * daemon that stops at any moment (a crash, a power cut) leaves it; the
+ * next start (vv_restore_in_place_recover) puts every replaced disk back
+ * from its link, so the domain never keeps a mix of old and restored
+ * disks, and removes the staging directories.  Rolling back rather than
+ * forward matches what the job reports after a restart: failed.
  */
 #include <config.h>
 
@@ -21,16 +30,20 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <json-c/json.h>
 
 #include "engine/domain.h"
 #include "restore/restore.h"
 #include "restore/restore-internal.h"
 #include "util/cleanup.h"
 #include "util/error.h"
+#include "util/fault.h"
+#include "util/json.h"
 #include "util/strutil.h"
 
 /* The engine names every checkpoint it creates so; only those are ours
@@ -55,7 +68,9 @@ struct ip_disk {
 };
 
 struct ip_plan {
+  struct vv_engine *engine;
   struct vv_backup_rec *b;      /* until the chain takes it */
+  char *journal;                /* <state>/restore/<backup>-<uuid>.json */
   char *backup_id;
   virConnectPtr conn;
   virDomainPtr dom;
@@ -76,6 +91,7 @@ plan_clear (struct ip_plan *pl)
     free (pl->v[i].keep);
   }
   free (pl->v);
+  free (pl->journal);
   vv_backup_rec_free (pl->b);
   free (pl->backup_id);
   free (pl->name);
@@ -436,24 +452,155 @@ adopt_identity (struct ip_disk *ipd, const char *out)
   return 0;
 }
 
-/* Puts the old images back after a failed rename. */
-static void
-roll_back (struct ip_plan *pl)
+/* ---- the journal ---- */
+
+#define JOURNAL_DIR "restore"
+#define JOURNAL_MAX (1024 * 1024)
+
+static char *
+journal_dir (struct vv_engine *e)
 {
+  return vv_printf ("%s/" JOURNAL_DIR, e->state_dir);
+}
+
+/* Writes the journal atomically and durably: a temporary file, fsync,
+ * rename, fsync of the directory.  swapping: the renames may begin.
+ */
+static int
+journal_write (struct ip_plan *pl, const struct vv_restore_disk *w,
+               bool swapping)
+{
+  _cleanup_json_ json_object *o = json_object_new_object ();
+  json_object *disks = json_object_new_array ();
+  _cleanup_free_ char *tmp = NULL, *dir = NULL;
+  _cleanup_close_ int fd = -1;
+  const char *text;
+  size_t len;
+
+  if (o == NULL || disks == NULL) {
+    json_object_put (disks);
+    vv_error_errno (ENOMEM, "writing the restore journal");
+    return -1;
+  }
+  json_object_object_add (o, "backup_id",
+                          json_object_new_string (pl->backup_id));
+  json_object_object_add (o, "domain", json_object_new_string (pl->name));
+  json_object_object_add (o, "domain_uuid",
+                          json_object_new_string (pl->uuid));
+  json_object_object_add (o, "phase", json_object_new_string
+                          (swapping ? "swapping" : "staging"));
+  json_object_object_add (o, "disks", disks);
+  for (size_t i = 0; i < pl->n; i++) {
+    json_object *d = json_object_new_object ();
+    if (d == NULL || json_object_array_add (disks, d) != 0) {
+      json_object_put (d);
+      vv_error_errno (ENOMEM, "writing the restore journal");
+      return -1;
+    }
+    json_object_object_add (d, "name", json_object_new_string
+                            (pl->v[i].d->name));
+    json_object_object_add (d, "path", json_object_new_string
+                            (pl->v[i].path));
+    json_object_object_add (d, "staging", json_object_new_string
+                            (pl->v[i].staging));
+    json_object_object_add (d, "new", vv_json_string_or_null
+                            (swapping ? w[i].out : NULL));
+    json_object_object_add (d, "keep", vv_json_string_or_null
+                            (pl->v[i].keep));
+    json_object_object_add (d, "missing",
+                            json_object_new_boolean (pl->v[i].missing));
+  }
+  text = json_object_to_json_string_ext (o, JSON_C_TO_STRING_PRETTY);
+  len = strlen (text);
+  if ((dir = journal_dir (pl->engine)) == NULL
+      || (tmp = vv_printf ("%s.tmp", pl->journal)) == NULL)
+    return -1;
+  if (mkdir (dir, 0700) == -1 && errno != EEXIST) {
+    vv_error_errno (errno, "cannot create %s", dir);
+    return -1;
+  }
+  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd == -1 || write (fd, text, len) != (ssize_t) len
+      || fsync (fd) == -1) {
+    vv_error_errno (errno, "cannot write the restore journal %s", tmp);
+    unlink (tmp);
+    return -1;
+  }
+  if (rename (tmp, pl->journal) == -1) {
+    vv_error_errno (errno, "cannot rename %s to %s", tmp, pl->journal);
+    unlink (tmp);
+    return -1;
+  }
+  return sync_dir (dir);
+}
+
+/* Puts back one disk from what is on disk now (so it works the same
+ * after a crash): a disk that had no image loses the one renamed in; any
+ * other gets its kept link back unless the image is still the old one.
+ * Appends what failed to *failed.
+ */
+static int
+put_back (const char *name, const char *path, const char *new_path,
+          const char *keep, bool missing, char **failed)
+{
+  struct stat sp, sk, sn;
+  int e = 0;
+
+  if (missing) {
+    /* Renamed in when the new image is no longer where it was made. */
+    if (new_path && lstat (new_path, &sn) == -1 && errno == ENOENT
+        && lstat (path, &sp) == 0 && unlink (path) == -1)
+      e = errno;
+  }
+  else if (keep == NULL)
+    return 0;                   /* never linked: never replaced */
+  else if (lstat (keep, &sk) == -1)
+    e = errno;
+  else if (lstat (path, &sp) == 0 && sp.st_ino == sk.st_ino
+           && sp.st_dev == sk.st_dev)
+    return 0;                   /* the old image is in place */
+  else if (vv_fault ("inplace-rollback-rename") == -1
+           || rename (keep, path) == -1)
+    e = errno;
+  if (e == 0)
+    return 0;
+  {
+    _cleanup_free_ char *prev = *failed;
+    *failed = vv_printf ("%s%sdisk %s could not be put back (%s); its old "
+                         "image is %s", prev ? prev : "", prev ? "; " : "",
+                         name, strerror (e), missing ? "none" : keep);
+  }
+  return -1;
+}
+
+/* Puts the old images back after a failed rename; -1 (with the failures
+ * in *failed) when a disk could not be put back.
+ */
+static int
+roll_back (struct ip_plan *pl, const struct vv_restore_disk *w,
+           char **failed)
+{
+  int ret = 0;
+
   for (size_t i = 0; i < pl->n; i++) {
     struct ip_disk *ipd = &pl->v[i];
-    if (!ipd->replaced)
-      continue;
-    if (ipd->missing)
-      unlink (ipd->path);
+    if (put_back (ipd->d->name, ipd->path, w[i].out, ipd->keep,
+                  ipd->missing, failed) == -1)
+      ret = -1;
     else
-      rename (ipd->keep, ipd->path);
-    ipd->replaced = false;
+      ipd->replaced = false;
   }
+  for (size_t i = 0; ret == 0 && i < pl->n; i++)
+    if (sync_dir (pl->v[i].dir) == -1) {
+      _cleanup_free_ char *prev = *failed;
+      *failed = vv_printf ("%s%s", prev ? prev : "", vv_get_error ());
+      ret = -1;
+    }
+  return ret;
 }
 
 static int
-swap_in (struct ip_plan *pl, struct vv_restore_disk *w)
+swap_in (struct ip_plan *pl, struct vv_restore_disk *w, bool *ret_kept)
 {
   int r;
 
@@ -488,19 +635,45 @@ swap_in (struct ip_plan *pl, struct vv_restore_disk *w)
       ipd->keep = NULL;
       return -1;
     }
+    if (sync_dir (ipd->staging) == -1)
+      return -1;
+  }
+  /* From here on a crash leaves a mix unless the journal says how to
+   * undo it.
+   */
+  if (journal_write (pl, w, true) == -1) {
+    vv_error_prefix ("no disk was replaced: ");
+    return -1;
   }
 
   for (size_t i = 0; i < pl->n; i++) {
     struct ip_disk *ipd = &pl->v[i];
 
-    if (rename (w[i].out, ipd->path) == -1) {
-      vv_error_errno (errno, "cannot rename %s to %s; %s", w[i].out,
-                      ipd->path, i ? "the disks replaced before it were put "
-                      "back" : "no disk was replaced");
-      roll_back (pl);
+    if (vv_fault ("inplace-rename-%zu", i + 1) == -1
+        || rename (w[i].out, ipd->path) == -1) {
+      int err = errno;
+      _cleanup_free_ char *failed = NULL;
+
+      if (i == 0 || roll_back (pl, w, &failed) == 0)
+        vv_error_errno (err, "cannot rename %s to %s; %s", w[i].out,
+                        ipd->path, i ? "the disks replaced before it were "
+                        "put back" : "no disk was replaced");
+      else {
+        /* The staging directories hold the old images: they stay, and
+         * so does the journal, which the next start of the daemon
+         * retries.
+         */
+        *ret_kept = true;
+        vv_error ("cannot rename %s to %s: %s; putting back the disks "
+                  "replaced before it failed: %s; the restore journal %s "
+                  "is kept and retried when virtvaultd starts", w[i].out,
+                  ipd->path, strerror (err),
+                  failed ? failed : "unknown error", pl->journal);
+      }
       return -1;
     }
     ipd->replaced = true;
+    vv_fault ("inplace-after-rename-%zu", i + 1);
   }
   for (size_t i = 0; i < pl->n; i++)
     if (sync_dir (pl->v[i].dir) == -1) {
@@ -566,6 +739,7 @@ vv_restore_in_place (struct vv_engine *e,
   struct vv_restore_disk *w = NULL;
   struct vv_saved_error saved = { VV_ERR_NONE, NULL };
   bool src_open = false, stopped = false;
+  bool journal_written = false, kept = false;
   int ret = -1;
 
   if (req == NULL) {
@@ -578,6 +752,18 @@ vv_restore_in_place (struct vv_engine *e,
     vv_error_errno (ENOMEM, "restoring backup %s", pl.backup_id);
     goto out;
   }
+  pl.engine = e;
+  {
+    _cleanup_free_ char *dir = journal_dir (e);
+    if (dir == NULL || (pl.journal = vv_printf ("%s/%s-%s.json", dir,
+                                                pl.backup_id,
+                                                pl.uuid)) == NULL)
+      goto out;
+  }
+  /* Named before they exist, so a crash never leaves one unknown. */
+  if (journal_write (&pl, w, false) == -1)
+    goto out;
+  journal_written = true;
   for (size_t i = 0; i < pl.n; i++) {
     struct ip_disk *ipd = &pl.v[i];
 
@@ -616,7 +802,7 @@ vv_restore_in_place (struct vv_engine *e,
       goto out;
     stopped = true;
   }
-  if (swap_in (&pl, w) == -1) {
+  if (swap_in (&pl, w, &kept) == -1) {
     if (stopped)
       vv_error_prefix ("domain '%s' was stopped for the restore and is left "
                        "shut off: ", pl.name);
@@ -632,10 +818,14 @@ vv_restore_in_place (struct vv_engine *e,
  out:
   if (ret == -1)
     vv_restore_save_error (&saved);
-  /* The staging directories hold the old images' links once replaced. */
-  for (size_t i = 0; pl.v && i < pl.n; i++)
+  /* The staging directories hold the old images' links once replaced;
+   * kept (with the journal) when a disk could not be put back.
+   */
+  for (size_t i = 0; !kept && pl.v && i < pl.n; i++)
     if (pl.v[i].staged)
       vv_remove_tree (pl.v[i].staging);
+  if (journal_written && !kept)
+    unlink (pl.journal);
   for (size_t i = 0; w && i < pl.n; i++)
     vv_restore_disk_clear (&w[i]);
   free (w);
@@ -644,5 +834,178 @@ vv_restore_in_place (struct vv_engine *e,
   plan_clear (&pl);
   if (ret == -1)
     vv_restore_restore_error (&saved);
+  return ret;
+}
+
+/* ---- after a crash ---- */
+
+static void
+fsync_dir_quiet (const char *dir)
+{
+  _cleanup_close_ int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd != -1)
+    fsync (fd);
+}
+
+static int
+read_journal (const char *path, char **ret, size_t *ret_len)
+{
+  _cleanup_close_ int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  _cleanup_free_ char *buf = malloc (JOURNAL_MAX + 1);
+  size_t len = 0;
+  ssize_t r;
+
+  if (fd == -1 || buf == NULL) {
+    vv_error_errno (fd == -1 ? errno : ENOMEM, "cannot read %s", path);
+    return -1;
+  }
+  while ((r = read (fd, buf + len, JOURNAL_MAX + 1 - len)) > 0)
+    len += r;
+  if (r == -1 || len > JOURNAL_MAX) {
+    vv_error_errno (r == -1 ? errno : EFBIG, "cannot read %s", path);
+    return -1;
+  }
+  buf[len] = '\0';
+  *ret = TAKE_PTR (buf);
+  *ret_len = len;
+  return 0;
+}
+
+/* A path from a journal: absolute, and for a staging directory one we
+ * name so.  The journal is in the daemon's private state directory, but
+ * nothing is removed on its word alone.
+ */
+static bool
+journal_path_ok (const char *p, bool staging)
+{
+  const char *base;
+
+  if (p == NULL || p[0] != '/' || strlen (p) > VV_RESTORE_DIR_MAX + 512
+      || strstr (p, "/../") != NULL)
+    return false;
+  base = strrchr (p, '/') + 1;
+  return !staging || vv_str_has_prefix (base, VV_RESTORE_STAGING_PREFIX);
+}
+
+static const char *
+jstr (json_object *o, const char *key)
+{
+  json_object *v;
+
+  if (!json_object_object_get_ex (o, key, &v)
+      || !json_object_is_type (v, json_type_string))
+    return NULL;
+  return json_object_get_string (v);
+}
+
+/* Finishes one journal: 0 done (journal removed), -1 not (kept). */
+static int
+recover_journal (const char *path, void (*log) (const char *line))
+{
+  _cleanup_free_ char *text = NULL, *failed = NULL, *line = NULL;
+  _cleanup_json_ json_object *o = NULL;
+  json_object *disks;
+  const char *phase, *domain, *backup;
+  size_t len = 0, n;
+  bool swapping;
+
+  if (read_journal (path, &text, &len) == -1
+      || (o = vv_json_parse (path, text, len)) == NULL)
+    goto bad;
+  phase = jstr (o, "phase");
+  domain = jstr (o, "domain");
+  backup = jstr (o, "backup_id");
+  if (phase == NULL || domain == NULL || backup == NULL
+      || !json_object_object_get_ex (o, "disks", &disks)
+      || !json_object_is_type (disks, json_type_array)
+      || (n = json_object_array_length (disks)) > VV_MAX_DISKS) {
+    vv_error ("%s is not a restore journal", path);
+    goto bad;
+  }
+  swapping = strcmp (phase, "swapping") == 0;
+  for (size_t i = 0; i < n; i++) {
+    json_object *d = json_object_array_get_idx (disks, i), *m;
+    const char *name = jstr (d, "name"), *p = jstr (d, "path");
+    const char *staging = jstr (d, "staging"), *keep = jstr (d, "keep");
+    const char *new_path = jstr (d, "new");
+    bool missing = json_object_object_get_ex (d, "missing", &m)
+      && json_object_get_boolean (m);
+
+    if (name == NULL || !journal_path_ok (p, false)
+        || !journal_path_ok (staging, true)
+        || (keep && !journal_path_ok (keep, false))
+        || (new_path && !journal_path_ok (new_path, false))) {
+      vv_error ("%s: disk %zu is not valid", path, i);
+      goto bad;
+    }
+    if (swapping && put_back (name, p, new_path, keep, missing,
+                              &failed) == -1)
+      continue;
+    /* Synced before the staging directory (and the link) goes. */
+    {
+      _cleanup_free_ char *dir = vv_restore_parent_of (p);
+      if (dir)
+        fsync_dir_quiet (dir);
+    }
+    vv_remove_tree (staging);
+  }
+  if (failed) {
+    line = vv_printf ("restore of backup %s over domain '%s' was "
+                      "interrupted; %s; the journal %s is kept and "
+                      "retried at the next start", backup, domain, failed,
+                      path);
+    log (line ? line : failed);
+    return -1;
+  }
+  line = vv_printf (swapping
+                    ? "restore of backup %s over domain '%s' was "
+                    "interrupted during its renames: every disk was put "
+                    "back as it was, staging directories removed"
+                    : "restore of backup %s over domain '%s' was "
+                    "interrupted before its renames: no disk was touched, "
+                    "staging directories removed", backup, domain);
+  if (line)
+    log (line);
+  unlink (path);
+  return 0;
+
+ bad:
+  line = vv_printf ("cannot recover from the restore journal %s: %s; it is "
+                    "kept", path, vv_get_error ());
+  log (line ? line : path);
+  return -1;
+}
+
+int
+vv_restore_in_place_recover (struct vv_engine *e,
+                             void (*log) (const char *line))
+{
+  _cleanup_free_ char *dir = journal_dir (e);
+  DIR *d;
+  struct dirent *de;
+  int ret = 0;
+
+  if (dir == NULL)
+    return -1;
+  d = opendir (dir);
+  if (d == NULL) {
+    if (errno == ENOENT)
+      return 0;
+    vv_error_errno (errno, "cannot open %s", dir);
+    return -1;
+  }
+  while ((de = readdir (d)) != NULL) {
+    size_t l = strlen (de->d_name);
+    _cleanup_free_ char *path = NULL;
+
+    if (l < 6 || strcmp (de->d_name + l - 5, ".json") != 0)
+      continue;
+    path = vv_printf ("%s/%s", dir, de->d_name);
+    if (path && recover_journal (path, log) == -1)
+      ret = -1;
+  }
+  closedir (d);
+  fsync_dir_quiet (dir);
   return ret;
 }

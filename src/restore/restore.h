@@ -92,6 +92,13 @@ int vv_restore_to_dir (struct vv_engine *e,
 int vv_restore_in_place (struct vv_engine *e,
                          const struct vv_restore_request *req,
                          struct vv_progress *p);
+/* At start-up: finishes the in-place restores a stopped daemon left, from
+ * their journals in <state>/restore/: every disk replaced is put back,
+ * the staging directories are removed.  Says what it did through log
+ * (one line each); -1 when a journal could not be finished (it is kept).
+ */
+int vv_restore_in_place_recover (struct vv_engine *e,
+                                 void (*log) (const char *line));
 /* Restores the disks to dir and defines a new domain on them from the
  * domain XML stored with the backup (new name, UUID and MAC addresses).
  */

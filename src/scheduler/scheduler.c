@@ -18,6 +18,8 @@
 static const int64_t retry_delay[VV_SCHEDULER_RETRIES] = {
   5 * 60, 15 * 60, 45 * 60
 };
+/* How often pending cleanups of failed backups are retried (clock time). */
+#define CLEANUP_RETRY_SECONDS (5 * 60)
 /* The longest the thread sleeps without looking at the catalog again. */
 #define IDLE_SECONDS 3600
 /* Slots looked at when catching up: eleven years of daily slots. */
@@ -26,7 +28,9 @@ static const int64_t retry_delay[VV_SCHEDULER_RETRIES] = {
 #define PLURAL(n, word) (n), ((n) == 1 ? word : word "s")
 
 /* What the scheduler remembers of a policy x instance between passes
- * (the catalog holds the rest): a job in flight, and retries.
+ * (the catalog holds the rest): a job in flight, and retries.  The retry
+ * fields are written through to the catalog's policy_retries, so the
+ * back-off outlives a restart.
  */
 struct attempt {
   char policy[VV_POLICY_NAME_MAX + 1];
@@ -48,6 +52,9 @@ struct vv_scheduler {
   struct attempt *att;
   size_t n_att, cap_att;
   unsigned running;
+  time_t next_cleanup;          /* when pending cleanups are retried */
+  bool cleanups_left;
+  unsigned cleanups_logged;     /* left at the last retry that was logged */
 };
 
 static void
@@ -211,6 +218,66 @@ attempt_get (struct vv_scheduler *s, const char *policy, const char *uuid)
   return a;
 }
 
+/* Writes the retry state of a policy x instance to the catalog: slot,
+ * failures and retry_at as they are now (failures 0: none kept).
+ */
+static void
+persist_retry (struct vv_scheduler *s, const char *policy, const char *uuid,
+               time_t slot, unsigned failures, time_t retry_at)
+{
+  struct vv_catalog *c = s->cfg.engine->catalog;
+  char slot_s[VV_TIME_MAX], at_s[VV_TIME_MAX];
+  int r;
+
+  if (failures == 0)
+    r = vv_catalog_retry_clear (c, policy, uuid);
+  else {
+    struct vv_retry_rec rec = {
+      .policy = (char *) policy, .domain_uuid = (char *) uuid,
+      .slot = slot_s, .failures = failures,
+      .retry_at = retry_at ? at_s : NULL,
+    };
+    vv_format_time_utc (slot, slot_s);
+    if (retry_at)
+      vv_format_time_utc (retry_at, at_s);
+    r = vv_catalog_retry_set (c, &rec);
+  }
+  if (r == -1)
+    slog (s, "policy '%s': cannot record the retry state of %s: %s", policy,
+          uuid, vv_get_error ());
+}
+
+/* The retry state the catalog kept from earlier daemons. */
+static void
+load_retries (struct vv_scheduler *s)
+{
+  struct vv_retry_rec **v = NULL;
+  size_t n = 0;
+
+  if (vv_catalog_retry_list (s->cfg.engine->catalog, &v, &n) == -1) {
+    slog (s, "scheduler: cannot read the retry times: %s", vv_get_error ());
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    struct attempt *a;
+    time_t slot, at = 0;
+
+    if (strlen (v[i]->policy) > VV_POLICY_NAME_MAX
+        || strlen (v[i]->domain_uuid) >= UUID_MAX
+        || vv_parse_time_utc (v[i]->slot, &slot) == -1
+        || (v[i]->retry_at && vv_parse_time_utc (v[i]->retry_at, &at) == -1))
+      continue;
+    VV_LOCK_GUARD (&s->lock);
+    a = attempt_get (s, v[i]->policy, v[i]->domain_uuid);
+    if (a) {
+      a->slot = slot;
+      a->failures = v[i]->failures;
+      a->retry_at = at;
+    }
+  }
+  vv_retry_recs_free (v, n);
+}
+
 /* ---- one run ---- */
 
 struct run_task {
@@ -253,6 +320,8 @@ run_failed (struct vv_scheduler *s, const char *policy, const char *uuid,
         a->retry_at = retry = vv_clock_now () + retry_delay[failures - 1];
     }
   }
+  if (failures)
+    persist_retry (s, policy, uuid, slot, failures, retry);
   err = vv_printf ("run of %s for %s failed: %s", domain ? domain : uuid,
                    when, msg);
   if (vv_catalog_policy_set_status (c, policy, "error",
@@ -285,6 +354,7 @@ run_succeeded (struct vv_scheduler *s, const char *policy, const char *uuid)
       a->retry_at = 0;
     }
   }
+  persist_retry (s, policy, uuid, 0, 0, 0);
   /* Back to active after a success; a paused policy stays paused. */
   p = vv_catalog_policy_get (c, policy, VV_OWNER_ANY);
   if (p && strcmp (p->status, "error") == 0
@@ -609,6 +679,21 @@ pass (struct vv_scheduler *s)
   time_t deadline = now + IDLE_SECONDS;
   _cleanup_vir_conn_ virConnectPtr conn = NULL;
 
+  if (now >= s->next_cleanup) {
+    unsigned done = 0, left = 0;
+    if (vv_backup_retry_cleanups (s->cfg.engine, NULL, &done, &left) == -1)
+      slog (s, "cannot retry pending cleanups: %s", vv_get_error ());
+    else if (done || left != s->cleanups_logged)
+      /* Not every 5 minutes while nothing changes (a shut-off domain). */
+      slog (s, "pending cleanups of failed backups: %u finished, %u still "
+            "left", done, left);
+    s->cleanups_logged = left;
+    s->cleanups_left = left > 0;
+    s->next_cleanup = now + CLEANUP_RETRY_SECONDS;
+  }
+  if (s->cleanups_left && s->next_cleanup < deadline)
+    deadline = s->next_cleanup;
+
   if (vv_catalog_policy_list (c, VV_OWNER_ANY, &pv, &np) == -1
       || vv_catalog_attachment_list (c, NULL, &av, &na) == -1) {
     slog (s, "scheduler: cannot read the policies: %s", vv_get_error ());
@@ -674,19 +759,26 @@ pass (struct vv_scheduler *s)
     }
     if (full)
       continue;                 /* a finishing job kicks us */
-    if (slot != retry_slot) {
-      VV_LOCK_GUARD (&s->lock);
-      struct attempt *at = attempt_get (s, p->name, a->domain_uuid);
-      if (at) {
-        at->failures = 0;
-        at->retry_at = 0;
+    {
+      unsigned failures = 0;
+      bool had = false;
+      {
+        VV_LOCK_GUARD (&s->lock);
+        struct attempt *at = attempt_get (s, p->name, a->domain_uuid);
+        if (at) {
+          had = at->failures || at->retry_at;
+          if (slot != retry_slot)
+            at->failures = 0;
+          at->retry_at = 0;
+          failures = at->failures;
+        }
       }
-    }
-    else {
-      VV_LOCK_GUARD (&s->lock);
-      struct attempt *at = attempt_get (s, p->name, a->domain_uuid);
-      if (at)
-        at->retry_at = 0;
+      /* The retry is taken: a restart from here on must not take it
+       * again (the run itself is recorded running, and a daemon that
+       * stops during it counts it failed).
+       */
+      if (had)
+        persist_retry (s, p->name, a->domain_uuid, slot, failures, 0);
     }
     start_run (s, &conn, p, a, slot);
     if (deadline > now + 1)
@@ -744,10 +836,64 @@ vv_scheduler_new (const struct vv_scheduler_config *cfg)
   return s;
 }
 
+/* Runs a stopped daemon left marked running failed, each counting as a
+ * failed try of its slot (so it is retried with the back-off).
+ */
+static void
+recover_runs (struct vv_scheduler *s)
+{
+  struct vv_catalog *c = s->cfg.engine->catalog;
+  static const char msg[] = "virtvaultd stopped during the run";
+  struct vv_run_rec **v = NULL;
+  size_t n = 0;
+
+  if (vv_catalog_run_list_running (c, &v, &n) == -1) {
+    slog (s, "scheduler: cannot list unfinished runs: %s", vv_get_error ());
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    struct vv_backup_rec *b = NULL;
+    bool completed;
+    time_t slot;
+
+    /* Start-up recovery may have found its backup complete. */
+    if (v[i]->backup_id)
+      b = vv_catalog_backup_get (c, v[i]->backup_id, VV_OWNER_ANY);
+    completed = b && strcmp (b->status, "completed") == 0;
+    vv_backup_rec_free (b);
+    vv_clear_error ();
+    if (completed) {
+      if (vv_catalog_run_finish (c, v[i]->id, "ok", NULL, "the backup "
+                                 "completed; virtvaultd stopped before "
+                                 "retention") == 0)
+        run_succeeded (s, v[i]->policy, v[i]->domain_uuid);
+      continue;
+    }
+    if (vv_catalog_run_finish (c, v[i]->id, "failed", NULL, msg) == -1) {
+      slog (s, "policy '%s': cannot mark a run failed: %s", v[i]->policy,
+            vv_get_error ());
+      continue;
+    }
+    if (strlen (v[i]->policy) > VV_POLICY_NAME_MAX
+        || strlen (v[i]->domain_uuid) >= UUID_MAX
+        || vv_parse_time_utc (v[i]->scheduled_for, &slot) == -1)
+      continue;
+    run_failed (s, v[i]->policy, v[i]->domain_uuid, v[i]->domain, slot, msg);
+  }
+  vv_run_recs_free (v, n);
+}
+
 int
 vv_scheduler_start (struct vv_scheduler *s)
 {
-  int r = pthread_create (&s->thread, NULL, loop, s);
+  int r;
+
+  load_retries (s);
+  recover_runs (s);
+  /* recover() at start-up has just retried the pending cleanups. */
+  s->next_cleanup = vv_clock_now () + CLEANUP_RETRY_SECONDS;
+  s->cleanups_left = true;
+  r = pthread_create (&s->thread, NULL, loop, s);
 
   if (r != 0) {
     vv_error_errno (r, "starting the scheduler thread");

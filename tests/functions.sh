@@ -159,9 +159,15 @@ checkpoints_of () {
 start_daemon () {
     VV_STATE=${VV_STATE:-$VV_TMP/state}
     VV_SOCK=$VV_STATE/virtvaultd.sock
+    start_daemon_args --state-dir "$VV_STATE" --socket "$VV_SOCK" "$@"
+}
+
+# start_daemon_args ARGS... : virtvaultd --foreground ARGS, for a state dir
+# and socket that ARGS (or a config file in them) set: VV_STATE and
+# VV_SOCK must name them.  Waits until it answers; sets VV_PID.
+start_daemon_args () {
     mkdir -p "$VV_STATE"
-    "$abs_top_builddir/virtvaultd" --foreground --state-dir "$VV_STATE" \
-        --socket "$VV_SOCK" "$@" >>"$VV_STATE/daemon.log" 2>&1 &
+    "$abs_top_builddir/virtvaultd" --foreground "$@" >>"$VV_STATE/daemon.log" 2>&1 &
     VV_PID=$!
     cleanup_fn "kill $VV_PID; wait $VV_PID"
     local i

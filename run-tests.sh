@@ -4,6 +4,8 @@
 # `make check` (unit and integration tests against a real libvirtd and
 # QEMU), the unit tests again under AddressSanitizer/UBSan and under
 # valgrind, and `make distcheck`.  Ends with one line "N passed, N failed[, N skipped]".
+# A skipped test counts as failed too (a missing component must not pass
+# quietly): it appears in both numbers, and the script exits non-zero.
 set -uo pipefail
 cd "$(dirname "$0")"
 top=$(pwd)
@@ -24,7 +26,7 @@ count () {  # count LOGFILE: add the automake summary of a test-suite.log
         case $k in
             PASS|XFAIL) pass=$((pass + n)) ;;
             FAIL|XPASS|ERROR) fail=$((fail + n)) ;;
-            SKIP) skip=$((skip + n)) ;;
+            SKIP) skip=$((skip + n)); fail=$((fail + n)) ;;
         esac
     done
 }

@@ -223,25 +223,56 @@ wait_job () {
 # backup is certainly half way; sets QEMU_PID.  Resume with
 # 'kill -CONT $QEMU_PID'.  Fails if the backup ended before it was held.
 hold_backup_midway () {
-    local dom=$1 job=$2 i j
-    QEMU_PID=$(pgrep -f "guest=$dom,") || fail "no QEMU process for $dom"
-    cleanup_fn "kill -CONT $QEMU_PID"
+    local dom=$1 job=$2 i j reading=
     for i in $(seq 1 1200); do
         j=$(vv job show "$job" --json) || fail "job show $job"
         # Stop as soon as the reading starts (the total is known).
-        [ "$(jq -r .status <<<"$j")" = running ] && [ "$(jq -r .bytes_total <<<"$j")" -gt 0 ] && break
+        [ "$(jq -r .status <<<"$j")" = running ] && [ "$(jq -r .bytes_total <<<"$j")" -gt 0 ] &&
+            { reading=1; break; }
         case $(jq -r .status <<<"$j") in completed|failed|cancelled)
             fail "backup job $job ended ($(jq -r .status <<<"$j")) before it could be held half way" ;;
         esac
         sleep 0.02
     done
-    kill -STOP "$QEMU_PID"
-    sleep 0.2
+    [ -n "$reading" ] || fail "backup job $job did not start reading within 24 s (last: $(jq -c . <<<"$j"))"
+    freeze_qemu "$dom"
     j=$(vv job show "$job" --json)
     [ "$(jq -r .status <<<"$j")" = running ] ||
         { kill -CONT "$QEMU_PID"; fail "backup job $job ended ($(jq -r .status <<<"$j")) before it could be held half way; make the disk hold more data"; }
     [ "$(jq -r .bytes_done <<<"$j")" -lt "$(jq -r .bytes_total <<<"$j")" ] ||
         { kill -CONT "$QEMU_PID"; fail "backup job $job had copied everything before it could be held"; }
+}
+# freeze_qemu DOM : stops the domain's QEMU (SIGSTOP) and waits until every
+# thread is stopped: it answers no NBD read and no monitor command (a
+# backup started now hangs in libvirt) until 'kill -CONT $QEMU_PID'.
+freeze_qemu () {
+    QEMU_PID=$(pgrep -f "guest=$1,") || fail "no QEMU process for $1"
+    cleanup_fn "kill -CONT $QEMU_PID"
+    kill -STOP "$QEMU_PID"
+    wait_for 10 "QEMU $QEMU_PID stopped" qemu_stopped "$QEMU_PID"
+}
+qemu_stopped () {  # PID : every thread of PID is in state T (stopped)
+    local f st
+    for f in /proc/"$1"/task/*/stat; do
+        st=$(sed 's/.*) \(.\).*/\1/' "$f" 2>/dev/null) || return 1
+        [ "$st" = T ] || return 1
+    done
+}
+
+# wait_for SECONDS WHAT COMMAND... : polls COMMAND until it succeeds; fails
+# naming WHAT when SECONDS pass first.
+wait_for () {
+    local secs=$1 what=$2 i; shift 2
+    for (( i = 0; i < secs * 20; i++ )); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    fail "$what: not so within $secs s"
+}
+
+# daemon_logged TEXT : the daemon's log has a line containing TEXT.
+daemon_logged () {
+    grep -qF -- "$1" "$VV_STATE/daemon.log"
 }
 
 # Objects stored under the target directory (no temp files expected).

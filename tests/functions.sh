@@ -27,6 +27,14 @@ _run_cleanups () {
     for (( i=${#_cleanups[@]}-1; i>=0; i-- )); do
         eval "${_cleanups[$i]}" >/dev/null 2>&1 || true
     done
+    # The daemons have exited (and written their leak reports): a
+    # sanitizer error fails the test, whatever it checked.
+    sanitizer_errors && status=1
+    if [ -n "${VV_TMP:-}" ]; then
+        chattr -R -i "$VV_TMP" 2>/dev/null
+        umount -l "$VV_TMP"/*/ 2>/dev/null
+        rm -rf "$VV_TMP"
+    fi
     exit $status
 }
 trap _run_cleanups EXIT
@@ -61,7 +69,34 @@ requires_cmd () {
 # libvirt-qemu.
 VV_TMP=$(mktemp -d "/var/tmp/vvtest-$test_name.XXXXXX") || fail "mktemp"
 chmod 0755 "$VV_TMP"
-cleanup_fn "chattr -R -i '$VV_TMP'; umount -l '$VV_TMP'/*/ 2>/dev/null; rm -rf '$VV_TMP'"
+# (removed last by _run_cleanups)
+
+# ---- sanitizers ----
+
+# When the daemon is built with --enable-sanitizers (run-tests.sh runs
+# some of these tests so), its reports go to files here; any report fails
+# the test, at stop_daemon or at exit.  For a daemon built without
+# sanitizers these settings do nothing.
+VV_SANITIZER_LOGS=$VV_TMP/sanitizer
+mkdir -p "$VV_SANITIZER_LOGS"
+_san_env=(
+    "ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:log_path=$VV_SANITIZER_LOGS/asan"
+    "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$VV_SANITIZER_LOGS/ubsan"
+    "LSAN_OPTIONS=suppressions=$abs_top_srcdir/tests/lsan.supp:print_suppressions=0"
+)
+# True (and prints them) when a daemon reported a sanitizer error.
+sanitizer_errors () {
+    local f found=1
+    for f in "$VV_SANITIZER_LOGS"/*; do
+        [ -f "$f" ] || continue
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+            echo "FAIL: $test_name: sanitizer report from the daemon ($f):" >&2
+            head -n 60 "$f" >&2
+            found=0
+        fi
+    done
+    return $found
+}
 
 # ---- assertions ----
 
@@ -167,7 +202,8 @@ start_daemon () {
 # VV_SOCK must name them.  Waits until it answers; sets VV_PID.
 start_daemon_args () {
     mkdir -p "$VV_STATE"
-    "$abs_top_builddir/virtvaultd" --foreground "$@" >>"$VV_STATE/daemon.log" 2>&1 &
+    env "${_san_env[@]}" "$abs_top_builddir/virtvaultd" --foreground "$@" \
+        >>"$VV_STATE/daemon.log" 2>&1 &
     VV_PID=$!
     cleanup_fn "kill $VV_PID; wait $VV_PID"
     local i
@@ -179,10 +215,11 @@ start_daemon_args () {
     fail "virtvaultd did not answer on $VV_SOCK within 10 s"
 }
 
+# stop_daemon : SIGTERM, and waits for it; fails on a sanitizer report.
 stop_daemon () {
     kill "$VV_PID" 2>/dev/null
     wait "$VV_PID" 2>/dev/null
-    return 0
+    ! sanitizer_errors || fail "the daemon reported a sanitizer error"
 }
 
 vv () {

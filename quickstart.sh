@@ -24,15 +24,41 @@ dom=virtvault-demo
 export VIRTVAULT_SOCKET=$sock
 vv () { "$top/_build/virtvault" "$@"; }
 
-# Start from a clean demo: stop what an earlier run left.
-if [ -f "$state/virtvaultd.lock" ]; then
-    pid=$(cat "$state/virtvaultd.lock" 2>/dev/null || true)
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && sleep 1 || true
+# Start from a clean demo: stop the daemon an earlier run left.  /var/tmp
+# is writable by everyone, so its pid file is read only from directories
+# that root owns and only root can write, and the pid is killed only if it
+# is this tree's virtvaultd serving this state directory.
+root_only_dir () {  # DIR: a real directory, owned by root, not group/other writable
+    [ -d "$1" ] && [ ! -L "$1" ] && [ "$(stat -c %u "$1")" = 0 ] &&
+        [ $(( 8#$(stat -c %a "$1") & 8#022 )) -eq 0 ]
+}
+our_daemon () {  # PID: root's $top/_build virtvaultd on $state
+    local exe args
+    [[ $1 =~ ^[0-9]+$ ]] && [ "$(stat -c %u "/proc/$1" 2>/dev/null)" = 0 ] || return 1
+    exe=$(readlink "/proc/$1/exe") || return 1
+    # (a rebuild replaces the binary the old daemon runs)
+    [ "$exe" = "$top/_build/src/virtvaultd" ] ||
+        [ "$exe" = "$top/_build/src/virtvaultd (deleted)" ] || return 1
+    args=$(tr '\0' '\n' < "/proc/$1/cmdline") || return 1
+    grep -qxF -- "--state-dir" <<<"$args" && grep -qxF -- "$state" <<<"$args"
+}
+if root_only_dir "$demo" && root_only_dir "$state" && [ -f "$state/virtvaultd.lock" ] &&
+        [ ! -L "$state/virtvaultd.lock" ]; then
+    pid=$(head -c 32 "$state/virtvaultd.lock" | tr -d '\n')
+    if our_daemon "$pid"; then
+        kill "$pid"
+        for i in $(seq 1 300); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+        [ ! -d "/proc/$pid" ] || { echo "the earlier demo daemon (pid $pid) did not stop within 30 s" >&2; exit 1; }
+    fi
+elif [ -e "$demo" ]; then
+    echo "note: $demo is not root's own: not trusting anything in it; removing it" >&2
 fi
 virsh -q destroy "$dom" >/dev/null 2>&1 || true
 rm -rf "$demo"
-mkdir -p "$demo/images" "$demo/files"
-chmod 0755 "$demo" "$demo/images"
+# Not -p: fails if someone made it again since.
+mkdir -m 0755 "$demo"
+mkdir -m 0755 "$demo/images"
+mkdir "$demo/files"
 
 vv_say "making a throwaway VM '$dom' with a 256 MiB disk holding an ext4 filesystem"
 echo "Hello from virtvault's quickstart, $(date -u)" > "$demo/files/hello.txt"

@@ -27,6 +27,14 @@ _run_cleanups () {
     for (( i=${#_cleanups[@]}-1; i>=0; i-- )); do
         eval "${_cleanups[$i]}" >/dev/null 2>&1 || true
     done
+    # The daemons have exited (and written their leak reports): a
+    # sanitizer error fails the test, whatever it checked.
+    sanitizer_errors && status=1
+    if [ -n "${VV_TMP:-}" ]; then
+        chattr -R -i "$VV_TMP" 2>/dev/null
+        umount -l "$VV_TMP"/*/ 2>/dev/null
+        rm -rf "$VV_TMP"
+    fi
     exit $status
 }
 trap _run_cleanups EXIT
@@ -61,7 +69,34 @@ requires_cmd () {
 # libvirt-qemu.
 VV_TMP=$(mktemp -d "/var/tmp/vvtest-$test_name.XXXXXX") || fail "mktemp"
 chmod 0755 "$VV_TMP"
-cleanup_fn "chattr -R -i '$VV_TMP'; umount -l '$VV_TMP'/*/ 2>/dev/null; rm -rf '$VV_TMP'"
+# (removed last by _run_cleanups)
+
+# ---- sanitizers ----
+
+# When the daemon is built with --enable-sanitizers (run-tests.sh runs
+# some of these tests so), its reports go to files here; any report fails
+# the test, at stop_daemon or at exit.  For a daemon built without
+# sanitizers these settings do nothing.
+VV_SANITIZER_LOGS=$VV_TMP/sanitizer
+mkdir -p "$VV_SANITIZER_LOGS"
+_san_env=(
+    "ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:log_path=$VV_SANITIZER_LOGS/asan"
+    "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$VV_SANITIZER_LOGS/ubsan"
+    "LSAN_OPTIONS=suppressions=$abs_top_srcdir/tests/lsan.supp:print_suppressions=0"
+)
+# True (and prints them) when a daemon reported a sanitizer error.
+sanitizer_errors () {
+    local f found=1
+    for f in "$VV_SANITIZER_LOGS"/*; do
+        [ -f "$f" ] || continue
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+            echo "FAIL: $test_name: sanitizer report from the daemon ($f):" >&2
+            head -n 60 "$f" >&2
+            found=0
+        fi
+    done
+    return $found
+}
 
 # ---- assertions ----
 
@@ -189,9 +224,16 @@ checkpoints_of () {
 start_daemon () {
     VV_STATE=${VV_STATE:-$VV_TMP/state}
     VV_SOCK=$VV_STATE/virtvaultd.sock
+    start_daemon_args --state-dir "$VV_STATE" --socket "$VV_SOCK" "$@"
+}
+
+# start_daemon_args ARGS... : virtvaultd --foreground ARGS, for a state dir
+# and socket that ARGS (or a config file in them) set: VV_STATE and
+# VV_SOCK must name them.  Waits until it answers; sets VV_PID.
+start_daemon_args () {
     mkdir -p "$VV_STATE"
-    "$abs_top_builddir/virtvaultd" --foreground --state-dir "$VV_STATE" \
-        --socket "$VV_SOCK" "$@" >>"$VV_STATE/daemon.log" 2>&1 &
+    env "${_san_env[@]}" "$abs_top_builddir/virtvaultd" --foreground "$@" \
+        >>"$VV_STATE/daemon.log" 2>&1 &
     VV_PID=$!
     cleanup_fn "kill $VV_PID; wait $VV_PID"
     local i
@@ -203,10 +245,11 @@ start_daemon () {
     fail "virtvaultd did not answer on $VV_SOCK within 10 s"
 }
 
+# stop_daemon : SIGTERM, and waits for it; fails on a sanitizer report.
 stop_daemon () {
     kill "$VV_PID" 2>/dev/null
     wait "$VV_PID" 2>/dev/null
-    return 0
+    ! sanitizer_errors || fail "the daemon reported a sanitizer error"
 }
 
 vv () {
@@ -247,25 +290,56 @@ wait_job () {
 # backup is certainly half way; sets QEMU_PID.  Resume with
 # 'kill -CONT $QEMU_PID'.  Fails if the backup ended before it was held.
 hold_backup_midway () {
-    local dom=$1 job=$2 i j
-    QEMU_PID=$(pgrep -f "guest=$dom,") || fail "no QEMU process for $dom"
-    cleanup_fn "kill -CONT $QEMU_PID"
+    local dom=$1 job=$2 i j reading=
     for i in $(seq 1 1200); do
         j=$(vv job show "$job" --json) || fail "job show $job"
         # Stop as soon as the reading starts (the total is known).
-        [ "$(jq -r .status <<<"$j")" = running ] && [ "$(jq -r .bytes_total <<<"$j")" -gt 0 ] && break
+        [ "$(jq -r .status <<<"$j")" = running ] && [ "$(jq -r .bytes_total <<<"$j")" -gt 0 ] &&
+            { reading=1; break; }
         case $(jq -r .status <<<"$j") in completed|failed|cancelled)
             fail "backup job $job ended ($(jq -r .status <<<"$j")) before it could be held half way" ;;
         esac
         sleep 0.02
     done
-    kill -STOP "$QEMU_PID"
-    sleep 0.2
+    [ -n "$reading" ] || fail "backup job $job did not start reading within 24 s (last: $(jq -c . <<<"$j"))"
+    freeze_qemu "$dom"
     j=$(vv job show "$job" --json)
     [ "$(jq -r .status <<<"$j")" = running ] ||
         { kill -CONT "$QEMU_PID"; fail "backup job $job ended ($(jq -r .status <<<"$j")) before it could be held half way; make the disk hold more data"; }
     [ "$(jq -r .bytes_done <<<"$j")" -lt "$(jq -r .bytes_total <<<"$j")" ] ||
         { kill -CONT "$QEMU_PID"; fail "backup job $job had copied everything before it could be held"; }
+}
+# freeze_qemu DOM : stops the domain's QEMU (SIGSTOP) and waits until every
+# thread is stopped: it answers no NBD read and no monitor command (a
+# backup started now hangs in libvirt) until 'kill -CONT $QEMU_PID'.
+freeze_qemu () {
+    QEMU_PID=$(pgrep -f "guest=$1,") || fail "no QEMU process for $1"
+    cleanup_fn "kill -CONT $QEMU_PID"
+    kill -STOP "$QEMU_PID"
+    wait_for 10 "QEMU $QEMU_PID stopped" qemu_stopped "$QEMU_PID"
+}
+qemu_stopped () {  # PID : every thread of PID is in state T (stopped)
+    local f st
+    for f in /proc/"$1"/task/*/stat; do
+        st=$(sed 's/.*) \(.\).*/\1/' "$f" 2>/dev/null) || return 1
+        [ "$st" = T ] || return 1
+    done
+}
+
+# wait_for SECONDS WHAT COMMAND... : polls COMMAND until it succeeds; fails
+# naming WHAT when SECONDS pass first.
+wait_for () {
+    local secs=$1 what=$2 i; shift 2
+    for (( i = 0; i < secs * 20; i++ )); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    fail "$what: not so within $secs s"
+}
+
+# daemon_logged TEXT : the daemon's log has a line containing TEXT.
+daemon_logged () {
+    grep -qF -- "$1" "$VV_STATE/daemon.log"
 }
 
 # Objects stored under the target directory (no temp files expected).

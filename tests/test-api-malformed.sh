@@ -5,6 +5,12 @@ source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 start_daemon
 
+# A backup that exists, so the checks of a restore's fields are reached
+# (an unknown backup answers 404 before any field is looked at).
+dom=vvtest-mal-$$
+make_domain "$dom" 8
+bk=$(vv backup "$dom" --wait) || fail "backup of $dom"
+
 before_b=$(api GET /v1/backups) before_j=$(api GET /v1/jobs) before_t=$(api GET /v1/targets)
 
 check () {  # METHOD PATH BODY STATUS CODE
@@ -28,7 +34,9 @@ check POST /v1/backups '{"domain": "nosuch-'$$'"}'   404 not_found
 check POST /v1/targets '{"name": "../etc", "url": "file:///tmp"}' 400 invalid
 check POST /v1/targets '{"name": "t1", "url": "gopher://x/"}' 400 invalid
 check POST /v1/targets '{"name": "t1"}'             400 invalid
-check POST /v1/backups/bk-000000000000/restore '{"to": "relative/dir"}' 404 not_found
+check POST /v1/backups/bk-000000000000/restore '{"to": "/var/tmp/x"}' 404 not_found
+check POST "/v1/backups/$bk/restore" '{"to": "relative/dir"}' 400 invalid
+check POST "/v1/backups/$bk/restore" '{"to": "/var/tmp/x", "in_place": true}' 400 invalid
 check GET  /v1/backups/bk-000000000000 ''           404 not_found
 check GET  /v1/jobs/job-000000000000 ''             404 not_found
 check GET  /v1/nosuch ''                            404 not_found
@@ -44,6 +52,10 @@ msg=$(api POST /v1/backups '{"domain": "x"' | jq -r .error.message)
 assert_contains "$msg" "JSON" "malformed JSON message"
 msg=$(api POST /v1/backups '{"domian": "x"}' | jq -r .error.message)
 assert_contains "$msg" "domian" "unknown field message"
+msg=$(api POST "/v1/backups/$bk/restore" '{"to": "relative/dir"}' | jq -r .error.message)
+assert_contains "$msg" "field 'to' of " "relative restore directory message"
+assert_contains "$msg" "must be an absolute directory" "relative restore directory message"
+[ ! -e "$VV_STATE/relative" ] && [ ! -e /relative ] || fail "a relative restore directory was created"
 
 # Nothing changed.
 assert_eq "$(api GET /v1/backups)" "$before_b" "backups after bad requests"

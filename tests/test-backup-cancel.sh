@@ -44,7 +44,8 @@ out=$(vv backup "$dom" --full --json) || fail "backup start"
 job=$(jq -r .job.id <<<"$out") id3=$(jq -r .backup.id <<<"$out")
 hold_backup_midway "$dom" "$job"
 kill -TERM "$VV_PID"
-sleep 0.5
+# The daemon has taken the signal and is cancelling while QEMU still hangs.
+wait_for 30 "virtvaultd logging its stop" daemon_logged "stopping on Terminated: cancelling running jobs"
 kill -CONT "$QEMU_PID"
 wait "$VV_PID"; st=$?
 assert_eq "$st" 0 "exit status of virtvaultd after SIGTERM"

@@ -43,12 +43,15 @@ vv_is_id bk "$id" || fail "backup id '$id'"
 
 # Once libvirt's backup job exists, the point in time is fixed: writes
 # from now on must not be in the backup.
+seen=
 for i in $(seq 1 300); do
-    libvirt_backup_running "$dom" && break
+    libvirt_backup_running "$dom" && { seen=1; break; }
     st=$(vv job show "$job" --json | jq -r .status)
     [ "$st" = failed ] && fail "backup failed early: $(vv job show "$job" --json | jq -r .error)"
+    [ "$st" = completed ] && fail "backup completed before its libvirt job was seen: the writes below would not be made during it"
     sleep 0.05
 done
+[ -n "$seen" ] || fail "libvirt's backup job of $dom did not appear within 15 s"
 guest_write "$dom" vda "write -P 0x77 0 64k"
 guest_write "$dom" vda "write -P 0x78 130M 1M"
 guest_write "$dom" vdb "write -P 0x79 40M 64k"
@@ -98,10 +101,14 @@ size=$(( $(stat -c %s "$dir/vda.qcow2") + $(stat -c %s "$dir/vdb.qcow2") ))
 "$QEMU_IMG" compare -q -f raw -F qcow2 "$ref_a" "$dir/vda.qcow2" || fail "stored vda differs from the disk at backup time"
 "$QEMU_IMG" compare -q -f raw -F qcow2 "$ref_b" "$dir/vdb.qcow2" || fail "stored vdb differs from the disk at backup time"
 # ... and the writes made during the backup did reach the live disk.
+# (compare exits 1 for "differs", 2 for an error: only 1 is the answer.)
 guest_flush "$dom" vda
-if "$QEMU_IMG" compare -q -U -f raw -F qcow2 "$ref_a" "$DISK_vda" 2>/dev/null; then
-    fail "the writes made during the backup are missing from the live disk"
-fi
+"$QEMU_IMG" compare -q -U -f raw -F qcow2 "$ref_a" "$DISK_vda"; st=$?
+case $st in
+    1) ;;
+    0) fail "the writes made during the backup are missing from the live disk" ;;
+    *) fail "qemu-img compare of the live disk with the reference failed (exit $st)" ;;
+esac
 
 # The backup left a checkpoint for the next issue's incrementals, and no
 # scratch files, sockets or libvirt job behind.

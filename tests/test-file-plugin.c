@@ -3,10 +3,10 @@
  * stat, list, remove, name checks, symlinks, test() failures, a full
  * file system, and several threads sharing directories.
  *
- * Runs as root or not.  Root bypasses permission bits, so the read-only
- * and "disk full" cases mount small tmpfs file systems when it can
- * (falling back to chattr +i for read-only) and skip just that check,
- * with a note, when it can not.
+ * Root bypasses permission bits, so the read-only and "disk full" cases
+ * mount small tmpfs file systems (falling back to chattr +i for read-only).
+ * A component the test needs and cannot have (the broken and mem test
+ * plugins, a read-only directory, a tmpfs) is a failure, never a skip.
  */
 #include <config.h>
 
@@ -58,6 +58,21 @@ check_error (const char *needle, int line)
   }
 }
 #define CHECK_ERROR(needle) check_error ((needle), __LINE__)
+
+/* A component a check needs is missing: that check fails. */
+static void __attribute__ ((format (printf, 2, 3)))
+missing (int line, const char *fmt, ...)
+{
+  va_list ap;
+
+  fprintf (stderr, "FAIL line %d: missing component: ", line);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  failures++;
+}
+#define MISSING(...) missing (__LINE__, __VA_ARGS__)
 
 static void
 cleanup (void)
@@ -199,7 +214,8 @@ test_loader (void)
 
   /* The broken plugins of tests/Makefile.am. */
   if (access (".libs/virtvault-nocb-plugin.so", F_OK) != 0) {
-    printf ("note: broken test plugins not built; skipping those checks\n");
+    MISSING ("the broken test plugins (.libs/virtvault-nocb-plugin.so ...) "
+             "are not built: run it through 'make check'");
     return;
   }
   CHECK (vv_plugin_for_scheme ("nocb") == NULL);
@@ -605,7 +621,7 @@ test_test (struct vv_target *t)
   CHECK (mkdir (path_in_tmp ("ro"), 0755) == 0);
   why = make_read_only (path_in_tmp ("ro"));
   if (why)
-    printf ("note: skipping the read-only check: %s\n", why);
+    MISSING ("cannot make a read-only directory: %s", why);
   else {
     t2 = open_dir (path_in_tmp ("ro"), NULL);
     CHECK (vv_target_test (t2) == -1);
@@ -627,8 +643,8 @@ test_enospc (void)
 
   CHECK (mkdir (dir, 0755) == 0);
   if (mount ("tmpfs", dir, "tmpfs", 0, "size=256k") == -1) {
-    printf ("note: skipping the disk-full check: cannot mount a tmpfs "
-            "here (%s)\n", strerror (errno));
+    MISSING ("cannot mount a tmpfs for the disk-full check (%s): run "
+             "the test as root", strerror (errno));
     return;
   }
   snprintf (mounts[n_mounts++], sizeof mounts[0], "%s", dir);
@@ -664,7 +680,8 @@ test_mem_plugin (void)
   int i;
 
   if (access (".libs/virtvault-mem-plugin.so", F_OK) != 0) {
-    printf ("note: mem plugin not built; skipping its checks\n");
+    MISSING ("the mem test plugin (.libs/virtvault-mem-plugin.so) is not "
+             "built: run it through 'make check'");
     return;
   }
   CHECK (vv_target_open ("m", "mem:///x", NULL) == NULL);

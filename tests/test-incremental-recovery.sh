@@ -70,7 +70,8 @@ kill "$pid"
 for i in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null && fail "libvirtd (pid $pid) did not exit within 60 s"
 libvirtd -d || fail "cannot start libvirtd again"
-for i in $(seq 1 300); do virsh version >/dev/null 2>&1 && break; sleep 0.1; done
+libvirtd_answers () { virsh version >/dev/null 2>&1; }
+wait_for 30 "libvirtd answering after its restart" libvirtd_answers
 w "write -P 0x03 9M 1M"
 backup incremental "a libvirtd restart"
 

@@ -9,7 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/chain-policy.h"
 #include "jobs/jobs.h"
+#include "scheduler/retention.h"
+#include "scheduler/scheduler.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/strutil.h"
@@ -162,86 +165,200 @@ set_path (char **field, const char *what, const char *value, size_t max)
   return vv_daemon_parse_path (what, value, max, field);
 }
 
+/* A whole number from lo to hi; "what" says what the number counts in
+ * the message ("a number of workers from 1 to 64").
+ */
 static int
-set_key (struct vv_daemon_config *c, const char *what, const char *key,
-         const char *value)
+parse_uint (const char *what, const char *value, unsigned long lo,
+            unsigned long hi, const char *counts, unsigned *ret)
 {
-  if (strcmp (key, "state_dir") == 0)
-    return set_path (&c->state_dir, what, value, PATH_MAX - 256);
-  if (strcmp (key, "socket") == 0)
-    return set_path (&c->socket, what, value, 107);
-  if (strcmp (key, "connect") == 0) {
-    if (strlen (value) > CONNECT_MAX) {
-      vv_error_code (VV_ERR_INVALID, "%s: the URI is longer than %d bytes",
-                     what, CONNECT_MAX);
-      return -1;
-    }
-    free (c->connect);
-    c->connect = vv_strdup (value);
-    return c->connect ? 0 : -1;
-  }
-  if (strcmp (key, "workers") == 0)
-    return vv_daemon_parse_workers (what, value, &c->workers);
-  if (strcmp (key, "admin_uids") == 0) {
-    free (c->admin_uids);
-    c->admin_uids = NULL;
-    c->admin_uids_set = true;
-    return vv_daemon_parse_admin_uids (what, value, &c->admin_uids,
-                                       &c->n_admin_uids);
-  }
-  if (strcmp (key, "max_chain") == 0) {
-    char *end;
-    unsigned long v;
+  char *end;
+  unsigned long v;
 
-    errno = 0;
-    v = strtoul (value, &end, 10);
-    if (!isdigit ((unsigned char) value[0]) || *end != '\0' || errno
-        || v < 1 || v > 1000) {
-      vv_error_code (VV_ERR_INVALID, "%s: '%s' is not a number of "
-                     "incremental backups per chain from 1 to 1000", what,
-                     value);
-      return -1;
-    }
-    c->max_chain = (unsigned) v;
-    return 0;
+  errno = 0;
+  v = strtoul (value, &end, 10);
+  if (!isdigit ((unsigned char) value[0]) || *end != '\0' || errno
+      || v < lo || v > hi) {
+    vv_error_code (VV_ERR_INVALID, "%s: '%s' is not a %s from %lu to %lu",
+                   what, value, counts, lo, hi);
+    return -1;
   }
-  if (strcmp (key, "manual_limit") == 0
-      || strcmp (key, "scheduler_max_concurrent") == 0) {
-    bool manual = strcmp (key, "manual_limit") == 0;
-    unsigned long lo = manual ? 0 : 1, hi = manual ? 10000 : 64;
-    char *end;
-    unsigned long v;
+  *ret = (unsigned) v;
+  return 0;
+}
 
-    errno = 0;
-    v = strtoul (value, &end, 10);
-    if (!isdigit ((unsigned char) value[0]) || *end != '\0' || errno
-        || v < lo || v > hi) {
-      vv_error_code (VV_ERR_INVALID, "%s: '%s' is not a number from %lu to "
-                     "%lu", what, value, lo, hi);
-      return -1;
-    }
-    if (manual) {
-      c->manual_limit = (unsigned) v;
-      c->manual_limit_set = true;
-    }
-    else
-      c->scheduler_max_concurrent = (unsigned) v;
-    return 0;
+static int
+set_string (char **field, const char *v)
+{
+  free (*field);
+  *field = vv_strdup (v);
+  return *field ? 0 : -1;
+}
+
+static int
+set_state_dir (struct vv_daemon_config *c, const char *what, const char *v)
+{
+  return set_path (&c->state_dir, what, v, PATH_MAX - 256);
+}
+
+static int
+set_socket (struct vv_daemon_config *c, const char *what, const char *v)
+{
+  return set_path (&c->socket, what, v, 107);
+}
+
+static int
+set_connect (struct vv_daemon_config *c, const char *what, const char *v)
+{
+  if (strlen (v) > CONNECT_MAX) {
+    vv_error_code (VV_ERR_INVALID, "%s: the URI is longer than %d bytes",
+                   what, CONNECT_MAX);
+    return -1;
   }
-  if (strcmp (key, "default_target") == 0) {
-    if (vv_check_name ("target name", value, 64) == -1) {
-      vv_error_prefix ("%s: ", what);
-      return -1;
-    }
-    free (c->default_target);
-    c->default_target = vv_strdup (value);
-    return c->default_target ? 0 : -1;
+  return set_string (&c->connect, v);
+}
+
+static int
+set_workers (struct vv_daemon_config *c, const char *what, const char *v)
+{
+  return vv_daemon_parse_workers (what, v, &c->workers);
+}
+
+static int
+set_admin_uids (struct vv_daemon_config *c, const char *what, const char *v)
+{
+  free (c->admin_uids);
+  c->admin_uids = NULL;
+  c->n_admin_uids = 0;
+  c->admin_uids_set = true;
+  return vv_daemon_parse_admin_uids (what, v, &c->admin_uids,
+                                     &c->n_admin_uids);
+}
+
+static int
+set_default_target (struct vv_daemon_config *c, const char *what,
+                    const char *v)
+{
+  if (vv_check_name ("target name", v, 64) == -1) {
+    vv_error_prefix ("%s: ", what);
+    return -1;
   }
-  vv_error_code (VV_ERR_INVALID,
-                 "%s: unknown key; the keys are state_dir, socket, connect, "
-                 "workers, admin_uids, default_target, max_chain, "
-                 "manual_limit and scheduler_max_concurrent", what);
-  return -1;
+  return set_string (&c->default_target, v);
+}
+
+static int
+set_max_chain (struct vv_daemon_config *c, const char *what, const char *v)
+{
+  return parse_uint (what, v, 1, VV_MAX_CHAIN_LIMIT,
+                     "number of incremental backups per chain",
+                     &c->max_chain);
+}
+
+static int
+set_manual_limit (struct vv_daemon_config *c, const char *what,
+                  const char *v)
+{
+  if (parse_uint (what, v, 0, 10000, "number", &c->manual_limit) == -1)
+    return -1;
+  c->manual_limit_set = true;
+  return 0;
+}
+
+static int
+set_scheduler_max_concurrent (struct vv_daemon_config *c, const char *what,
+                              const char *v)
+{
+  return parse_uint (what, v, 1, 64, "number",
+                     &c->scheduler_max_concurrent);
+}
+
+static char *
+show_admin_uids (const struct vv_daemon_config *c)
+{
+  char *s = vv_strdup ("");
+
+  for (size_t i = 0; s && i < c->n_admin_uids; i++) {
+    char *t = vv_printf ("%s%s%u", s, i ? ", " : "",
+                         (unsigned) c->admin_uids[i]);
+    free (s);
+    s = t;
+  }
+  return s;
+}
+
+#define SHOW_STRING(field)                                              \
+  static char *show_##field (const struct vv_daemon_config *c)          \
+  { return vv_strdup (c->field ? c->field : ""); }
+#define SHOW_UNSIGNED(field)                                            \
+  static char *show_##field (const struct vv_daemon_config *c)          \
+  { return vv_printf ("%u", c->field); }
+SHOW_STRING (state_dir)
+SHOW_STRING (socket)
+SHOW_STRING (connect)
+SHOW_UNSIGNED (workers)
+SHOW_STRING (default_target)
+SHOW_UNSIGNED (max_chain)
+SHOW_UNSIGNED (manual_limit)
+SHOW_UNSIGNED (scheduler_max_concurrent)
+
+/* Every key of the file: the parser, the unknown-key message,
+ * --print-config-keys and --check-config all read this table, so a key
+ * cannot be accepted without being listed and shown.
+ */
+#define KEY(name) { #name, set_##name, show_##name }
+static const struct config_key {
+  const char *name;
+  int (*set) (struct vv_daemon_config *c, const char *what,
+              const char *value);
+  char *(*show) (const struct vv_daemon_config *c);     /* effective value */
+} config_keys[] = {
+  KEY (state_dir),
+  KEY (socket),
+  KEY (connect),
+  KEY (workers),
+  KEY (admin_uids),
+  KEY (default_target),
+  KEY (max_chain),
+  KEY (manual_limit),
+  KEY (scheduler_max_concurrent),
+};
+#define N_KEYS (sizeof config_keys / sizeof config_keys[0])
+
+static const struct config_key *
+find_key (const char *what, const char *key)
+{
+  _cleanup_free_ char *all = vv_strdup ("");
+
+  for (size_t i = 0; i < N_KEYS; i++)
+    if (strcmp (config_keys[i].name, key) == 0)
+      return &config_keys[i];
+  for (size_t i = 0; all && i < N_KEYS; i++) {
+    char *t = vv_printf ("%s%s%s", all, i ? ", " : "", config_keys[i].name);
+    free (all);
+    all = t;
+  }
+  vv_error_code (VV_ERR_INVALID, "%s: unknown key; the keys are %s", what,
+                 all ? all : "(out of memory)");
+  return NULL;
+}
+
+void
+vv_daemon_config_print_keys (FILE *f)
+{
+  for (size_t i = 0; i < N_KEYS; i++)
+    fprintf (f, "%s\n", config_keys[i].name);
+}
+
+int
+vv_daemon_config_print (const struct vv_daemon_config *c, FILE *f)
+{
+  for (size_t i = 0; i < N_KEYS; i++) {
+    _cleanup_free_ char *v = config_keys[i].show (c);
+    if (v == NULL)
+      return -1;
+    fprintf (f, "%s = %s\n", config_keys[i].name, v);
+  }
+  return 0;
 }
 
 int
@@ -249,8 +366,7 @@ vv_daemon_config_load (struct vv_daemon_config *c, const char *path)
 {
   _cleanup_fclose_ FILE *f = fopen (path, "re");
   char line[VV_CONFIG_LINE_MAX + 2];
-  char seen[9][32];
-  size_t n_seen = 0;
+  bool seen[N_KEYS] = { false };
   unsigned lineno = 0;
 
   if (f == NULL) {
@@ -285,15 +401,16 @@ vv_daemon_config_load (struct vv_daemon_config *c, const char *path)
       vv_error_code (VV_ERR_INVALID, "%s: the value is empty", what);
       return -1;
     }
-    for (size_t i = 0; i < n_seen; i++)
-      if (strcmp (seen[i], key) == 0) {
-        vv_error_code (VV_ERR_INVALID, "%s: set twice", what);
-        return -1;
-      }
-    if (set_key (c, what, key, value) == -1)
+    const struct config_key *k = find_key (what, key);
+    if (k == NULL)
       return -1;
-    if (n_seen < sizeof seen / sizeof seen[0])
-      snprintf (seen[n_seen++], sizeof seen[0], "%s", key);
+    if (seen[k - config_keys]) {
+      vv_error_code (VV_ERR_INVALID, "%s: set twice", what);
+      return -1;
+    }
+    if (k->set (c, what, value) == -1)
+      return -1;
+    seen[k - config_keys] = true;
   }
   if (ferror (f)) {
     vv_error_errno (errno, "cannot read config file %s", path);
@@ -316,10 +433,12 @@ vv_daemon_config_defaults (struct vv_daemon_config *c)
     return -1;
   if (c->workers == 0)
     c->workers = VV_DEFAULT_WORKERS;
+  if (c->max_chain == 0)
+    c->max_chain = VV_MAX_CHAIN_DEFAULT;
   if (!c->manual_limit_set)
-    c->manual_limit = 4;
+    c->manual_limit = VV_MANUAL_LIMIT_DEFAULT;
   if (c->scheduler_max_concurrent == 0)
-    c->scheduler_max_concurrent = 2;
+    c->scheduler_max_concurrent = VV_SCHEDULER_DEFAULT_CONCURRENT;
   if (c->default_target == NULL
       && (c->default_target = vv_strdup (VV_DEFAULT_TARGET)) == NULL)
     return -1;

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define VV_DEFAULT_CONFIG SYSCONFDIR "/virtvault/virtvaultd.conf"
@@ -41,6 +42,13 @@ int vv_daemon_config_load (struct vv_daemon_config *c, const char *path);
 /* Fills what is still unset with the defaults above. */
 int vv_daemon_config_defaults (struct vv_daemon_config *c);
 void vv_daemon_config_clear (struct vv_daemon_config *c);
+
+/* The keys the file may set, one a line (virtvaultd --print-config-keys). */
+void vv_daemon_config_print_keys (FILE *f);
+/* Every key as "key = value", the values c holds (after the defaults:
+ * the effective configuration, virtvaultd --check-config).
+ */
+int vv_daemon_config_print (const struct vv_daemon_config *c, FILE *f);
 
 /* Value checkers shared by the file and the command line; what names the
  * source in errors ("--workers", "virtvaultd.conf:3: workers").

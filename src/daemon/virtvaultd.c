@@ -100,6 +100,10 @@ usage (FILE *f)
 "  --test-clock[=TIME]  a clock that moves only when told (virtvault debug\n"
 "                    clock), starting now or at TIME (2026-11-24T01:00:00Z);\n"
 "                    for tests only\n"
+"  --check-config FILE  read FILE as --config does, check every value and\n"
+"                    print the effective configuration (FILE, the command\n"
+"                    line and the defaults), then exit\n"
+"  --print-config-keys  print the keys a config file may set, then exit\n"
 "  --help            show this help\n"
 "  --version         show the version\n"
 "\n"
@@ -114,6 +118,7 @@ struct cmdline {
   const char *config;
   struct vv_daemon_config over;  /* what the command line set */
   bool foreground;
+  bool check_config;
   bool test_clock;
   time_t test_clock_start;
 };
@@ -122,7 +127,8 @@ static void
 parse_cmdline (int argc, char **argv, struct cmdline *cl)
 {
   enum { OPT_CONFIG = 256, OPT_STATE, OPT_SOCKET, OPT_CONNECT, OPT_WORKERS,
-         OPT_FOREGROUND, OPT_HELP, OPT_VERSION, OPT_TEST_CLOCK };
+         OPT_FOREGROUND, OPT_HELP, OPT_VERSION, OPT_TEST_CLOCK,
+         OPT_CHECK_CONFIG, OPT_PRINT_CONFIG_KEYS };
   static const struct option opts[] = {
     { "config", required_argument, NULL, OPT_CONFIG },
     { "state-dir", required_argument, NULL, OPT_STATE },
@@ -131,6 +137,8 @@ parse_cmdline (int argc, char **argv, struct cmdline *cl)
     { "workers", required_argument, NULL, OPT_WORKERS },
     { "foreground", no_argument, NULL, OPT_FOREGROUND },
     { "test-clock", optional_argument, NULL, OPT_TEST_CLOCK },
+    { "check-config", required_argument, NULL, OPT_CHECK_CONFIG },
+    { "print-config-keys", no_argument, NULL, OPT_PRINT_CONFIG_KEYS },
     { "help", no_argument, NULL, OPT_HELP },
     { "version", no_argument, NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
@@ -142,6 +150,13 @@ parse_cmdline (int argc, char **argv, struct cmdline *cl)
     case OPT_CONFIG:
       cl->config = optarg;
       break;
+    case OPT_CHECK_CONFIG:
+      cl->config = optarg;
+      cl->check_config = true;
+      break;
+    case OPT_PRINT_CONFIG_KEYS:
+      vv_daemon_config_print_keys (stdout);
+      exit (EXIT_SUCCESS);
     case OPT_STATE:
       free (cl->over.state_dir);
       if (vv_daemon_parse_path ("--state-dir", optarg, PATH_MAX - 256,
@@ -489,6 +504,15 @@ main (int argc, char **argv)
   vv_tz_init ();
   parse_cmdline (argc, argv, &cl);
   load_config (&cl, &cfg);
+  if (cl.check_config) {
+    /* Whether default_target exists is known only to the catalog: the
+     * daemon checks it at start.
+     */
+    if (vv_daemon_config_print (&cfg, stdout) == -1)
+      fatal ();
+    vv_daemon_config_clear (&cfg);
+    return EXIT_SUCCESS;
+  }
   /* Fault points (util/fault.h) are for test daemons only. */
   if (cl.test_clock) {
     vv_clock_enable_test (cl.test_clock_start);

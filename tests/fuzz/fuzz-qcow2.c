@@ -9,10 +9,14 @@
  *     and L2 reading that flattening a chain uses, on every image (it
  *     checks bounds again itself), for each L1 entry the disk covers;
  *   - vv_restore_resolve_backing (src/restore/chain.c) on the backing
- *     file name of an image the checker accepted.
+ *     file name of an image the checker accepted;
+ *   - vv_restore_flatten (src/restore/flatten.c), the merge of a chain
+ *     into one image, for an accepted image of at most 64 MiB of disk
+ *     over a base image from our writer, to raw or qcow2 (memfd files).
  * and requires what each promises: an error message on failure, map
  * entries that are "unallocated", "zero" or an aligned cluster inside the
- * file, and a resolved backing name that is a safe object name.
+ * file, a resolved backing name that is a safe object name, and qcow2
+ * output of a flatten that passes the checker.
  *
  * Input: a sparse image, so that images with 64 KiB clusters (ours) fit
  * in a few hundred bytes of corpus:
@@ -29,6 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include "qcow2/qcow2.h"
 #include "restore/restore-internal.h"
@@ -41,6 +48,8 @@
 #define MAX_WINDOWS 64
 /* Where the image lies on the target, for resolving its backing name. */
 #define OBJECT "bk-000000000002/vda.qcow2"
+/* Largest disk flattened per input. */
+#define FLATTEN_MAX (UINT64_C (64) << 20)
 
 struct record {
   uint32_t offset;
@@ -204,6 +213,94 @@ run_backing (const char *backing)
   free (object);
 }
 
+static int
+write_fd (void *opaque, const void *buf, size_t count)
+{
+  return write (*(int *) opaque, buf, count) == (ssize_t) count ? 0 : -1;
+}
+
+/* The base of the chain: 4 MiB of disk from our writer, data clusters at
+ * 0 and 1 MiB (filled with 0x5a), zero clusters from 2 MiB.
+ */
+static int
+base_image (void)
+{
+  static int fd = -1;
+  static uint8_t data[VV_QCOW2_CLUSTER_SIZE];
+  struct vv_qcow2_plan *plan;
+  uint64_t iter = 0, off, len;
+
+  if (fd >= 0)
+    return fd;
+  fd = memfd_create ("base.qcow2", MFD_CLOEXEC);
+  plan = vv_qcow2_plan_new (4 << 20, NULL, NULL);
+  memset (data, 0x5a, sizeof data);
+  if (fd == -1 || plan == NULL
+      || vv_qcow2_plan_mark (plan, 0, sizeof data, VV_QCOW2_DATA) == -1
+      || vv_qcow2_plan_mark (plan, 1 << 20, sizeof data, VV_QCOW2_DATA) == -1
+      || vv_qcow2_plan_mark (plan, 2 << 20, 1 << 20, VV_QCOW2_ZERO) == -1
+      || vv_qcow2_write_metadata (plan, write_fd, &fd) == -1)
+    abort ();
+  while (vv_qcow2_plan_next_run (plan, &iter, &off, &len) == 1)
+    for (uint64_t done = 0; done < len; done += sizeof data)
+      if (write_fd (&fd, data, sizeof data) == -1)
+        abort ();
+  if (vv_qcow2_write_finish (plan, write_fd, &fd) == -1)
+    abort ();
+  vv_qcow2_plan_free (plan);
+  return fd;
+}
+
+static void
+run_flatten (const struct image *img, bool raw)
+{
+  static uint8_t buf[VV_RESTORE_BUF_SIZE];
+  struct vv_progress p = { 0 };
+  struct vv_restore_image v[2] = { { .fd = -1 }, { .fd = base_image () } };
+  int out;
+  bool ok;
+
+  v[0].fd = memfd_create ("top.qcow2", MFD_CLOEXEC);
+  out = memfd_create ("out", MFD_CLOEXEC);
+  if (v[0].fd == -1 || out == -1
+      || ftruncate (v[0].fd, (off_t) img->file_size) == -1)
+    abort ();
+  for (size_t i = 0; i < img->n; i++) {
+    const struct record *r = &img->rec[i];
+    uint64_t len = r->len;
+
+    if (r->offset >= img->file_size)
+      continue;
+    if (len > img->file_size - r->offset)
+      len = img->file_size - r->offset;
+    if (pwrite (v[0].fd, r->data, len, r->offset) != (ssize_t) len)
+      abort ();
+  }
+
+  vv_clear_error ();
+  ok = vv_restore_flatten (v, 2, raw ? "raw" : "qcow2", out, "out", "vda",
+                           100, &p, buf) == 0;
+  if (getenv ("FUZZ_VERBOSE"))
+    fprintf (stderr, "vv_restore_flatten to %s: %s\n", raw ? "raw" : "qcow2",
+             ok ? "done" : vv_get_error ());
+  if (!ok)
+    need_error ("vv_restore_flatten");
+  else if (!raw) {
+    struct stat st;
+
+    if (fstat (out, &st) == -1)
+      abort ();
+    vv_clear_error ();
+    if (vv_qcow2_check (vv_restore_pread_fd, &out, st.st_size, NULL) == -1) {
+      fprintf (stderr, "flattened image fails the checker: %s\n",
+               vv_get_error ());
+      abort ();
+    }
+  }
+  close (v[0].fd);
+  close (out);
+}
+
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 int
@@ -229,6 +326,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       abort ();
     if (info.backing_file)
       run_backing (info.backing_file);
+    if (info.cluster_bits == 16 && info.virtual_size <= FLATTEN_MAX)
+      run_flatten (&img, size & 2);
     vv_qcow2_info_clear (&info);
   }
   else

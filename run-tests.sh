@@ -79,6 +79,21 @@ else
     status=1; fail=$((fail + 1))
 fi
 
+vv_say "fuzzing: each harness of tests/fuzz for 60 s"
+# One block (docs/fuzzing.md): a clang build with libFuzzer, ASan and
+# UBSan; each harness counts as one test, its crash input is printed.
+rm -rf _build-fuzz
+if vv_build _build-fuzz CC=clang --enable-werror --enable-fuzzing &&
+        make -s -C _build-fuzz/tests/fuzz fuzzers >/dev/null; then
+    tests/fuzz/run-fuzzers.sh _build-fuzz 60 3 >_build-fuzz/fuzz.log 2>&1 || status=1
+    cat _build-fuzz/fuzz.log
+    pass=$((pass + $(grep -c '^PASS: ' _build-fuzz/fuzz.log)))
+    fail=$((fail + $(grep -c '^FAIL: ' _build-fuzz/fuzz.log)))
+else
+    echo "fuzzing build failed (clang, libclang-rt-14-dev)" >&2
+    status=1; fail=$((fail + 3))
+fi
+
 vv_say "unit tests under valgrind"
 (cd _build/tests && make -j2 check TESTS="$(make -s print-unit-tests)" \
     LOG_COMPILER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite") || status=1

@@ -12,6 +12,8 @@ vv_packages=(
     libnbd-bin
     # tests and examples
     curl jq libxml2-utils e2fsprogs procps sqlite3 valgrind
+    # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes
+    clang libclang-rt-14-dev
 )
 
 vv_say () { printf '==> %s\n' "$*"; }

@@ -371,6 +371,17 @@ test_ours_and_corruptions (void)
   expect_fail ("bad magic", p, "bad magic 0x514649fa");
   free (p);
 
+  /* A header longer than the file: the compression type byte after the
+   * first 104 bytes was read from memory the file never filled.
+   */
+  fd = corrupt_copy (good, "short-header.qcow2", &p, &w);
+  put32 (fd, QCOW2_HDR_HEADER_LENGTH, 112);
+  CHECK (ftruncate (fd, QCOW2_HDR_V3_LENGTH) == 0, "truncate %s", p);
+  close (fd);
+  expect_fail ("header longer than the file", p,
+               "header_length 112 runs past the end of the file (104 bytes)");
+  free (p);
+
   fd = corrupt_copy (good, "v2.qcow2", &p, &w);
   put32 (fd, QCOW2_HDR_VERSION, 2);
   close (fd);

@@ -1031,8 +1031,11 @@ vv_api_instance_purge (struct vv_api_request *r, json_object **ret)
                      v[i]->status, v[i]->job_id ? v[i]->job_id : "");
       goto out;
     }
-  /* Incrementals before what they are based on. */
-  qsort (v, n, sizeof *v, by_position_desc);
+  /* Incrementals before what they are based on.  No backups: v is NULL,
+   * which qsort must not be given even with n 0.
+   */
+  if (n > 1)
+    qsort (v, n, sizeof *v, by_position_desc);
   ids = json_object_new_array ();
   o = json_object_new_object ();
   if (ids == NULL || o == NULL) {

@@ -322,7 +322,7 @@ run_policy_runs (struct cli *cli, const struct cli_command *cmd,
   };
   _cleanup_json_ json_object *list = NULL;
   _cleanup_table_ struct cli_table *t = NULL;
-  _cleanup_free_ char *path = NULL, *base = NULL;
+  _cleanup_free_ char *path = NULL;
   int r;
 
   if ((r = cli_parse_plain (cli, cmd, argc, argv, 1, 1)) >= 0)

@@ -199,7 +199,6 @@ select_disks (const struct vv_domain_info *info, const char *name,
 {
   _cleanup_strv_ char **sel = NULL;
   _cleanup_free_ char *notes = NULL;
-  _cleanup_free_ char *skipped = NULL;
   size_t n = 0;
 
   sel = calloc (info->n_disks + 1, sizeof *sel);

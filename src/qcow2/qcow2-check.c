@@ -308,6 +308,12 @@ check_cluster0 (struct checker *c)
 
   if (read_at (c, p, n, 0, "header cluster") == -1)
     return -1;
+  /* Only the fixed 104 bytes were required of the file so far. */
+  if (c->header_length > n) {
+    vv_error ("header: header_length %" PRIu32 " runs past the end of the "
+              "file (%" PRIu64 " bytes)", c->header_length, n);
+    return -1;
+  }
 
   /* A longer header carries the compression type (0 zlib, 1 zstd); any
    * but zlib must be announced by its incompatible feature bit.

@@ -53,7 +53,7 @@ vv_cleanup_unlock (pthread_mutex_t **m)
 #define VV_CONCAT(a, b) VV_CONCAT_ (a, b)
 #define VV_LOCK_GUARD(mutex)                                            \
   _cleanup_ (vv_cleanup_unlock) pthread_mutex_t *                       \
-  VV_CONCAT (_lock_guard_, __LINE__) =                                  \
+  VV_CONCAT (_lock_guard_, __LINE__) __attribute__ ((unused)) =         \
     (pthread_mutex_lock (mutex), (mutex))
 
 /* Hand a pointer / fd out of a cleanup variable. */

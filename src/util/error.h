@@ -29,7 +29,8 @@ void vv_error_code (enum vv_errcode code, const char *fmt, ...)
 /* Appends ": strerror(errnum)". */
 void vv_error_errno (int errnum, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
-void vv_verror (enum vv_errcode code, const char *fmt, va_list ap);
+void vv_verror (enum vv_errcode code, const char *fmt, va_list ap)
+  __attribute__ ((format (printf, 2, 0)));
 
 /* Prefix the current message with more context: "backing up 'web01': ". */
 void vv_error_prefix (const char *fmt, ...)

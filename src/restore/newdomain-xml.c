@@ -75,7 +75,9 @@ struct xspec {
 };
 
 #define A(...) ((const char *const []) { __VA_ARGS__, NULL })
-#define C(...) ((const struct xspec []) { __VA_ARGS__, { NULL } })
+/* The end of a list of elements. */
+#define END { NULL, NULL, false, NULL, NULL }
+#define C(...) ((const struct xspec []) { __VA_ARGS__, END })
 #define EMPTY(n, ...) { n, A (__VA_ARGS__), false, NULL, NULL }
 #define TEXT(n, ...) { n, A (__VA_ARGS__), true, NULL, NULL }
 /* Without attributes. */
@@ -98,7 +100,7 @@ static const struct xspec hyperv_children[] = {
   { "tlbflush", A ("state"), false, C (STATE ("direct"), STATE ("extended")),
     NULL },
   STATE ("ipi"), STATE ("evmcs"), STATE ("avic"), STATE ("emsr_bitmap"),
-  STATE ("xmm_input"), { NULL },
+  STATE ("xmm_input"), END,
 };
 
 static const struct xspec features_children[] = {
@@ -112,7 +114,7 @@ static const struct xspec features_children[] = {
   EMPTY ("gic", "version"),
   { "smm", A ("state"), false, C (TEXT ("tseg", "unit")), NULL },
   EMPTY ("ioapic", "driver"), STATE ("vmcoreinfo"), STATE ("htm"),
-  EMPTY ("async-teardown", "enabled"), { NULL },
+  EMPTY ("async-teardown", "enabled"), END,
 };
 
 static const struct xspec cpu_children[] = {
@@ -121,14 +123,14 @@ static const struct xspec cpu_children[] = {
   EMPTY ("feature", "policy", "name"), EMPTY ("cache", "level", "mode"),
   { "numa", NULL, false,
     C (EMPTY ("cell", "id", "cpus", "memory", "unit")), NULL },
-  { NULL },
+  END,
 };
 
 static const struct xspec clock_children[] = {
   { "timer", A ("name", "present", "tickpolicy", "track", "frequency",
                 "mode"), false,
     C (EMPTY ("catchup", "threshold", "slew", "limit")), NULL },
-  { NULL },
+  END,
 };
 
 /* What <os> keeps besides <loader> and <nvram> (see copy_os). */
@@ -138,7 +140,7 @@ static const struct xspec os_children[] = {
   EMPTY ("bios", "useserial", "rebootTimeout"),
   { "firmware", NULL, false, C (EMPTY ("feature", "enabled", "name")),
     NULL },
-  { NULL },
+  END,
 };
 
 /* The children of <domain> copied as they are.  <name>, <uuid>, <os>
@@ -157,7 +159,7 @@ static const struct xspec domain_children[] = {
   { "pm", NULL, false,
     C (EMPTY ("suspend-to-mem", "enabled"),
        EMPTY ("suspend-to-disk", "enabled")), NULL },
-  { NULL },
+  END,
 };
 
 /* The devices copied as they are (disks, interfaces, character devices,
@@ -185,14 +187,14 @@ static const struct xspec device_children[] = {
   { "iommu", A ("model"), false,
     C (ADDRESS, EMPTY ("driver", "intremap", "caching_mode", "eim", "iotlb",
                        "aw_bits")), NULL },
-  { NULL },
+  END,
 };
 
 /* Kept in a restored disk besides its driver and source. */
 static const struct xspec disk_children[] = {
   EMPTY ("target", "dev", "bus"), BOOT, ADDRESS, BARE_TEXT ("serial"),
   EMPTY ("blockio", "logical_block_size", "physical_block_size"),
-  { NULL },
+  END,
 };
 /* What a disk's copy never takes from the stored one: made anew, or
  * libvirt's.
@@ -203,24 +205,24 @@ static const char *const disk_made[] = {
 /* ... and in an emptied cdrom or floppy drive. */
 static const struct xspec drive_children[] = {
   EMPTY ("target", "dev", "bus", "tray"), BOOT, ADDRESS,
-  BARE ("readonly"), { NULL },
+  BARE ("readonly"), END,
 };
 
 static const struct xspec interface_children[] = {
   EMPTY ("model", "type"), ADDRESS, BOOT, EMPTY ("link", "state"),
-  EMPTY ("mtu", "size"), EMPTY ("driver", "name", "queues"), { NULL },
+  EMPTY ("mtu", "size"), EMPTY ("driver", "name", "queues"), END,
 };
 
 static const struct xspec chardev_children[] = {
   { "target", A ("type", "port"), false, C (EMPTY ("model", "name")), NULL },
-  ADDRESS, { NULL },
+  ADDRESS, END,
 };
 static const struct xspec channel_children[] = {
-  EMPTY ("target", "type", "name"), ADDRESS, { NULL },
+  EMPTY ("target", "type", "name"), ADDRESS, END,
 };
 
 static const struct xspec rng_children[] = {
-  EMPTY ("rate", "period", "bytes"), ADDRESS, { NULL },
+  EMPTY ("rate", "period", "bytes"), ADDRESS, END,
 };
 
 /* ---- what was dropped or changed ---- */

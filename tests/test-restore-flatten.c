@@ -83,6 +83,28 @@ overlay (const char *name, const char *backing, const char *size)
   return img;
 }
 
+/* The catalog's record of the image at path, as the backup engine made
+ * it: its size and the virtual size in its header (0 if it has none).
+ */
+static struct vv_disk_rec
+record_of (const char *path)
+{
+  struct vv_disk_rec d = { .object = (char *) path };
+  uint8_t h[32] = { 0 };
+  struct stat st;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd == -1 || fstat (fd, &st) == -1)
+    FAIL ("open %s: %s", path, strerror (errno));
+  d.stored_bytes = st.st_size;
+  if (pread (fd, h, sizeof h, 0) == (ssize_t) sizeof h
+      && memcmp (h, "QFI\xfb", 4) == 0)
+    for (int i = 24; i < 32; i++)
+      d.virtual_size = d.virtual_size << 8 | h[i];
+  close (fd);
+  return d;
+}
+
 /* Flattens chain (top first, NULL-terminated) as format into out and
  * checks it reads as QEMU reads the top of the chain.
  */
@@ -91,6 +113,7 @@ flatten_and_compare (const char *const *chain, const char *format,
                      const char *out, const char *label)
 {
   struct vv_restore_image v[16];
+  struct vv_disk_rec d[16];
   struct vv_progress p = { 0 };
   static uint8_t buf[VV_RESTORE_BUF_SIZE];
   size_t n = 0;
@@ -98,8 +121,10 @@ flatten_and_compare (const char *const *chain, const char *format,
   char *o;
 
   for (; chain[n]; n++) {
+    d[n] = record_of (chain[n]);
     v[n] = (struct vv_restore_image) {
-      .fd = open (chain[n], O_RDONLY | O_CLOEXEC),
+      .fd = open (chain[n], O_RDONLY | O_CLOEXEC), .d = &d[n],
+      .backup_id = "bk-test",
     };
     if (v[n].fd == -1)
       FAIL ("open %s: %s", chain[n], strerror (errno));
@@ -319,7 +344,9 @@ static void
 test_cancel (void)
 {
   char *base = random_base ("c-base", 8 * MiB);
-  struct vv_restore_image v = { .fd = open (base, O_RDONLY | O_CLOEXEC) };
+  struct vv_disk_rec d = record_of (base);
+  struct vv_restore_image v = { .fd = open (base, O_RDONLY | O_CLOEXEC),
+                                .d = &d, .backup_id = "bk-test" };
   struct vv_progress p = { 0 };
   static uint8_t buf[VV_RESTORE_BUF_SIZE];
   char *out = tl_path ("c-out.qcow2");
@@ -346,7 +373,8 @@ test_not_qcow2 (void)
 {
   char *raw = tl_path ("n.raw");
   int rfd = tl_create_raw (raw, 4 * MiB);
-  struct vv_restore_image v = { .fd = rfd };
+  struct vv_disk_rec d = record_of (raw);
+  struct vv_restore_image v = { .fd = rfd, .d = &d, .backup_id = "bk-x" };
   struct vv_progress p = { 0 };
   static uint8_t buf[VV_RESTORE_BUF_SIZE];
   char *out = tl_path ("n-out.raw");
@@ -366,6 +394,69 @@ test_not_qcow2 (void)
   free (out);
 }
 
+/* An image read where it is stored may be rewritten after it was
+ * checked (issue 8): a header that now claims another virtual size, or a
+ * file grown past its recorded size, is refused instead of deciding the
+ * size of the output or what is read.
+ */
+static void
+test_changed_on_target (void)
+{
+  char *base = random_base ("t-base", 8 * MiB);
+  struct vv_disk_rec d = record_of (base);
+  struct vv_restore_image v = { .d = &d, .backup_id = "bk-t" };
+  struct vv_progress p = { 0 };
+  static uint8_t buf[VV_RESTORE_BUF_SIZE];
+  char *out = tl_path ("t-out.raw");
+  uint8_t big[8] = { 0, 0, 1, 0, 0, 0, 0, 0 };      /* 1 TiB, big-endian */
+  struct stat st;
+  int fd;
+
+  v.fd = open (base, O_RDWR | O_CLOEXEC);
+  CHECK (v.fd >= 0, "open %s: %s", base, strerror (errno));
+  CHECK (d.virtual_size == 8 * MiB, "virtual size %" PRIu64, d.virtual_size);
+
+  /* The header now says 1 TiB (the L1 table still covers it: reads as
+   * zeros).
+   */
+  CHECK (pwrite (v.fd, big, sizeof big, 24) == (ssize_t) sizeof big,
+         "pwrite: %s", strerror (errno));
+  fd = open (out, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  vv_clear_error ();
+  CHECK (vv_restore_flatten (&v, 1, "raw", fd, out, "vda of bk-t", 100,
+                             &p, buf) == -1,
+         "flattened an image whose header changed its virtual size");
+  CHECK (strstr (vv_get_error (), "virtual size of 1099511627776 bytes, "
+                 "the catalog says 8388608") != NULL, "message: %s",
+         vv_get_error ());
+  CHECK (fstat (fd, &st) == 0 && st.st_size == 0,
+         "the output was made %" PRIu64 " bytes", (uint64_t) st.st_size);
+  printf ("ok refused: %s\n", vv_get_error ());
+  close (fd);
+  unlink (out);
+
+  /* Header as recorded, but the file grew past its recorded size. */
+  big[2] = 0;
+  big[5] = 0x80;                                      /* 8 MiB */
+  CHECK (pwrite (v.fd, big, sizeof big, 24) == (ssize_t) sizeof big
+         && pwrite (v.fd, "tail", 4, d.stored_bytes) == 4,
+         "pwrite: %s", strerror (errno));
+  fd = open (out, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  vv_clear_error ();
+  CHECK (vv_restore_flatten (&v, 1, "raw", fd, out, "vda of bk-t", 100,
+                             &p, buf) == -1,
+         "flattened an image that grew on the target");
+  CHECK (strstr (vv_get_error (), "bytes, the catalog says") != NULL
+         && strstr (vv_get_error (), "changed on the target") != NULL,
+         "message: %s", vv_get_error ());
+  printf ("ok refused: %s\n", vv_get_error ());
+  close (fd);
+  close (v.fd);
+  unlink (out);
+  free (base);
+  free (out);
+}
+
 int
 main (void)
 {
@@ -379,5 +470,6 @@ main (void)
   test_other_filesystem ();
   test_cancel ();
   test_not_qcow2 ();
+  test_changed_on_target ();
   return 0;
 }

@@ -200,7 +200,10 @@ void vv_restore_image_clear (struct vv_restore_image *l);
 
 /* flatten.c: writes the guest view of the chain v[0..n) (top first) as
  * one standalone image of format ("qcow2" or "raw") to out_fd, an empty
- * file (out_path names it in errors).  Raw output is sparse.  what names the disk in errors; progress
+ * file (out_path names it in errors).  Raw output is sparse.  Each
+ * image's file size and header virtual size must be its record's (v[k].d:
+ * stored_bytes, virtual_size), so the output is the size the catalog
+ * recorded for the top image.  what names the disk in errors; progress
  * is reported as a share of weight bytes; buf is VV_RESTORE_BUF_SIZE
  * bytes of scratch.  Fails with VV_ERR_CANCELLED when p is cancelled.
  */

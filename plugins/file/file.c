@@ -751,9 +751,10 @@ file_type (mode_t mode)
 
 /* Opens an existing object: for reading, or (stat_only) as an O_PATH
  * descriptor that only fstat uses.  Returns the fd, -1 after reporting an
- * error, or OBJECT_MISSING (not reported) if there is no such object.  An
- * entry that is not a regular file is OBJECT_MISSING too for stat_only,
- * else an error naming what it is.
+ * error, or OBJECT_MISSING (not reported) if there is no such object.  A
+ * directory is OBJECT_MISSING too for stat_only (it may be the prefix of
+ * objects); any other entry that is not a regular file is an error
+ * naming what it is.
  *
  * Whoever writes to the target directory (an NFS export, a shared
  * directory) may plant anything under an object name.  The entry is
@@ -800,7 +801,7 @@ open_object (struct file_target *h, const char *name, struct stat *st,
   }
   /* Directories, devices and the like are not objects. */
   if (!S_ISREG (st->st_mode)) {
-    if (stat_only)
+    if (stat_only && S_ISDIR (st->st_mode))
       return OBJECT_MISSING;
     error_plain ("%s in target directory %s is %s, not an object; "
                  "refusing to read it (someone else writes to this "

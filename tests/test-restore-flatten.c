@@ -11,6 +11,8 @@
  */
 #include <config.h>
 
+#include <sys/resource.h>
+
 #include "qcow2-testlib.h"
 #include "restore/restore-internal.h"
 
@@ -457,6 +459,77 @@ test_changed_on_target (void)
   free (out);
 }
 
+/* A chain whose images all have an L1 table of QEMU's maximum (32 MiB)
+ * for a small disk: the flatten reads the entries it needs, it does not
+ * hold every table in memory (16 images would have taken 512 MiB).
+ */
+#define BIG_L1_LAYERS 16
+static void
+test_big_l1 (void)
+{
+  char *base = random_base ("l-base", 8 * MiB);
+  char *out = tl_path ("l-out.raw");
+  uint8_t h[48], n[4] = { 0x00, 0x40, 0x00, 0x00 };   /* 4 Mi entries */
+  uint64_t l1_offset = 0;
+  struct vv_disk_rec d;
+  pid_t pid;
+  int fd, status;
+
+  fd = open (base, O_RDWR | O_CLOEXEC);
+  CHECK (fd >= 0 && pread (fd, h, sizeof h, 0) == (ssize_t) sizeof h,
+         "read %s: %s", base, strerror (errno));
+  for (int i = 40; i < 48; i++)
+    l1_offset = l1_offset << 8 | h[i];
+  CHECK (pwrite (fd, n, sizeof n, 36) == (ssize_t) sizeof n
+         && ftruncate (fd, l1_offset + (32 * MiB)) == 0,
+         "enlarge the L1 table of %s: %s", base, strerror (errno));
+  close (fd);
+  d = record_of (base);
+
+  pid = fork ();
+  CHECK (pid >= 0, "fork: %s", strerror (errno));
+  if (pid == 0) {
+    struct vv_restore_image v[BIG_L1_LAYERS];
+    struct vv_progress p = { 0 };
+    static uint8_t buf[VV_RESTORE_BUF_SIZE];
+    struct rusage before, after;
+    int ofd = open (out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    for (int k = 0; k < BIG_L1_LAYERS; k++)
+      v[k] = (struct vv_restore_image) {
+        .fd = open (base, O_RDONLY | O_CLOEXEC), .d = &d,
+        .backup_id = "bk-l",
+      };
+    getrusage (RUSAGE_SELF, &before);
+    if (vv_restore_flatten (v, BIG_L1_LAYERS, "raw", ofd, out, "vda of bk-l",
+                            100, &p, buf) == -1) {
+      fprintf (stderr, "flatten: %s\n", vv_get_error ());
+      _exit (1);
+    }
+    getrusage (RUSAGE_SELF, &after);
+    printf ("   (peak memory grew by %ld KiB for %d images with 32 MiB L1 "
+            "tables)\n", after.ru_maxrss - before.ru_maxrss, BIG_L1_LAYERS);
+    fflush (stdout);
+    _exit (after.ru_maxrss - before.ru_maxrss > 64 * 1024 ? 2 : 0);
+  }
+  CHECK (waitpid (pid, &status, 0) == pid, "waitpid: %s", strerror (errno));
+  CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+         "flattening %d images with 32 MiB L1 tables %s", BIG_L1_LAYERS,
+         WIFEXITED (status) && WEXITSTATUS (status) == 2
+         ? "took more than 64 MiB of memory" : "failed");
+  {
+    char *o;
+    if (tl_run (&o, "'%s' compare -q -f raw -F qcow2 '%s' '%s'",
+                tl_qemu_img (), out, base) != 0)
+      FAIL ("big L1: flattened raw differs from the image:\n%s", o);
+    free (o);
+  }
+  printf ("ok big L1 tables                               raw identical to the image\n");
+  unlink (out);
+  free (base);
+  free (out);
+}
+
 int
 main (void)
 {
@@ -471,5 +544,6 @@ main (void)
   test_cancel ();
   test_not_qcow2 ();
   test_changed_on_target ();
+  test_big_l1 ();
   return 0;
 }

@@ -346,3 +346,15 @@ daemon_logged () {
 target_files () {
     (cd "$1" 2>/dev/null && find . -type f | sort)
 }
+
+# import_into_new_catalog NAME URL : stops the daemon, starts a fresh one
+# with an empty catalog (state in $VV_TMP/state2), adds target NAME at URL
+# and rebuilds the catalog from it ('target import'); the import's output
+# is in $IMPORT_OUT.
+import_into_new_catalog () {
+    stop_daemon
+    VV_STATE=$VV_TMP/state2
+    start_daemon
+    vv target add "$1" --url "$2" >/dev/null || fail "target add $1 (new catalog)"
+    IMPORT_OUT=$(vv target import "$1") || fail "target import: $IMPORT_OUT"
+}

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -181,6 +182,111 @@ put (struct vv_target *t, const char *name, const char *data)
 }
 
 /* ---- the tests ---- */
+
+/* ---- entries planted on the target by someone else (issue 8) ----
+ * Kept as one block of its own functions.
+ */
+
+/* Opens (IN_OPEN) of path seen by the inotify instance in since it was
+ * made, or -1.
+ */
+static int
+count_opens (int in)
+{
+  char buf[4096] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+  int opens = 0;
+  ssize_t n;
+
+  while ((n = read (in, buf, sizeof buf)) > 0)
+    for (char *p = buf; p < buf + n;) {
+      const struct inotify_event *ev = (const struct inotify_event *) p;
+      if (ev->mask & IN_OPEN)
+        opens++;
+      p += sizeof *ev + ev->len;
+    }
+  return n == -1 && errno != EAGAIN ? -1 : opens;
+}
+
+/* A FIFO under an object name is never opened (a device node there, as
+ * a FIFO, would run its driver's open: a watchdog armed, a tty made the
+ * daemon's controlling terminal), and get and open_local say what it is.
+ */
+static void
+test_planted_fifo (struct vv_target *t)
+{
+  const char *obj = "planted/c1/b1/vda.qcow2";
+  const char *path = path_in_tmp ("root/planted/c1/b1/vda.qcow2");
+  uint64_t size;
+  char buf[4];
+  int in, fd;
+
+  CHECK (put (t, "planted/c1/b1/manifest.json", "{}") == 0);
+  CHECK (mkfifo (path, 0600) == 0);
+  in = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  CHECK (in >= 0);
+  CHECK (inotify_add_watch (in, path, IN_OPEN) >= 0);
+
+  CHECK (vv_target_stat (t, obj, &size) == -1);
+  CHECK_ERROR ("is a FIFO, not an object");
+  CHECK (vv_target_get (t, obj, buf, sizeof buf, 0) == -1);
+  CHECK_ERROR ("planted/c1/b1/vda.qcow2 in target directory ");
+  CHECK_ERROR ("is a FIFO, not an object");
+  fd = vv_target_open_local (t, obj);
+  CHECK (fd == -1);
+  CHECK_ERROR ("is a FIFO, not an object");
+  if (fd >= 0)
+    close (fd);
+  /* The FIFO itself was never opened. */
+  CHECK (count_opens (in) == 0);
+  close (in);
+
+  CHECK (unlink (path) == 0);
+  CHECK (vv_target_remove_prefix (t, "planted/") == 0);
+}
+
+/* open_local (the restore's fast path) follows no link: not an object
+ * that is one, not a backup or chain directory that is one.
+ */
+static void
+test_open_local_links (struct vv_target *t)
+{
+  const char *outside = path_in_tmp ("outside2");
+  int fd;
+
+  CHECK (mkdir (outside, 0700) == 0);
+  CHECK (mkdir (path_in_tmp ("outside2/b1"), 0700) == 0);
+  CHECK (close (creat (path_in_tmp ("outside2/b1/vda.qcow2"), 0600)) == 0);
+  CHECK (put (t, "plantedl/c1/b0/vda.qcow2", "image") == 0);
+  CHECK (symlink (path_in_tmp ("outside2/b1/vda.qcow2"),
+                  path_in_tmp ("root/plantedl/c1/b0/vdb.qcow2")) == 0);
+  CHECK (symlink (path_in_tmp ("outside2/b1"),
+                  path_in_tmp ("root/plantedl/c1/b1")) == 0);
+  CHECK (symlink (outside, path_in_tmp ("root/plantedl/c2")) == 0);
+
+  fd = vv_target_open_local (t, "plantedl/c1/b0/vda.qcow2");
+  CHECK (fd >= 0);
+  if (fd >= 0) {
+    char buf[8] = "";
+    CHECK (pread (fd, buf, sizeof buf, 0) == 5 && memcmp (buf, "image", 5) == 0);
+    close (fd);
+  }
+  CHECK (vv_target_open_local (t, "plantedl/c1/b0/vdb.qcow2") == -1);
+  CHECK_ERROR ("plantedl/c1/b0/vdb.qcow2 is a symbolic link");
+  CHECK (vv_target_open_local (t, "plantedl/c1/b1/vda.qcow2") == -1);
+  CHECK_ERROR ("plantedl/c1/b1 is a symbolic link");
+  CHECK (vv_target_open_local (t, "plantedl/c2/b1/vda.qcow2") == -1);
+  CHECK_ERROR ("plantedl/c2 is a symbolic link");
+  /* Removing the prefix removes the links, never what they point to. */
+  CHECK (vv_target_remove_prefix (t, "plantedl/") == 0);
+  CHECK (count_entries (outside) == 2);
+  CHECK (unlink (path_in_tmp ("root/plantedl/c1/b0/vdb.qcow2")) == 0);
+  CHECK (unlink (path_in_tmp ("root/plantedl/c1/b1")) == 0);
+  CHECK (unlink (path_in_tmp ("root/plantedl/c2")) == 0);
+  CHECK (rmdir (path_in_tmp ("root/plantedl/c1/b0")) == 0);
+  CHECK (rmdir (path_in_tmp ("root/plantedl/c1")) == 0);
+  CHECK (rmdir (path_in_tmp ("root/plantedl")) == 0);
+}
+
 
 static void
 test_loader (void)
@@ -493,7 +599,7 @@ test_list_remove (struct vv_target *t, const char *root)
     uint64_t size;
     char buf[4];
 
-    CHECK (vv_target_stat (t, "d1/fifo", &size) == 0);
+    CHECK (vv_target_stat (t, "d1/fifo", &size) == -1);
     CHECK (vv_target_get (t, "d1/fifo", buf, 4, 0) == -1);
   }
 
@@ -808,6 +914,8 @@ main (void)
   test_names (t, root);
   test_list_remove (t, root);
   test_symlinks (t, root);
+  test_planted_fifo (t);
+  test_open_local_links (t);
   test_params (root);
   test_enospc ();
   test_mem_plugin ();

@@ -11,6 +11,8 @@
  */
 #include <config.h>
 
+#include <sys/resource.h>
+
 #include "qcow2-testlib.h"
 #include "restore/restore-internal.h"
 
@@ -83,6 +85,28 @@ overlay (const char *name, const char *backing, const char *size)
   return img;
 }
 
+/* The catalog's record of the image at path, as the backup engine made
+ * it: its size and the virtual size in its header (0 if it has none).
+ */
+static struct vv_disk_rec
+record_of (const char *path)
+{
+  struct vv_disk_rec d = { .object = (char *) path };
+  uint8_t h[32] = { 0 };
+  struct stat st;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd == -1 || fstat (fd, &st) == -1)
+    FAIL ("open %s: %s", path, strerror (errno));
+  d.stored_bytes = st.st_size;
+  if (pread (fd, h, sizeof h, 0) == (ssize_t) sizeof h
+      && memcmp (h, "QFI\xfb", 4) == 0)
+    for (int i = 24; i < 32; i++)
+      d.virtual_size = d.virtual_size << 8 | h[i];
+  close (fd);
+  return d;
+}
+
 /* Flattens chain (top first, NULL-terminated) as format into out and
  * checks it reads as QEMU reads the top of the chain.
  */
@@ -91,6 +115,7 @@ flatten_and_compare (const char *const *chain, const char *format,
                      const char *out, const char *label)
 {
   struct vv_restore_image v[16];
+  struct vv_disk_rec d[16];
   struct vv_progress p = { 0 };
   static uint8_t buf[VV_RESTORE_BUF_SIZE];
   size_t n = 0;
@@ -98,8 +123,10 @@ flatten_and_compare (const char *const *chain, const char *format,
   char *o;
 
   for (; chain[n]; n++) {
+    d[n] = record_of (chain[n]);
     v[n] = (struct vv_restore_image) {
-      .fd = open (chain[n], O_RDONLY | O_CLOEXEC),
+      .fd = open (chain[n], O_RDONLY | O_CLOEXEC), .d = &d[n],
+      .backup_id = "bk-test",
     };
     if (v[n].fd == -1)
       FAIL ("open %s: %s", chain[n], strerror (errno));
@@ -319,7 +346,9 @@ static void
 test_cancel (void)
 {
   char *base = random_base ("c-base", 8 * MiB);
-  struct vv_restore_image v = { .fd = open (base, O_RDONLY | O_CLOEXEC) };
+  struct vv_disk_rec d = record_of (base);
+  struct vv_restore_image v = { .fd = open (base, O_RDONLY | O_CLOEXEC),
+                                .d = &d, .backup_id = "bk-test" };
   struct vv_progress p = { 0 };
   static uint8_t buf[VV_RESTORE_BUF_SIZE];
   char *out = tl_path ("c-out.qcow2");
@@ -346,7 +375,8 @@ test_not_qcow2 (void)
 {
   char *raw = tl_path ("n.raw");
   int rfd = tl_create_raw (raw, 4 * MiB);
-  struct vv_restore_image v = { .fd = rfd };
+  struct vv_disk_rec d = record_of (raw);
+  struct vv_restore_image v = { .fd = rfd, .d = &d, .backup_id = "bk-x" };
   struct vv_progress p = { 0 };
   static uint8_t buf[VV_RESTORE_BUF_SIZE];
   char *out = tl_path ("n-out.raw");
@@ -366,6 +396,140 @@ test_not_qcow2 (void)
   free (out);
 }
 
+/* An image read where it is stored may be rewritten after it was
+ * checked (issue 8): a header that now claims another virtual size, or a
+ * file grown past its recorded size, is refused instead of deciding the
+ * size of the output or what is read.
+ */
+static void
+test_changed_on_target (void)
+{
+  char *base = random_base ("t-base", 8 * MiB);
+  struct vv_disk_rec d = record_of (base);
+  struct vv_restore_image v = { .d = &d, .backup_id = "bk-t" };
+  struct vv_progress p = { 0 };
+  static uint8_t buf[VV_RESTORE_BUF_SIZE];
+  char *out = tl_path ("t-out.raw");
+  uint8_t big[8] = { 0, 0, 1, 0, 0, 0, 0, 0 };      /* 1 TiB, big-endian */
+  struct stat st;
+  int fd;
+
+  v.fd = open (base, O_RDWR | O_CLOEXEC);
+  CHECK (v.fd >= 0, "open %s: %s", base, strerror (errno));
+  CHECK (d.virtual_size == 8 * MiB, "virtual size %" PRIu64, d.virtual_size);
+
+  /* The header now says 1 TiB (the L1 table still covers it: reads as
+   * zeros).
+   */
+  CHECK (pwrite (v.fd, big, sizeof big, 24) == (ssize_t) sizeof big,
+         "pwrite: %s", strerror (errno));
+  fd = open (out, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  vv_clear_error ();
+  CHECK (vv_restore_flatten (&v, 1, "raw", fd, out, "vda of bk-t", 100,
+                             &p, buf) == -1,
+         "flattened an image whose header changed its virtual size");
+  CHECK (strstr (vv_get_error (), "virtual size of 1099511627776 bytes, "
+                 "the catalog says 8388608") != NULL, "message: %s",
+         vv_get_error ());
+  CHECK (fstat (fd, &st) == 0 && st.st_size == 0,
+         "the output was made %" PRIu64 " bytes", (uint64_t) st.st_size);
+  printf ("ok refused: %s\n", vv_get_error ());
+  close (fd);
+  unlink (out);
+
+  /* Header as recorded, but the file grew past its recorded size. */
+  big[2] = 0;
+  big[5] = 0x80;                                      /* 8 MiB */
+  CHECK (pwrite (v.fd, big, sizeof big, 24) == (ssize_t) sizeof big
+         && pwrite (v.fd, "tail", 4, d.stored_bytes) == 4,
+         "pwrite: %s", strerror (errno));
+  fd = open (out, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  vv_clear_error ();
+  CHECK (vv_restore_flatten (&v, 1, "raw", fd, out, "vda of bk-t", 100,
+                             &p, buf) == -1,
+         "flattened an image that grew on the target");
+  CHECK (strstr (vv_get_error (), "bytes, the catalog says") != NULL
+         && strstr (vv_get_error (), "changed on the target") != NULL,
+         "message: %s", vv_get_error ());
+  printf ("ok refused: %s\n", vv_get_error ());
+  close (fd);
+  close (v.fd);
+  unlink (out);
+  free (base);
+  free (out);
+}
+
+/* A chain whose images all have an L1 table of QEMU's maximum (32 MiB)
+ * for a small disk: the flatten reads the entries it needs, it does not
+ * hold every table in memory (16 images would have taken 512 MiB).
+ */
+#define BIG_L1_LAYERS 16
+static void
+test_big_l1 (void)
+{
+  char *base = random_base ("l-base", 8 * MiB);
+  char *out = tl_path ("l-out.raw");
+  uint8_t h[48], n[4] = { 0x00, 0x40, 0x00, 0x00 };   /* 4 Mi entries */
+  uint64_t l1_offset = 0;
+  struct vv_disk_rec d;
+  pid_t pid;
+  int fd, status;
+
+  fd = open (base, O_RDWR | O_CLOEXEC);
+  CHECK (fd >= 0 && pread (fd, h, sizeof h, 0) == (ssize_t) sizeof h,
+         "read %s: %s", base, strerror (errno));
+  for (int i = 40; i < 48; i++)
+    l1_offset = l1_offset << 8 | h[i];
+  CHECK (pwrite (fd, n, sizeof n, 36) == (ssize_t) sizeof n
+         && ftruncate (fd, l1_offset + (32 * MiB)) == 0,
+         "enlarge the L1 table of %s: %s", base, strerror (errno));
+  close (fd);
+  d = record_of (base);
+
+  pid = fork ();
+  CHECK (pid >= 0, "fork: %s", strerror (errno));
+  if (pid == 0) {
+    struct vv_restore_image v[BIG_L1_LAYERS];
+    struct vv_progress p = { 0 };
+    static uint8_t buf[VV_RESTORE_BUF_SIZE];
+    struct rusage before, after;
+    int ofd = open (out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    for (int k = 0; k < BIG_L1_LAYERS; k++)
+      v[k] = (struct vv_restore_image) {
+        .fd = open (base, O_RDONLY | O_CLOEXEC), .d = &d,
+        .backup_id = "bk-l",
+      };
+    getrusage (RUSAGE_SELF, &before);
+    if (vv_restore_flatten (v, BIG_L1_LAYERS, "raw", ofd, out, "vda of bk-l",
+                            100, &p, buf) == -1) {
+      fprintf (stderr, "flatten: %s\n", vv_get_error ());
+      _exit (1);
+    }
+    getrusage (RUSAGE_SELF, &after);
+    printf ("   (peak memory grew by %ld KiB for %d images with 32 MiB L1 "
+            "tables)\n", after.ru_maxrss - before.ru_maxrss, BIG_L1_LAYERS);
+    fflush (stdout);
+    _exit (after.ru_maxrss - before.ru_maxrss > 64 * 1024 ? 2 : 0);
+  }
+  CHECK (waitpid (pid, &status, 0) == pid, "waitpid: %s", strerror (errno));
+  CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+         "flattening %d images with 32 MiB L1 tables %s", BIG_L1_LAYERS,
+         WIFEXITED (status) && WEXITSTATUS (status) == 2
+         ? "took more than 64 MiB of memory" : "failed");
+  {
+    char *o;
+    if (tl_run (&o, "'%s' compare -q -f raw -F qcow2 '%s' '%s'",
+                tl_qemu_img (), out, base) != 0)
+      FAIL ("big L1: flattened raw differs from the image:\n%s", o);
+    free (o);
+  }
+  printf ("ok big L1 tables                               raw identical to the image\n");
+  unlink (out);
+  free (base);
+  free (out);
+}
+
 int
 main (void)
 {
@@ -379,5 +543,7 @@ main (void)
   test_other_filesystem ();
   test_cancel ();
   test_not_qcow2 ();
+  test_changed_on_target ();
+  test_big_l1 ();
   return 0;
 }

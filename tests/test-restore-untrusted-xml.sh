@@ -124,12 +124,8 @@ assert_contains "$ERR" "the sha256 of the domain XML is $evil_digest there, $dig
 
 # ---- a catalog rebuilt from the target: only the safe parts are used ----
 
-stop_daemon
-VV_STATE=$VV_TMP/state2
-start_daemon
-vv target add nas --url "file://$nas" >/dev/null || fail "target add nas (new catalog)"
-out=$(vv target import nas) || fail "target import: $out"
-assert_contains "$out" "Imported 1 backup" "import"
+import_into_new_catalog nas "file://$nas"
+assert_contains "$IMPORT_OUT" "Imported 1 backup" "import"
 assert_eq "$(vv show "$id" --json | jq -r .domain_xml_sha256)" "$evil_digest" "imported digest (the manifest's)"
 vv verify "$id" >/dev/null || fail "verify after the import (the digests agree)"
 

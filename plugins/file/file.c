@@ -9,7 +9,10 @@
  * Symbolic links: the root itself may be a link (the admin chose it), but
  * nothing below it is followed.  Every path is walked one component at a
  * time with O_NOFOLLOW, so a link planted inside the root can not send
- * reads or writes outside it.
+ * reads or writes outside it.  Whoever else writes to the directory may
+ * plant anything under an object name: an object is read only if it is a
+ * regular file, and a FIFO or device node there is never opened (see
+ * open_object).
  *
  * Threading: a handle is never modified after open and every call works
  * on its own file descriptors, so handles and streams may be used from
@@ -727,15 +730,48 @@ file_put_commit (void *stream)
 
 #define OBJECT_MISSING (-2)
 
-/* Opens an existing object for reading.  Returns the fd, -1 after
- * reporting an error, or OBJECT_MISSING (not reported) if there is no
- * such object.
+/* What a directory entry that is not a regular file is, for messages. */
+static const char *
+file_type (mode_t mode)
+{
+  if (S_ISDIR (mode))
+    return "a directory";
+  if (S_ISLNK (mode))
+    return "a symbolic link";
+  if (S_ISFIFO (mode))
+    return "a FIFO";
+  if (S_ISCHR (mode))
+    return "a character device";
+  if (S_ISBLK (mode))
+    return "a block device";
+  if (S_ISSOCK (mode))
+    return "a socket";
+  return "not a regular file";
+}
+
+/* Opens an existing object: for reading, or (stat_only) as an O_PATH
+ * descriptor that only fstat uses.  Returns the fd, -1 after reporting an
+ * error, or OBJECT_MISSING (not reported) if there is no such object.  A
+ * directory is OBJECT_MISSING too for stat_only (it may be the prefix of
+ * objects); any other entry that is not a regular file is an error
+ * naming what it is.
+ *
+ * Whoever writes to the target directory (an NFS export, a shared
+ * directory) may plant anything under an object name.  The entry is
+ * first opened with O_PATH, which runs no driver's open: opening a
+ * planted device node could arm a watchdog or make a tty the daemon's
+ * controlling terminal, and a FIFO could block.  Only once it is known to
+ * be a regular file is that same inode opened for reading, through
+ * /proc/self/fd, so the entry can not be swapped in between.
  */
 static int
-open_object (struct file_target *h, const char *name, struct stat *st)
+open_object (struct file_target *h, const char *name, struct stat *st,
+             bool stat_only)
 {
   _cleanup_close_ int rootfd = -1;
   _cleanup_close_ int dirfd = -1;
+  _cleanup_close_ int pathfd = -1;
+  char proc[64];
   int fd, e;
 
   rootfd = open_root (h);
@@ -744,30 +780,50 @@ open_object (struct file_target *h, const char *name, struct stat *st)
   dirfd = walk_dir (h, rootfd, name, dir_len (name), 0);
   if (dirfd == -1)
     return errno == ENOENT || errno == ENOTDIR ? OBJECT_MISSING : -1;
-  /* O_NONBLOCK: opening a FIFO planted in the tree must not hang. */
-  fd = openat (dirfd, base_name (name),
-               O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd == -1) {
+  pathfd = openat (dirfd, base_name (name),
+                   O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (pathfd == -1) {
     e = errno;
     if (e == ENOENT || e == ENOTDIR)
       return OBJECT_MISSING;
-    if (e == ELOOP)
-      error_plain ("%s/%s is a symbolic link; the file target does not "
-                   "follow links below its directory", h->root, name);
-    else
-      error_errno (e, "cannot open %s in target directory %s", name, h->root);
+    error_errno (e, "cannot open %s in target directory %s", name, h->root);
     return -1;
   }
-  if (fstat (fd, st) == -1) {
-    e = errno;
-    close (fd);
-    error_errno (e, "cannot stat %s in target directory %s", name, h->root);
+  if (fstat (pathfd, st) == -1) {
+    error_errno (errno, "cannot stat %s in target directory %s", name,
+                 h->root);
+    return -1;
+  }
+  if (S_ISLNK (st->st_mode)) {
+    error_plain ("%s/%s is a symbolic link; the file target does not "
+                 "follow links below its directory", h->root, name);
     return -1;
   }
   /* Directories, devices and the like are not objects. */
   if (!S_ISREG (st->st_mode)) {
-    close (fd);
-    return OBJECT_MISSING;
+    if (stat_only && S_ISDIR (st->st_mode))
+      return OBJECT_MISSING;
+    error_plain ("%s in target directory %s is %s, not an object; "
+                 "refusing to read it (someone else writes to this "
+                 "directory?)", name, h->root, file_type (st->st_mode));
+    return -1;
+  }
+  if (stat_only) {
+    fd = pathfd;
+    pathfd = -1;
+    return fd;
+  }
+  snprintf (proc, sizeof proc, "/proc/self/fd/%d", pathfd);
+  fd = open (proc, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd == -1) {
+    e = errno;
+    if (e == ENOENT)
+      error_plain ("cannot open %s in target directory %s: %s is missing "
+                   "(is /proc mounted?)", name, h->root, proc);
+    else
+      error_errno (e, "cannot open %s in target directory %s", name,
+                   h->root);
+    return -1;
   }
   return fd;
 }
@@ -789,7 +845,7 @@ file_get (void *handle, const char *name, void *buf, size_t count,
   }
   if (count > SSIZE_MAX)
     count = SSIZE_MAX;
-  fd = open_object (h, name, &st);
+  fd = open_object (h, name, &st, false);
   if (fd == OBJECT_MISSING) {
     error_plain ("%s does not exist in target directory %s", name, h->root);
     fd = -1;
@@ -820,21 +876,10 @@ file_open_local (void *handle, const char *name)
   struct stat st;
   int fd;
 
-  fd = open_object (h, name, &st);
-  if (fd == OBJECT_MISSING) {
+  fd = open_object (h, name, &st, false);
+  if (fd == OBJECT_MISSING)
     error_plain ("%s does not exist in target directory %s", name, h->root);
-    return -1;
-  }
-  if (fd == -1)
-    return -1;
-  /* O_NONBLOCK only guarded the open; the caller reads it normally. */
-  if (fcntl (fd, F_SETFL, 0) == -1) {
-    int e = errno;
-    close (fd);
-    error_errno (e, "cannot open %s in target directory %s", name, h->root);
-    return -1;
-  }
-  return fd;
+  return fd < 0 ? -1 : fd;
 }
 
 static int
@@ -844,7 +889,7 @@ file_stat (void *handle, const char *name, uint64_t *ret_size)
   _cleanup_close_ int fd = -1;
   struct stat st;
 
-  fd = open_object (h, name, &st);
+  fd = open_object (h, name, &st, true);
   if (fd == OBJECT_MISSING) {
     fd = -1;
     return 0;

@@ -2,9 +2,9 @@
  *
  * Restore flattens a chain itself (src/restore/flatten.c): it needs, for
  * each guest cluster, whether an image holds data for it, reads it as
- * zeros or leaves it to its backing file.  That is the L1 table and one
+ * zeros or leaves it to its backing file.  That is one L1 entry and one
  * L2 table at a time, so memory stays one cluster per image however large
- * the disk.  Images reach here only after vv_qcow2_check passed on them;
+ * the disk or its L1 table.  Images reach here only after vv_qcow2_check passed on them;
  * the bounds are checked again anyway, since a wrong offset here would
  * copy the wrong bytes into a restored disk.
  */
@@ -25,7 +25,7 @@ struct vv_qcow2_reader {
   uint64_t file_size;
   uint64_t virtual_size;
   uint32_t l1_size;
-  uint64_t *l1;                 /* host byte order */
+  uint64_t l1_offset;           /* L1 entries are read when needed */
   uint8_t *l2;                  /* one L2 table of scratch */
 };
 
@@ -64,8 +64,6 @@ vv_qcow2_reader_open (vv_qcow2_read_fn read, void *opaque,
 {
   struct vv_qcow2_reader *r;
   uint8_t h[QCOW2_HDR_V3_LENGTH];
-  uint64_t l1_offset;
-  uint8_t *raw;
 
   r = calloc (1, sizeof *r);
   if (r == NULL) {
@@ -98,26 +96,24 @@ vv_qcow2_reader_open (vv_qcow2_read_fn read, void *opaque,
   }
   r->virtual_size = qcow2_get_be64 (h + QCOW2_HDR_SIZE);
   r->l1_size = qcow2_get_be32 (h + QCOW2_HDR_L1_SIZE);
-  l1_offset = qcow2_get_be64 (h + QCOW2_HDR_L1_TABLE_OFFSET);
-  if ((uint64_t) r->l1_size * 8 > QCOW2_MAX_L1_BYTES) {
-    vv_error ("qcow2 L1 table of %" PRIu32 " entries is too large",
-              r->l1_size);
+  r->l1_offset = qcow2_get_be64 (h + QCOW2_HDR_L1_TABLE_OFFSET);
+  if ((uint64_t) r->l1_size * 8 > QCOW2_MAX_L1_BYTES
+      || r->l1_offset > r->file_size
+      || (uint64_t) r->l1_size * 8 > r->file_size - r->l1_offset) {
+    vv_error ("qcow2 L1 table of %" PRIu32 " entries at 0x%" PRIx64 " is "
+              "too large or extends past the end of the file", r->l1_size,
+              r->l1_offset);
     goto fail;
   }
-  r->l1 = calloc (r->l1_size ? r->l1_size : 1, sizeof *r->l1);
+  /* The L1 table is not loaded: a chain of hundreds of images with
+   * tables of QEMU's maximum (32 MiB each) would take gigabytes.  Its
+   * entries are read one by one, once per window of 512 MiB.
+   */
   r->l2 = malloc (VV_QCOW2_CLUSTER_SIZE);
-  if (r->l1 == NULL || r->l2 == NULL) {
+  if (r->l2 == NULL) {
     vv_error_errno (ENOMEM, "reading a qcow2 image");
     goto fail;
   }
-  /* Decoded in place: entry i is read before it is overwritten. */
-  raw = (uint8_t *) r->l1;
-  if (r->l1_size > 0
-      && read_at (r, raw, (size_t) r->l1_size * 8, l1_offset,
-                  "L1 table") == -1)
-    goto fail;
-  for (uint32_t i = 0; i < r->l1_size; i++)
-    r->l1[i] = qcow2_get_be64 (raw + 8 * (size_t) i);
   *ret = r;
   return 0;
 
@@ -131,7 +127,6 @@ vv_qcow2_reader_free (struct vv_qcow2_reader *r)
 {
   if (r == NULL)
     return;
-  free (r->l1);
   free (r->l2);
   free (r);
 }
@@ -146,10 +141,16 @@ int
 vv_qcow2_reader_map (struct vv_qcow2_reader *r, uint64_t l1_index,
                      uint64_t *map)
 {
-  uint64_t l2_offset;
+  uint64_t l2_offset = 0;
+  uint8_t l1e[8];
 
-  if (l1_index >= r->l1_size
-      || (l2_offset = r->l1[l1_index] & QCOW2_OFFSET_MASK) == 0) {
+  if (l1_index < r->l1_size) {
+    if (read_at (r, l1e, sizeof l1e, r->l1_offset + l1_index * 8,
+                 "L1 table") == -1)
+      return -1;
+    l2_offset = qcow2_get_be64 (l1e) & QCOW2_OFFSET_MASK;
+  }
+  if (l2_offset == 0) {
     memset (map, 0, VV_QCOW2_L2_ENTRIES * sizeof *map);
     return 0;
   }

@@ -80,22 +80,6 @@ vv_restore_chain_load (struct vv_engine *e, struct vv_backup_rec *top,
   return -1;
 }
 
-const struct vv_disk_rec *
-vv_restore_chain_find (const struct vv_restore_chain *c, size_t from,
-                       const char *object, size_t *ret_index)
-{
-  for (size_t i = from; i < c->n; i++)
-    for (size_t j = 0; j < c->v[i]->n_disks; j++) {
-      const struct vv_disk_rec *d = &c->v[i]->disks[j];
-      if (d->object && strcmp (d->object, object) == 0) {
-        if (ret_index)
-          *ret_index = i;
-        return d;
-      }
-    }
-  return NULL;
-}
-
 int
 vv_restore_check_object (const char *backup_id, const char *object)
 {
@@ -194,6 +178,61 @@ vv_restore_resolve_backing (const char *object, const char *backing)
     return NULL;
   }
   return TAKE_PTR (out);
+}
+
+int
+vv_restore_chain_backing (const struct vv_restore_chain *c, size_t idx,
+                          const struct vv_disk_rec *d, const char *target,
+                          const char *backing_file,
+                          const struct vv_disk_rec **ret, size_t *ret_index)
+{
+  const char *bid = c->v[idx]->id, *base = vv_restore_object_base (d->object);
+  _cleanup_free_ char *next = NULL;
+  const struct vv_backup_rec *parent;
+
+  *ret = NULL;
+  if (backing_file == NULL && d->backing == NULL)
+    return 0;
+  if (backing_file == NULL) {
+    vv_error ("%s of backup %s on target '%s' names no backing file, but "
+              "the catalog records '%s'; it was altered on the target",
+              base, bid, target, d->backing);
+    return -1;
+  }
+  if (d->backing == NULL) {
+    vv_error ("%s of backup %s on target '%s' names the backing file '%s', "
+              "but the catalog records none (a standalone image); it was "
+              "altered on the target", base, bid, target, backing_file);
+    return -1;
+  }
+  if (strcmp (backing_file, d->backing) != 0) {
+    vv_error ("%s of backup %s on target '%s' names the backing file '%s'; "
+              "the catalog says '%s'; it was altered on the target",
+              base, bid, target, backing_file, d->backing);
+    return -1;
+  }
+  /* The chain is the catalog's: the backing file is the parent's image. */
+  next = vv_restore_resolve_backing (d->object, d->backing);
+  if (next == NULL) {
+    vv_error_prefix ("backup %s on target '%s': ", bid, target);
+    return -1;
+  }
+  parent = idx + 1 < c->n ? c->v[idx + 1] : NULL;
+  for (size_t j = 0; parent && j < parent->n_disks; j++)
+    if (parent->disks[j].object
+        && strcmp (parent->disks[j].object, next) == 0) {
+      *ret = &parent->disks[j];
+      *ret_index = idx + 1;
+      return 0;
+    }
+  if (parent == NULL)
+    vv_error ("%s of backup %s has the backing file '%s' in the catalog, "
+              "but the backup has no parent", base, bid, d->backing);
+  else
+    vv_error ("%s of backup %s has the backing file '%s' (%s) in the "
+              "catalog, which is not an image of its parent backup %s",
+              base, bid, d->backing, next, parent->id);
+  return -1;
 }
 
 void

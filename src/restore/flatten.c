@@ -544,12 +544,34 @@ vv_restore_flatten (const struct vv_restore_image *v, size_t n,
       vv_error_errno (errno, "%s: image %zu of the chain", what, k + 1);
       goto out;
     }
-    if (vv_qcow2_reader_open (vv_restore_pread_fd, &l->fd, st.st_size,
-                              &l->r) == -1) {
+    /* The header is read again here, and an image read where it is
+     * stored can have been rewritten since it was checked: its sizes
+     * must still be the catalog's, so that neither the output's size nor
+     * what is read is taken from the target.
+     */
+    if ((uint64_t) st.st_size != v[k].d->stored_bytes) {
+      vv_error ("%s, image %zu of the chain (%s of backup %s): it is now %"
+                PRIu64 " bytes, the catalog says %" PRIu64 "; it changed "
+                "on the target during the restore", what, k + 1,
+                vv_restore_object_base (v[k].d->object), v[k].backup_id,
+                (uint64_t) st.st_size, v[k].d->stored_bytes);
+      goto out;
+    }
+    if (vv_qcow2_reader_open (vv_restore_pread_fd, &l->fd,
+                              v[k].d->stored_bytes, &l->r) == -1) {
       vv_error_prefix ("%s, image %zu of the chain: ", what, k + 1);
       goto out;
     }
     l->virtual_size = vv_qcow2_reader_virtual_size (l->r);
+    if (l->virtual_size != v[k].d->virtual_size) {
+      vv_error ("%s, image %zu of the chain (%s of backup %s): its header "
+                "now gives a virtual size of %" PRIu64 " bytes, the catalog "
+                "says %" PRIu64 "; it changed on the target during the "
+                "restore", what, k + 1,
+                vv_restore_object_base (v[k].d->object), v[k].backup_id,
+                l->virtual_size, v[k].d->virtual_size);
+      goto out;
+    }
   }
   f.virtual_size = f.layers[0].virtual_size;
   r = f.raw ? flatten_raw (&f) : flatten_qcow2 (&f);

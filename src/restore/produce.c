@@ -166,7 +166,7 @@ fetch_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
 
   for (;;) {
     struct vv_qcow2_info info = { 0 };
-    _cleanup_free_ char *path = NULL, *next = NULL;
+    _cleanup_free_ char *path = NULL;
     const struct vv_disk_rec *nd;
     size_t nidx;
     bool sync = idx == 0 && strcmp (w->format, "qcow2") == 0;
@@ -216,36 +216,26 @@ fetch_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
         return -1;
       }
     }
-    if (info.backing_file == NULL) {
+    if (vv_restore_chain_backing (&s->chain, idx, d,
+                                  vv_target_name (s->target),
+                                  info.backing_file, &nd, &nidx) == -1) {
+      vv_qcow2_info_clear (&info);
+      return -1;
+    }
+    if (nd == NULL) {
       /* The progress total counted the images along parent_id; a chain
        * that ends sooner leaves some of them unread.
        */
+      vv_qcow2_info_clear (&info);
       if (w->est_fetched < w->est_bytes)
         vv_progress_add (s->p, w->est_bytes - w->est_fetched);
       return 0;
     }
-
     if (info.backing_format && strcmp (info.backing_format, "qcow2") != 0) {
       vv_error ("%s of backup %s names a backing file of format '%s'; "
                 "images on a target are all qcow2",
                 vv_restore_object_base (d->object), s->chain.v[idx]->id,
                 info.backing_format);
-      vv_qcow2_info_clear (&info);
-      return -1;
-    }
-    next = vv_restore_resolve_backing (d->object, info.backing_file);
-    if (next == NULL) {
-      vv_error_prefix ("backup %s on target '%s': ", s->chain.v[idx]->id,
-                       vv_target_name (s->target));
-      vv_qcow2_info_clear (&info);
-      return -1;
-    }
-    nd = vv_restore_chain_find (&s->chain, idx + 1, next, &nidx);
-    if (nd == NULL) {
-      vv_error ("%s of backup %s names the backing file '%s' (%s), which is "
-                "not an image of an earlier backup of chain %s",
-                vv_restore_object_base (d->object), s->chain.v[idx]->id,
-                info.backing_file, next, s->chain.v[0]->chain_id);
       vv_qcow2_info_clear (&info);
       return -1;
     }

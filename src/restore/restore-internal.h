@@ -47,11 +47,6 @@ int vv_restore_chain_load (struct vv_engine *e, struct vv_backup_rec *top,
                            struct vv_restore_chain *ret);
 void vv_restore_chain_clear (struct vv_restore_chain *c);
 
-/* The disk record of v[from..] whose object is name; NULL if none. */
-const struct vv_disk_rec *
-vv_restore_chain_find (const struct vv_restore_chain *c, size_t from,
-                       const char *object, size_t *ret_index);
-
 /* Object names come from the catalog (and, after a rebuild, from
  * manifests on a target), and restore turns them into local paths: a
  * relative name without empty, "." or ".." components.
@@ -59,10 +54,24 @@ vv_restore_chain_find (const struct vv_restore_chain *c, size_t from,
 int vv_restore_check_object (const char *backup_id, const char *object);
 /* The last component of an object name ("vda.qcow2"), for messages. */
 const char *vv_restore_object_base (const char *object);
-/* The object a backing file name stored in object's qcow2 header refers
- * to (resolved relative to object's directory), or NULL with an error.
+/* The object a relative backing file name of object refers to (resolved
+ * relative to object's directory), or NULL with an error.
  */
 char *vv_restore_resolve_backing (const char *object, const char *backing);
+
+/* Where image d of chain position idx leads, given the backing file name
+ * its qcow2 header holds (backing_file, NULL if none): the chain is the
+ * catalog's, so that name must be exactly the one the catalog recorded
+ * (d->backing, "../<parent>/<file>"), which must be an image of the
+ * parent backup c->v[idx + 1].  *ret is that image (and *ret_index its
+ * position), or NULL for a standalone image.  A mismatch is an error
+ * naming both; target names the target in it.
+ */
+int vv_restore_chain_backing (const struct vv_restore_chain *c, size_t idx,
+                              const struct vv_disk_rec *d,
+                              const char *target, const char *backing_file,
+                              const struct vv_disk_rec **ret,
+                              size_t *ret_index);
 
 /* Writes all of buf at offset of fd, a file of a restore named path in
  * errors (vv_restore_write_failed).
@@ -200,7 +209,10 @@ void vv_restore_image_clear (struct vv_restore_image *l);
 
 /* flatten.c: writes the guest view of the chain v[0..n) (top first) as
  * one standalone image of format ("qcow2" or "raw") to out_fd, an empty
- * file (out_path names it in errors).  Raw output is sparse.  what names the disk in errors; progress
+ * file (out_path names it in errors).  Raw output is sparse.  Each
+ * image's file size and header virtual size must be its record's (v[k].d:
+ * stored_bytes, virtual_size), so the output is the size the catalog
+ * recorded for the top image.  what names the disk in errors; progress
  * is reported as a share of weight bytes; buf is VV_RESTORE_BUF_SIZE
  * bytes of scratch.  Fails with VV_ERR_CANCELLED when p is cancelled.
  */

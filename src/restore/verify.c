@@ -231,7 +231,8 @@ check_image (struct vv_target *t, const struct vv_restore_chain *chain,
   const char *base = vv_restore_object_base (d->object);
   struct ranged_read rr = { t, d->object, p };
   struct vv_qcow2_info info = { 0 };
-  _cleanup_free_ char *next = NULL;
+  const struct vv_disk_rec *parent;
+  size_t idx;
   int ret = -1;
 
   if (vv_qcow2_check (target_read, &rr, d->stored_bytes, &info) == -1) {
@@ -249,31 +250,13 @@ check_image (struct vv_target *t, const struct vv_restore_chain *chain,
               vv_target_name (t), info.virtual_size, d->virtual_size);
     goto out;
   }
-  /* In an incremental, a disk added after the chain began is stored
-   * whole, without a backing file.
+  /* The backing file is the one the catalog recorded: the image of the
+   * parent (none for a full, or for a disk added after the chain began,
+   * which an incremental stores whole).
    */
-  if (info.backing_file == NULL) {
-    ret = 0;
+  if (vv_restore_chain_backing (chain, 0, d, vv_target_name (t),
+                                info.backing_file, &parent, &idx) == -1)
     goto out;
-  }
-  if (b->parent_id == NULL) {
-    vv_error ("%s of full backup %s on target '%s' has the backing file "
-              "'%s'; a full must stand alone", base, b->id,
-              vv_target_name (t), info.backing_file);
-    goto out;
-  }
-  next = vv_restore_resolve_backing (d->object, info.backing_file);
-  if (next == NULL) {
-    vv_error_prefix ("backup %s on target '%s': ", b->id, vv_target_name (t));
-    goto out;
-  }
-  if (vv_restore_chain_find (chain, 1, next, NULL) == NULL) {
-    vv_error ("%s of backup %s on target '%s' names the backing file '%s', "
-              "which is not an image of an earlier backup of chain %s",
-              base, b->id, vv_target_name (t), info.backing_file,
-              b->chain_id);
-    goto out;
-  }
   ret = 0;
  out:
   vv_qcow2_info_clear (&info);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +26,11 @@
 #define CONNECTION_TIMEOUT_S 60
 #define REFUSED_TIMEOUT_S 1
 #define LISTEN_BACKLOG 64
+/* Most of the body of a refused call that is read and thrown away, so
+ * that a client that sends it without waiting for "100 Continue" gets
+ * the answer rather than a broken pipe.
+ */
+#define DRAIN_MAX (16 * 1024 * 1024)
 
 /* Open connections of one uid (admins are counted too, not limited). */
 struct uid_count {
@@ -63,6 +69,10 @@ struct request {
   size_t max_body;              /* of the endpoint */
   bool started;
   bool too_large;
+  /* Refused before its body: the answer, sent once the body is drained. */
+  int refused_status;
+  char *refused_body;
+  uint64_t drained;
 };
 
 static void *
@@ -89,6 +99,7 @@ completed_cb (void *cls, struct MHD_Connection *conn, void **req_cls,
   if (req) {
     free (req->uri);
     free (req->body);
+    free (req->refused_body);
     free (req);
     *req_cls = NULL;
   }
@@ -262,6 +273,28 @@ content_length (struct MHD_Connection *mc)
   return errno || *end ? UINT64_MAX : v;
 }
 
+/* Whether the request has a body (a length above 0, or chunks). */
+static bool
+has_body (struct MHD_Connection *mc, uint64_t cl)
+{
+  const char *te = MHD_lookup_connection_value (mc, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+  if (cl != UINT64_MAX)
+    return cl > 0;
+  return te != NULL;
+}
+
+/* Whether the client waits for "100 Continue" before sending its body. */
+static bool
+expects_continue (struct MHD_Connection *mc)
+{
+  const char *e = MHD_lookup_connection_value (mc, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_EXPECT);
+
+  return e && strcasecmp (e, "100-continue") == 0;
+}
+
 static enum MHD_Result
 access_cb (void *cls, struct MHD_Connection *mc, const char *url,
            const char *method, const char *version, const char *upload_data,
@@ -273,6 +306,7 @@ access_cb (void *cls, struct MHD_Connection *mc, const char *url,
   const struct conn *c;
   char *out = NULL;
   const char *query;
+  uint64_t cl;
   int status;
 
   if (req == NULL)
@@ -295,10 +329,20 @@ access_cb (void *cls, struct MHD_Connection *mc, const char *url,
     /* Everything that needs no body is decided before it is read (curl
      * waits for "100 Continue" before sending a large one).
      */
-    status = vv_api_precheck (s->ctx, c->uid, method, url,
-                              content_length (mc), &req->max_body, &out);
-    if (status != 0)
-      return respond (mc, status, out);
+    cl = content_length (mc);
+    status = vv_api_precheck (s->ctx, c->uid, method, url, cl,
+                              &req->max_body, &out);
+    if (status == 0)
+      return MHD_YES;
+    if (!has_body (mc, cl) || expects_continue (mc) || cl > DRAIN_MAX) {
+      /* The body is not read: the connection cannot carry another
+       * request after it, and says so.
+       */
+      return respond_close (mc, status, out, true);
+    }
+    /* The client sends its body anyway: read it into nothing. */
+    req->refused_status = status;
+    req->refused_body = out;
     return MHD_YES;
   }
 
@@ -306,6 +350,10 @@ access_cb (void *cls, struct MHD_Connection *mc, const char *url,
     size_t n = *upload_data_size;
 
     *upload_data_size = 0;
+    if (req->refused_status) {
+      req->drained += n;
+      return req->drained > DRAIN_MAX ? MHD_NO : MHD_YES;
+    }
     if (req->too_large)
       return MHD_YES;
     if (req->len + n > req->max_body) {
@@ -328,6 +376,10 @@ access_cb (void *cls, struct MHD_Connection *mc, const char *url,
     return MHD_YES;
   }
 
+  if (req->refused_status) {
+    out = TAKE_PTR (req->refused_body);
+    return respond (mc, req->refused_status, out);
+  }
   if (req->too_large) {
     _cleanup_free_ char *msg =
       vv_printf ("the request body is larger than %zu bytes, the limit of "

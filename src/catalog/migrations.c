@@ -194,6 +194,13 @@ static const char migration_4[] =
   "UPDATE backups SET offline = 1\n"
   "  WHERE notes LIKE '%offline backup (domain shut off)%';\n";
 
+/* Pruning deletes audit rows, jobs and policy runs by age: indexes so
+ * that it does not scan the tables (jobs have one on created_at).
+ */
+static const char migration_8[] =
+  "CREATE INDEX audit_by_at ON audit (at);\n"
+  "CREATE INDEX policy_runs_by_started ON policy_runs (started_at);\n";
+
 const struct vv_migration vv_catalog_migrations[] = {
   { 1, "targets, instances, chains, backups, disks, jobs, audit",
     migration_1 },
@@ -202,6 +209,7 @@ const struct vv_migration vv_catalog_migrations[] = {
   { 3, "policies, attached instances, policy runs; backup origin and "
     "protection", migration_3 },
   { 4, "offline backups", migration_4 },
+  { 8, "indexes for pruning old audit rows and policy runs", migration_8 },
 };
 const size_t vv_catalog_n_migrations =
   sizeof vv_catalog_migrations / sizeof vv_catalog_migrations[0];

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "jobs/jobs.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -162,6 +163,30 @@ set_path (char **field, const char *what, const char *value, size_t max)
   return vv_daemon_parse_path (what, value, max, field);
 }
 
+static const char *const retention_keys[3] = VV_CONFIG_RETENTION_KEYS;
+
+/* A decimal number from lo to hi into *ret; *ret_set (if given) = true. */
+static int
+parse_number (const char *what, const char *value, unsigned long lo,
+              unsigned long hi, unsigned *ret, bool *ret_set)
+{
+  char *end;
+  unsigned long v;
+
+  errno = 0;
+  v = strtoul (value, &end, 10);
+  if (!isdigit ((unsigned char) value[0]) || *end != '\0' || errno
+      || v < lo || v > hi) {
+    vv_error_code (VV_ERR_INVALID, "%s: '%s' is not a number from %lu to "
+                   "%lu", what, value, lo, hi);
+    return -1;
+  }
+  *ret = (unsigned) v;
+  if (ret_set)
+    *ret_set = true;
+  return 0;
+}
+
 static int
 set_key (struct vv_daemon_config *c, const char *what, const char *key,
          const char *value)
@@ -205,29 +230,20 @@ set_key (struct vv_daemon_config *c, const char *what, const char *key,
     c->max_chain = (unsigned) v;
     return 0;
   }
-  if (strcmp (key, "manual_limit") == 0
-      || strcmp (key, "scheduler_max_concurrent") == 0) {
-    bool manual = strcmp (key, "manual_limit") == 0;
-    unsigned long lo = manual ? 0 : 1, hi = manual ? 10000 : 64;
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul (value, &end, 10);
-    if (!isdigit ((unsigned char) value[0]) || *end != '\0' || errno
-        || v < lo || v > hi) {
-      vv_error_code (VV_ERR_INVALID, "%s: '%s' is not a number from %lu to "
-                     "%lu", what, value, lo, hi);
-      return -1;
-    }
-    if (manual) {
-      c->manual_limit = (unsigned) v;
-      c->manual_limit_set = true;
-    }
-    else
-      c->scheduler_max_concurrent = (unsigned) v;
-    return 0;
-  }
+  if (strcmp (key, "manual_limit") == 0)
+    return parse_number (what, value, 0, 10000, &c->manual_limit,
+                         &c->manual_limit_set);
+  if (strcmp (key, "scheduler_max_concurrent") == 0)
+    return parse_number (what, value, 1, 64, &c->scheduler_max_concurrent,
+                         NULL);
+  if (strcmp (key, "connections_per_uid") == 0)
+    return parse_number (what, value, 1,
+                         VV_API_CONNECTIONS - VV_API_ADMIN_RESERVE,
+                         &c->connections_per_uid, NULL);
+  for (size_t i = 0; i < 3; i++)
+    if (strcmp (key, retention_keys[i]) == 0)
+      return parse_number (what, value, 0, VV_CONFIG_RETENTION_MAX,
+                           &c->retention_days[i], &c->retention_days_set[i]);
   if (strcmp (key, "default_target") == 0) {
     if (vv_check_name ("target name", value, 64) == -1) {
       vv_error_prefix ("%s: ", what);
@@ -240,7 +256,9 @@ set_key (struct vv_daemon_config *c, const char *what, const char *key,
   vv_error_code (VV_ERR_INVALID,
                  "%s: unknown key; the keys are state_dir, socket, connect, "
                  "workers, admin_uids, default_target, max_chain, "
-                 "manual_limit and scheduler_max_concurrent", what);
+                 "manual_limit, scheduler_max_concurrent, "
+                 "connections_per_uid, audit_retention_days, "
+                 "job_retention_days and run_retention_days", what);
   return -1;
 }
 
@@ -249,7 +267,7 @@ vv_daemon_config_load (struct vv_daemon_config *c, const char *path)
 {
   _cleanup_fclose_ FILE *f = fopen (path, "re");
   char line[VV_CONFIG_LINE_MAX + 2];
-  char seen[9][32];
+  char seen[16][32];
   size_t n_seen = 0;
   unsigned lineno = 0;
 
@@ -320,6 +338,13 @@ vv_daemon_config_defaults (struct vv_daemon_config *c)
     c->manual_limit = 4;
   if (c->scheduler_max_concurrent == 0)
     c->scheduler_max_concurrent = 2;
+  if (c->connections_per_uid == 0)
+    c->connections_per_uid = VV_API_DEFAULT_CONNECTIONS_PER_UID;
+  for (size_t i = 0; i < 3; i++) {
+    static const unsigned defaults[3] = VV_CONFIG_RETENTION_DEFAULTS;
+    if (!c->retention_days_set[i])
+      c->retention_days[i] = defaults[i];
+  }
   if (c->default_target == NULL
       && (c->default_target = vv_strdup (VV_DEFAULT_TARGET)) == NULL)
     return -1;

@@ -314,7 +314,8 @@ test_migration_from_2 (void)
   vv_catalog_close (c);
   /* Back to version 2 by hand: drop what 3 and later made. */
   raw_exec (path,
-            "ALTER TABLE backups DROP COLUMN offline;"
+            "DROP INDEX audit_by_at;"
+            " ALTER TABLE backups DROP COLUMN offline;"
             " DELETE FROM schema_version WHERE version > 3;"
             " DROP TABLE policy_runs; DROP TABLE policy_instances;"
             " DROP TABLE policies;"

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog-internal.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/strutil.h"
@@ -136,6 +137,8 @@ test_fresh_and_reopen (void)
   CHECK (STREQ (raw_text (path, "PRAGMA journal_mode", buf, sizeof buf),
                 "wal"));
   CHECK (raw_count (path, "SELECT count(*) FROM schema_version")
+         == (int) vv_catalog_n_migrations);
+  CHECK (raw_count (path, "SELECT max(version) FROM schema_version")
          == vv_catalog_latest_schema_version ());
 
   /* Opening again changes nothing. */
@@ -147,6 +150,8 @@ test_fresh_and_reopen (void)
   vv_target_rec_free (t);
   vv_catalog_close (c);
   CHECK (raw_count (path, "SELECT count(*) FROM schema_version")
+         == (int) vv_catalog_n_migrations);
+  CHECK (raw_count (path, "SELECT max(version) FROM schema_version")
          == vv_catalog_latest_schema_version ());
 }
 
@@ -154,17 +159,21 @@ static void
 test_future_version (void)
 {
   _cleanup_free_ char *path = path_in_tmp ("future.db");
-  _cleanup_free_ char *expect = NULL;
+  _cleanup_free_ char *expect = NULL, *future = NULL;
+  int next = vv_catalog_latest_schema_version () + 1;
   struct vv_catalog *c;
 
   c = vv_catalog_open (path);
   CHECK (c);
   vv_catalog_close (c);
-  raw_exec (path, "INSERT INTO schema_version VALUES"
-            " (5, '2030-01-01T00:00:00Z', 'from the future')");
+  future = vv_printf ("INSERT INTO schema_version VALUES"
+                      " (%d, '2030-01-01T00:00:00Z', 'from the future')",
+                      next);
+  CHECK (future);
+  raw_exec (path, future);
 
-  expect = vv_printf ("catalog %s has schema version 5; this virtvault "
-                      "knows up to %d: upgrade virtvault", path,
+  expect = vv_printf ("catalog %s has schema version %d; this virtvault "
+                      "knows up to %d: upgrade virtvault", path, next,
                       vv_catalog_latest_schema_version ());
   CHECK (expect);
   c = vv_catalog_open (path);
@@ -846,9 +855,10 @@ test_migration_from_3 (void)
   c = vv_catalog_open (path);
   CHECK (c);
   vv_catalog_close (c);
-  /* Back to version 3 by hand: drop what 4 made. */
+  /* Back to version 3 by hand: drop what 4 and later made. */
   raw_exec (path,
-            "ALTER TABLE backups DROP COLUMN offline;"
+            "DROP INDEX audit_by_at; DROP INDEX policy_runs_by_started;"
+            " ALTER TABLE backups DROP COLUMN offline;"
             " DELETE FROM schema_version WHERE version >= 4;"
             " INSERT INTO targets (name, url, created_at) VALUES"
             "  ('local', 'file:///x', '2026-01-01T00:00:00Z');"
@@ -866,7 +876,12 @@ test_migration_from_3 (void)
   CHECK (raw_count (path, "SELECT max(version) FROM schema_version") == 3);
   c = vv_catalog_open (path);
   CHECK (c);
-  CHECK (vv_catalog_schema_version (c) == 4);
+  CHECK (vv_catalog_schema_version (c)
+         == vv_catalog_latest_schema_version ());
+  /* Version 8: the indexes pruning uses. */
+  CHECK (raw_count (path, "SELECT count(*) FROM sqlite_master WHERE type ="
+                    " 'index' AND name IN ('audit_by_at',"
+                    " 'policy_runs_by_started')") == 2);
   b = vv_catalog_backup_get (c, "bk-1", VV_OWNER_ANY);
   CHECK (b && !b->offline);
   vv_backup_rec_free (b);

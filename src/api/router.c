@@ -180,10 +180,11 @@ longest_segment (const char *path)
  * mutates).  A user's failed calls are too, up to FAILURES_PER_WINDOW in
  * FAILURE_WINDOW_S seconds; the rest are only counted, and the count is
  * logged with the user's next recorded failure.  So one local user
- * cannot grow the log or the catalog faster than that.
+ * cannot grow the log or the catalog faster than that (docs/api.md,
+ * "Limits").
  */
-#define FAILURE_WINDOW_S 60
-#define FAILURES_PER_WINDOW 10
+#define FAILURE_WINDOW_S 3600
+#define FAILURES_PER_WINDOW 30
 #define FAILURE_SLOTS 64
 
 struct vv_api_failures {
@@ -281,8 +282,8 @@ record_failure (struct vv_api_request *r)
   r->failure_recorded = failure_admit (r->ctx->failures, r->uid, &dropped);
   if (dropped)
     vv_api_log (r->ctx, "uid %u: %llu failed calls were neither logged nor "
-                "audited (a user's failures are recorded up to %d a "
-                "minute)", (unsigned) r->uid, (unsigned long long) dropped,
+                "audited (a user's failures are recorded up to %d an "
+                "hour)", (unsigned) r->uid, (unsigned long long) dropped,
                 FAILURES_PER_WINDOW);
   return r->failure_recorded;
 }

@@ -893,6 +893,61 @@ test_migration_from_3 (void)
   vv_catalog_close (c);
 }
 
+/* Pruning by age: finished rows only, the newest run of an instance
+ * stays, 0 keeps for ever.
+ */
+static void
+test_prune (void)
+{
+  _cleanup_free_ char *path = path_in_tmp ("prune.db");
+  struct vv_prune_ages ages = { .audit_days = 10, .job_days = 5,
+                                .run_days = 5 };
+  struct vv_prune_counts n;
+  struct vv_catalog *c;
+  time_t now;
+
+  CHECK (vv_parse_time_utc ("2026-06-01T00:00:00Z", &now) == 0);
+  c = vv_catalog_open (path);
+  CHECK (c);
+  vv_catalog_close (c);
+  raw_exec (path,
+            "INSERT INTO audit (at, uid, action, result) VALUES"
+            "  ('2026-05-20T00:00:00Z', 0, 'old', 'ok'),"
+            "  ('2026-05-25T00:00:00Z', 0, 'new', 'ok');"
+            " INSERT INTO jobs (id, kind, status, created_at, owner_uid)"
+            " VALUES ('j1', 'backup', 'completed', '2026-05-01T00:00:00Z', 0),"
+            "  ('j2', 'backup', 'pending', '2026-05-01T00:00:00Z', 0),"
+            "  ('j3', 'verify', 'failed', '2026-05-30T00:00:00Z', 0);"
+            " INSERT INTO policies (name, owner_uid, schedule_kind,"
+            "  schedule_hour, schedule_minute, created_at) VALUES"
+            "  ('p', 0, 'daily', 3, 0, '2026-01-01T00:00:00Z');"
+            " INSERT INTO policy_runs (id, policy, domain_uuid, scheduled_for,"
+            "  started_at, result) VALUES"
+            "  (1, 'p', 'u1', 'x', '2026-05-01T00:00:00Z', 'ok'),"
+            "  (2, 'p', 'u1', 'x', '2026-05-02T00:00:00Z', 'running'),"
+            "  (3, 'p', 'u1', 'x', '2026-05-03T00:00:00Z', 'failed'),"
+            "  (4, 'p', 'u2', 'x', '2026-05-01T00:00:00Z', 'ok');");
+  c = vv_catalog_open (path);
+  CHECK (c);
+  CHECK (vv_catalog_prune (c, &ages, now, &n) == 0);
+  CHECK (n.audit == 1 && n.jobs == 1 && n.runs == 1);
+  CHECK (raw_count (path, "SELECT count(*) FROM audit WHERE action = 'new'")
+         == 1);
+  CHECK (raw_count (path, "SELECT count(*) FROM jobs WHERE id IN ('j2', 'j3')")
+         == 2);
+  /* 1 goes; 2 runs; 3 and 4 are the newest of their instances. */
+  CHECK (raw_count (path, "SELECT count(*) FROM policy_runs") == 3);
+  CHECK (raw_count (path, "SELECT count(*) FROM policy_runs WHERE id IN"
+                    " (2, 3, 4)") == 3);
+  /* Again: nothing more; with 0 days nothing at all. */
+  CHECK (vv_catalog_prune (c, &ages, now, &n) == 0);
+  CHECK (n.audit == 0 && n.jobs == 0 && n.runs == 0);
+  ages = (struct vv_prune_ages) { 0 };
+  CHECK (vv_catalog_prune (c, &ages, now + 1000 * 86400, &n) == 0);
+  CHECK (n.audit == 0 && n.jobs == 0 && n.runs == 0);
+  vv_catalog_close (c);
+}
+
 int
 main (void)
 {
@@ -921,6 +976,7 @@ main (void)
   test_offline_field ();
   test_insert_all ();
   test_migration_from_3 ();
+  test_prune ();
   test_concurrency (conc);
 
   CHECK (vv_remove_tree (tmpdir) == 0);

@@ -221,9 +221,12 @@ checkpoints_of () {
 
 # start_daemon [extra args] : a private virtvaultd with its own state dir,
 # socket and the default 'local' target in it; sets VV_STATE and VV_SOCK.
+# As in the default layout (/run/virtvault/virtvaultd.sock), the socket's
+# directory does not exist before the daemon creates it, with the mode
+# the daemon gives it.
 start_daemon () {
     VV_STATE=${VV_STATE:-$VV_TMP/state}
-    VV_SOCK=$VV_STATE/virtvaultd.sock
+    VV_SOCK=$VV_TMP/run/$(basename "$VV_STATE")/virtvaultd.sock
     start_daemon_args --state-dir "$VV_STATE" --socket "$VV_SOCK" "$@"
 }
 

@@ -893,6 +893,88 @@ cleanup_tmpdir (void)
   vv_remove_tree (tmpdir);
 }
 
+/* ---- what is decided before the body (vv_api_precheck) ---- */
+
+static int
+precheck (uid_t uid, const char *method, const char *path, uint64_t length,
+          size_t *ret_max)
+{
+  char *body = NULL;
+  int status;
+
+  *ret_max = 0;
+  status = vv_api_precheck (&ctx, uid, method, path, length, ret_max, &body);
+  CHECK ((status == 0) == (body == NULL));
+  free (body);
+  return status;
+}
+
+static void
+test_precheck (void)
+{
+  size_t before = count_audit (), max;
+  char big[VV_API_BODY_NONE + 16];
+  struct answer a;
+
+  /* A user on an admin-only endpoint: 403 whatever the body, audited. */
+  CHECK (precheck (1000, "POST", "/v1/backups", 1000000, &max) == 403);
+  CHECK (count_audit () == before + 1);
+  CHECK (precheck (1000, "GET", "/v1/targets", 0, &max) == 403);
+  /* A restore of a backup the user cannot see: 404, as for none. */
+  CHECK (precheck (1000, "POST", "/v1/backups/bk-000000000000/restore",
+                   10, &max) == 404);
+  /* An admin may send the body, up to the endpoint's limit. */
+  CHECK (precheck (1001, "POST", "/v1/backups", 100, &max) == 0);
+  CHECK (max == VV_API_BODY_FIELDS);
+  CHECK (precheck (0, "POST", "/v1/backups", VV_API_BODY_FIELDS + 1, &max)
+         == 413);
+  /* A user's own endpoints: the body may come; no fields, 4 KiB. */
+  CHECK (precheck (1000, "DELETE", "/v1/backups/bk-000000000000",
+                   UINT64_MAX, &max) == 0);
+  CHECK (max == VV_API_BODY_NONE);
+  CHECK (precheck (1000, "POST", "/v1/policies", 5000, &max) == 0);
+  CHECK (max == VV_API_BODY_FIELDS);
+  CHECK (precheck (1000, "GET", "/v1/nosuch", 0, &max) == 404);
+  CHECK (precheck (1000, "DELETE", "/v1/jobs", 0, &max) == 405);
+
+  /* Without a length the limit holds while reading: vv_api_handle. */
+  memset (big, ' ', sizeof big);
+  big[0] = '{';
+  big[sizeof big - 2] = '}';
+  big[sizeof big - 1] = '\0';
+  a = call (0, "DELETE", "/v1/backups/bk-000000000000", NULL, big);
+  CHECK (a.status == 413);
+  CHECK (STREQ (error_code (a.json), "invalid"));
+  answer_clear (&a);
+}
+
+/* A user's failures are audited up to 30 an hour; an admin's always. */
+static void
+test_failure_limit (void)
+{
+  size_t before;
+
+  ctx.failures = vv_api_failures_new ();
+  CHECK (ctx.failures);
+  before = count_audit ();
+  for (int i = 0; i < 40; i++) {
+    struct answer a = call (1002, "DELETE", "/v1/backups/bk-000000000000",
+                            NULL, NULL);
+    CHECK (a.status == 404);
+    answer_clear (&a);
+  }
+  CHECK (count_audit () == before + 30);
+  before = count_audit ();
+  for (int i = 0; i < 40; i++) {
+    struct answer a = call (1001, "DELETE", "/v1/backups/bk-000000000000",
+                            NULL, NULL);
+    CHECK (a.status == 404);
+    answer_clear (&a);
+  }
+  CHECK (count_audit () == before + 40);
+  ctx.failures = vv_api_failures_free (ctx.failures);
+}
+
 int
 main (void)
 {
@@ -939,6 +1021,8 @@ main (void)
   test_audit ();
   test_backup_records ();
   test_jobs ();
+  test_precheck ();
+  test_failure_limit ();
 
   ctx.jobs = vv_jobs_free (ctx.jobs);
   catalog = vv_catalog_close (catalog);

@@ -318,6 +318,7 @@ test_migration_from_2 (void)
             " ALTER TABLE jobs DROP COLUMN notes;"
             " DROP TABLE policy_retries; DROP INDEX backups_by_cleanup;"
             " ALTER TABLE backups DROP COLUMN cleanup;"
+            " DROP INDEX audit_by_at;"
             " ALTER TABLE backups DROP COLUMN offline;"
             " DELETE FROM schema_version WHERE version > 3;"
             " DROP TABLE policy_runs; DROP TABLE policy_instances;"

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog-internal.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/strutil.h"
@@ -136,6 +137,8 @@ test_fresh_and_reopen (void)
   CHECK ((st.st_mode & 0777) == 0600);
   CHECK (STREQ (raw_text (path, "PRAGMA journal_mode", buf, sizeof buf),
                 "wal"));
+  CHECK (raw_count (path, "SELECT count(*) FROM schema_version")
+         == (int) vv_catalog_n_migrations);
   CHECK (raw_count (path, "SELECT max(version) FROM schema_version")
          == vv_catalog_latest_schema_version ());
 
@@ -147,6 +150,8 @@ test_fresh_and_reopen (void)
   CHECK (t && STREQ (t->url, "file:///srv/backup"));
   vv_target_rec_free (t);
   vv_catalog_close (c);
+  CHECK (raw_count (path, "SELECT count(*) FROM schema_version")
+         == (int) vv_catalog_n_migrations);
   CHECK (raw_count (path, "SELECT max(version) FROM schema_version")
          == vv_catalog_latest_schema_version ());
 }
@@ -155,24 +160,21 @@ static void
 test_future_version (void)
 {
   _cleanup_free_ char *path = path_in_tmp ("future.db");
-  _cleanup_free_ char *expect = NULL;
+  _cleanup_free_ char *expect = NULL, *future = NULL;
+  int next = vv_catalog_latest_schema_version () + 1;
   struct vv_catalog *c;
 
   c = vv_catalog_open (path);
   CHECK (c);
   vv_catalog_close (c);
-  {
-    _cleanup_free_ char *sql =
-      vv_printf ("INSERT INTO schema_version VALUES"
-                 " (%d, '2030-01-01T00:00:00Z', 'from the future')",
-                 vv_catalog_latest_schema_version () + 1);
-    CHECK (sql);
-    raw_exec (path, sql);
-  }
+  future = vv_printf ("INSERT INTO schema_version VALUES"
+                      " (%d, '2030-01-01T00:00:00Z', 'from the future')",
+                      next);
+  CHECK (future);
+  raw_exec (path, future);
 
   expect = vv_printf ("catalog %s has schema version %d; this virtvault "
-                      "knows up to %d: upgrade virtvault", path,
-                      vv_catalog_latest_schema_version () + 1,
+                      "knows up to %d: upgrade virtvault", path, next,
                       vv_catalog_latest_schema_version ());
   CHECK (expect);
   c = vv_catalog_open (path);
@@ -920,6 +922,7 @@ test_migration_from_3 (void)
             " ALTER TABLE jobs DROP COLUMN notes;"
             " DROP TABLE policy_retries; DROP INDEX backups_by_cleanup;"
             " ALTER TABLE backups DROP COLUMN cleanup;"
+            " DROP INDEX audit_by_at; DROP INDEX policy_runs_by_started;"
             " ALTER TABLE backups DROP COLUMN offline;"
             " DELETE FROM schema_version WHERE version >= 4;"
             " INSERT INTO targets (name, url, created_at) VALUES"
@@ -938,7 +941,12 @@ test_migration_from_3 (void)
   CHECK (raw_count (path, "SELECT max(version) FROM schema_version") == 3);
   c = vv_catalog_open (path);
   CHECK (c);
-  CHECK (vv_catalog_schema_version (c) == vv_catalog_latest_schema_version ());
+  CHECK (vv_catalog_schema_version (c)
+         == vv_catalog_latest_schema_version ());
+  /* Version 7: the indexes pruning uses. */
+  CHECK (raw_count (path, "SELECT count(*) FROM sqlite_master WHERE type ="
+                    " 'index' AND name IN ('audit_by_at',"
+                    " 'policy_runs_by_started')") == 2);
   b = vv_catalog_backup_get (c, "bk-1", VV_OWNER_ANY);
   CHECK (b && !b->offline);
   /* Older backups have no digest of their domain XML. */
@@ -949,6 +957,61 @@ test_migration_from_3 (void)
          && STREQ (b->notes,
                    "skipped hdc: cdrom; offline backup (domain shut off)"));
   vv_backup_rec_free (b);
+  vv_catalog_close (c);
+}
+
+/* Pruning by age: finished rows only, the newest run of an instance
+ * stays, 0 keeps for ever.
+ */
+static void
+test_prune (void)
+{
+  _cleanup_free_ char *path = path_in_tmp ("prune.db");
+  struct vv_prune_ages ages = { .audit_days = 10, .job_days = 5,
+                                .run_days = 5 };
+  struct vv_prune_counts n;
+  struct vv_catalog *c;
+  time_t now;
+
+  CHECK (vv_parse_time_utc ("2026-06-01T00:00:00Z", &now) == 0);
+  c = vv_catalog_open (path);
+  CHECK (c);
+  vv_catalog_close (c);
+  raw_exec (path,
+            "INSERT INTO audit (at, uid, action, result) VALUES"
+            "  ('2026-05-20T00:00:00Z', 0, 'old', 'ok'),"
+            "  ('2026-05-25T00:00:00Z', 0, 'new', 'ok');"
+            " INSERT INTO jobs (id, kind, status, created_at, owner_uid)"
+            " VALUES ('j1', 'backup', 'completed', '2026-05-01T00:00:00Z', 0),"
+            "  ('j2', 'backup', 'pending', '2026-05-01T00:00:00Z', 0),"
+            "  ('j3', 'verify', 'failed', '2026-05-30T00:00:00Z', 0);"
+            " INSERT INTO policies (name, owner_uid, schedule_kind,"
+            "  schedule_hour, schedule_minute, created_at) VALUES"
+            "  ('p', 0, 'daily', 3, 0, '2026-01-01T00:00:00Z');"
+            " INSERT INTO policy_runs (id, policy, domain_uuid, scheduled_for,"
+            "  started_at, result) VALUES"
+            "  (1, 'p', 'u1', 'x', '2026-05-01T00:00:00Z', 'ok'),"
+            "  (2, 'p', 'u1', 'x', '2026-05-02T00:00:00Z', 'running'),"
+            "  (3, 'p', 'u1', 'x', '2026-05-03T00:00:00Z', 'failed'),"
+            "  (4, 'p', 'u2', 'x', '2026-05-01T00:00:00Z', 'ok');");
+  c = vv_catalog_open (path);
+  CHECK (c);
+  CHECK (vv_catalog_prune (c, &ages, now, &n) == 0);
+  CHECK (n.audit == 1 && n.jobs == 1 && n.runs == 1);
+  CHECK (raw_count (path, "SELECT count(*) FROM audit WHERE action = 'new'")
+         == 1);
+  CHECK (raw_count (path, "SELECT count(*) FROM jobs WHERE id IN ('j2', 'j3')")
+         == 2);
+  /* 1 goes; 2 runs; 3 and 4 are the newest of their instances. */
+  CHECK (raw_count (path, "SELECT count(*) FROM policy_runs") == 3);
+  CHECK (raw_count (path, "SELECT count(*) FROM policy_runs WHERE id IN"
+                    " (2, 3, 4)") == 3);
+  /* Again: nothing more; with 0 days nothing at all. */
+  CHECK (vv_catalog_prune (c, &ages, now, &n) == 0);
+  CHECK (n.audit == 0 && n.jobs == 0 && n.runs == 0);
+  ages = (struct vv_prune_ages) { 0 };
+  CHECK (vv_catalog_prune (c, &ages, now + 1000 * 86400, &n) == 0);
+  CHECK (n.audit == 0 && n.jobs == 0 && n.runs == 0);
   vv_catalog_close (c);
 }
 
@@ -981,6 +1044,7 @@ main (void)
   test_cleanup_field ();
   test_insert_all ();
   test_migration_from_3 ();
+  test_prune ();
   test_concurrency (conc);
 
   CHECK (vv_remove_tree (tmpdir) == 0);

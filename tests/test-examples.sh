@@ -30,6 +30,10 @@ valid[default_target]=offsite;             shown[default_target]=offsite
 valid[max_chain]=9;                        shown[max_chain]=9
 valid[manual_limit]=0;                     shown[manual_limit]=0
 valid[scheduler_max_concurrent]=5;         shown[scheduler_max_concurrent]=5
+valid[connections_per_uid]=8;              shown[connections_per_uid]=8
+valid[audit_retention_days]=0;             shown[audit_retention_days]=0
+valid[job_retention_days]=30;              shown[job_retention_days]=30
+valid[run_retention_days]=36500;           shown[run_retention_days]=36500
 
 # key <TAB> bad value <TAB> what the message must say besides file:line: key
 long=$(printf 'a%.0s' $(seq 1 120))
@@ -53,7 +57,12 @@ max_chain	1001	is not a number of incremental backups per chain from 1 to 1000
 manual_limit	10001	is not a number from 0 to 10000
 manual_limit	four	is not a number from 0 to 10000
 scheduler_max_concurrent	0	is not a number from 1 to 64
-scheduler_max_concurrent	65	is not a number from 1 to 64"
+scheduler_max_concurrent	65	is not a number from 1 to 64
+connections_per_uid	0	is not a number of connections from 1 to 224
+connections_per_uid	225	is not a number of connections from 1 to 224
+audit_retention_days	36501	is not a number of days from 0 to 36500
+job_retention_days	-1	is not a number of days from 0 to 36500
+run_retention_days	ninety	is not a number of days from 0 to 36500"
 
 # ---- the key list comes from the parser ----
 keys=$("$vvd" --print-config-keys) || fail "virtvaultd --print-config-keys"

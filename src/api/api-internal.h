@@ -35,6 +35,11 @@ struct vv_api_request {
    */
   char *audit_object;
   char *audit_detail;
+  /* Whether a failure of this request is logged and audited (users'
+   * failures are, up to a rate); decided at the first failure.
+   */
+  bool failure_decided;
+  bool failure_recorded;
 };
 
 /* A handler returns the HTTP status of its answer (200, 202) with
@@ -127,6 +132,14 @@ char *vv_api_error_body (enum vv_errcode code, const char *msg);
 /* Logs a line through ctx->log (printf-style), if the daemon gave one. */
 void vv_api_log (struct vv_api_context *ctx, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
+/* Logs a call refused outside the router (413, 429), with the rate limit
+ * of a user's failures.
+ */
+void vv_api_log_refusal (struct vv_api_context *ctx, uid_t uid,
+                         const char *method, const char *path, int status,
+                         const char *msg);
+/* Root or in admin_uids. */
+bool vv_api_is_admin (const struct vv_api_context *ctx, uid_t uid);
 /* Fails with VV_ERR_FORBIDDEN unless the caller is an admin. */
 int vv_api_require_admin (struct vv_api_request *r, const char *what);
 

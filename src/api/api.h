@@ -13,8 +13,21 @@
 
 struct vv_scheduler;
 
-/* Largest request body accepted. */
-#define VV_API_MAX_BODY (1024 * 1024)
+/* Largest request body of an endpoint that takes no fields ({} and
+ * white space), and of one that takes a JSON object of fields.
+ */
+#define VV_API_BODY_NONE 4096
+#define VV_API_BODY_FIELDS (64 * 1024)
+
+/* Connections the daemon serves at once, of which a user (neither root
+ * nor an admin) may hold connections_per_uid of the daemon config, and
+ * users together all but VV_API_ADMIN_RESERVE.
+ */
+#define VV_API_CONNECTIONS 256
+#define VV_API_ADMIN_RESERVE 32
+#define VV_API_DEFAULT_CONNECTIONS_PER_UID 16
+
+struct vv_api_failures;
 
 struct vv_api_context {
   struct vv_engine *engine;
@@ -30,7 +43,26 @@ struct vv_api_context {
   /* Appended with policies. */
   struct vv_scheduler *scheduler;       /* may be NULL (no scheduler) */
   unsigned manual_limit;                /* manual backups per instance */
+  /* Appended with the resource limits. */
+  unsigned connections_per_uid;         /* of a user; 0 = the default */
+  struct vv_api_failures *failures;     /* set by vv_api_start */
 };
+
+/* Before the body is read: routes the call and decides what needs no
+ * body (unknown endpoints, methods, callers who may not call it at all,
+ * a Content-Length beyond the endpoint's limit; content_length is
+ * UINT64_MAX when unknown).  0 when the body may be read, at most
+ * *ret_max_body bytes; else the HTTP status with *ret_body as in
+ * vv_api_handle.
+ */
+int vv_api_precheck (struct vv_api_context *ctx, uid_t uid,
+                     const char *method, const char *path,
+                     uint64_t content_length, size_t *ret_max_body,
+                     char **ret_body);
+
+/* The rate limit of logged and audited failures of users (router.c). */
+struct vv_api_failures *vv_api_failures_new (void);
+struct vv_api_failures *vv_api_failures_free (struct vv_api_failures *f);
 
 /* One request, independent of HTTP: routes it and returns the HTTP
  * status and a JSON body (always an object or array; errors are

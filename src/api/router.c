@@ -1,9 +1,11 @@
 #include <config.h>
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/error.h"
 #include "util/json.h"
@@ -28,49 +30,102 @@ handle_version (struct vv_api_request *r, json_object **ret)
   return 200;
 }
 
+/* Who may call a route at all, decided from the method, the path and the
+ * caller before the body is read (the handlers check again):
+ *   ANY            everyone; the handler shows a user only their objects;
+ *   ADMIN          administrators only: 403 for others;
+ *   ADMIN_BACKUP   administrators only, on a backup: 404 when the caller
+ *                  cannot see the backup (as if it did not exist), else 403;
+ *   ADMIN_POLICY   the same on a policy.
+ */
+enum access { ANY, ADMIN, ADMIN_BACKUP, ADMIN_POLICY };
+
+/* Largest body per route: endpoints without fields take at most {} and
+ * some white space; the others a small JSON object.  docs/api.md lists
+ * them.
+ */
+#define BODY_NONE VV_API_BODY_NONE
+#define BODY_FIELDS VV_API_BODY_FIELDS
+
 /* Path patterns are relative to /v1/; "*" is the {id} or {name}. */
 static const struct route {
   const char *method;
   const char *pattern;
   vv_api_handler handler;
   const char *action;           /* audit action of mutating calls */
+  enum access access;
+  size_t max_body;
 } routes[] = {
-  { "GET",    "version",           handle_version,           NULL },
-  { "POST",   "backups",           vv_api_backup_create,     "backup.create" },
-  { "GET",    "backups",           vv_api_backup_list,       NULL },
-  { "GET",    "backups/*",         vv_api_backup_get,        NULL },
-  { "DELETE", "backups/*",         vv_api_backup_delete,     "backup.delete" },
-  { "POST",   "backups/*/verify",  vv_api_backup_verify,     "backup.verify" },
-  { "POST",   "backups/*/restore", vv_api_backup_restore,    "backup.restore" },
-  { "GET",    "chains",            vv_api_chain_list,        NULL },
-  { "GET",    "chains/*",          vv_api_chain_get,         NULL },
-  { "GET",    "jobs",              vv_api_job_list,          NULL },
-  { "GET",    "jobs/*",            vv_api_job_get,           NULL },
-  { "POST",   "jobs/*/cancel",     vv_api_job_cancel,        "job.cancel" },
-  { "GET",    "targets",           vv_api_target_list,       NULL },
-  { "POST",   "targets",           vv_api_target_create,     "target.create" },
-  { "GET",    "targets/*",         vv_api_target_get,        NULL },
-  { "DELETE", "targets/*",         vv_api_target_delete,     "target.delete" },
-  { "POST",   "targets/*/test",    vv_api_target_test,       "target.test" },
-  { "POST",   "targets/*/import",  vv_api_target_import,     "target.import" },
-  { "POST",   "policies",          vv_api_policy_create,     "policy.create" },
-  { "GET",    "policies",          vv_api_policy_list,       NULL },
-  { "GET",    "policies/*",        vv_api_policy_get,        NULL },
-  { "PATCH",  "policies/*",        vv_api_policy_edit,       "policy.edit" },
-  { "POST",   "policies/*/edit",   vv_api_policy_edit,       "policy.edit" },
-  { "DELETE", "policies/*",        vv_api_policy_delete,     "policy.delete" },
-  { "POST",   "policies/*/pause",  vv_api_policy_pause,      "policy.pause" },
-  { "POST",   "policies/*/resume", vv_api_policy_resume,     "policy.resume" },
-  { "POST",   "policies/*/attach", vv_api_policy_attach,     "policy.attach" },
-  { "GET",    "policies/*/runs",   vv_api_policy_runs,       NULL },
-  { "GET",    "instances",         vv_api_instance_list,     NULL },
-  { "POST",   "instances/*/detach", vv_api_instance_detach,  "policy.detach" },
-  { "POST",   "instances/*/purge", vv_api_instance_purge,    "instance.purge" },
-  { "POST",   "backups/*/protect", vv_api_backup_protect,    "backup.protect" },
+  { "GET",    "version",           handle_version,           NULL,
+    ANY, BODY_NONE },
+  { "POST",   "backups",           vv_api_backup_create,     "backup.create",
+    ADMIN, BODY_FIELDS },
+  { "GET",    "backups",           vv_api_backup_list,       NULL,
+    ANY, BODY_NONE },
+  { "GET",    "backups/*",         vv_api_backup_get,        NULL,
+    ANY, BODY_NONE },
+  { "DELETE", "backups/*",         vv_api_backup_delete,     "backup.delete",
+    ANY, BODY_NONE },
+  { "POST",   "backups/*/verify",  vv_api_backup_verify,     "backup.verify",
+    ANY, BODY_NONE },
+  { "POST",   "backups/*/restore", vv_api_backup_restore,    "backup.restore",
+    ADMIN_BACKUP, BODY_FIELDS },
+  { "GET",    "chains",            vv_api_chain_list,        NULL,
+    ANY, BODY_NONE },
+  { "GET",    "chains/*",          vv_api_chain_get,         NULL,
+    ANY, BODY_NONE },
+  { "GET",    "jobs",              vv_api_job_list,          NULL,
+    ANY, BODY_NONE },
+  { "GET",    "jobs/*",            vv_api_job_get,           NULL,
+    ANY, BODY_NONE },
+  { "POST",   "jobs/*/cancel",     vv_api_job_cancel,        "job.cancel",
+    ANY, BODY_NONE },
+  { "GET",    "targets",           vv_api_target_list,       NULL,
+    ADMIN, BODY_NONE },
+  { "POST",   "targets",           vv_api_target_create,     "target.create",
+    ADMIN, BODY_FIELDS },
+  { "GET",    "targets/*",         vv_api_target_get,        NULL,
+    ADMIN, BODY_NONE },
+  { "DELETE", "targets/*",         vv_api_target_delete,     "target.delete",
+    ADMIN, BODY_NONE },
+  { "POST",   "targets/*/test",    vv_api_target_test,       "target.test",
+    ADMIN, BODY_NONE },
+  { "POST",   "targets/*/import",  vv_api_target_import,     "target.import",
+    ADMIN, BODY_NONE },
+  { "POST",   "policies",          vv_api_policy_create,     "policy.create",
+    ANY, BODY_FIELDS },
+  { "GET",    "policies",          vv_api_policy_list,       NULL,
+    ANY, BODY_NONE },
+  { "GET",    "policies/*",        vv_api_policy_get,        NULL,
+    ANY, BODY_NONE },
+  { "PATCH",  "policies/*",        vv_api_policy_edit,       "policy.edit",
+    ANY, BODY_FIELDS },
+  { "POST",   "policies/*/edit",   vv_api_policy_edit,       "policy.edit",
+    ANY, BODY_FIELDS },
+  { "DELETE", "policies/*",        vv_api_policy_delete,     "policy.delete",
+    ANY, BODY_NONE },
+  { "POST",   "policies/*/pause",  vv_api_policy_pause,      "policy.pause",
+    ANY, BODY_NONE },
+  { "POST",   "policies/*/resume", vv_api_policy_resume,     "policy.resume",
+    ANY, BODY_NONE },
+  { "POST",   "policies/*/attach", vv_api_policy_attach,     "policy.attach",
+    ADMIN_POLICY, BODY_FIELDS },
+  { "GET",    "policies/*/runs",   vv_api_policy_runs,       NULL,
+    ANY, BODY_NONE },
+  { "GET",    "instances",         vv_api_instance_list,     NULL,
+    ANY, BODY_NONE },
+  { "POST",   "instances/*/detach", vv_api_instance_detach,  "policy.detach",
+    ANY, BODY_NONE },
+  { "POST",   "instances/*/purge", vv_api_instance_purge,    "instance.purge",
+    ADMIN, BODY_NONE },
+  { "POST",   "backups/*/protect", vv_api_backup_protect,    "backup.protect",
+    ANY, BODY_NONE },
   { "POST",   "backups/*/unprotect", vv_api_backup_unprotect,
-    "backup.unprotect" },
-  { "GET",    "debug/clock",       vv_api_clock_get,         NULL },
-  { "POST",   "debug/clock",       vv_api_clock_set,         "debug.clock" },
+    "backup.unprotect", ANY, BODY_NONE },
+  { "GET",    "debug/clock",       vv_api_clock_get,         NULL,
+    ANY, BODY_NONE },
+  { "POST",   "debug/clock",       vv_api_clock_set,         "debug.clock",
+    ADMIN, BODY_FIELDS },
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -117,6 +172,133 @@ longest_segment (const char *path)
       path++;
   }
   return longest;
+}
+
+/* ---- failed calls of users: logged and audited, up to a rate ----
+ *
+ * Each failed call of an administrator is logged (and audited when it
+ * mutates).  A user's failed calls are too, up to FAILURES_PER_WINDOW in
+ * FAILURE_WINDOW_S seconds; the rest are only counted, and the count is
+ * logged with the user's next recorded failure.  So one local user
+ * cannot grow the log or the catalog faster than that (docs/api.md,
+ * "Limits").
+ */
+#define FAILURE_WINDOW_S 3600
+#define FAILURES_PER_WINDOW 30
+#define FAILURE_SLOTS 64
+
+struct vv_api_failures {
+  pthread_mutex_t lock;
+  struct failure_slot {
+    bool used;
+    uid_t uid;
+    time_t start;               /* CLOCK_MONOTONIC seconds */
+    unsigned recorded;
+    uint64_t dropped;
+  } slot[FAILURE_SLOTS];
+};
+
+struct vv_api_failures *
+vv_api_failures_new (void)
+{
+  struct vv_api_failures *f = calloc (1, sizeof *f);
+
+  if (f == NULL) {
+    vv_error ("out of memory");
+    return NULL;
+  }
+  pthread_mutex_init (&f->lock, NULL);
+  return f;
+}
+
+struct vv_api_failures *
+vv_api_failures_free (struct vv_api_failures *f)
+{
+  if (f == NULL)
+    return NULL;
+  pthread_mutex_destroy (&f->lock);
+  free (f);
+  return NULL;
+}
+
+/* May this failure of uid be logged and audited?  *ret_dropped gets the
+ * number of its failures that were not, since the last one that was.
+ */
+static bool
+failure_admit (struct vv_api_failures *f, uid_t uid, uint64_t *ret_dropped)
+{
+  struct failure_slot *slot = NULL, *oldest = NULL;
+  struct timespec ts;
+  bool admit;
+
+  *ret_dropped = 0;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  VV_LOCK_GUARD (&f->lock);
+  for (size_t i = 0; i < FAILURE_SLOTS; i++) {
+    struct failure_slot *sl = &f->slot[i];
+    if (sl->used && sl->uid == uid) {
+      slot = sl;
+      break;
+    }
+    if (oldest == NULL || !sl->used
+        || (oldest->used && sl->start < oldest->start))
+      oldest = sl;
+  }
+  if (slot == NULL) {
+    /* A forgotten uid's dropped count is lost with it: with more than
+     * FAILURE_SLOTS users failing at once the log says less.
+     */
+    slot = oldest;
+    *slot = (struct failure_slot) { .used = true, .uid = uid,
+                                    .start = ts.tv_sec };
+  }
+  if (ts.tv_sec - slot->start >= FAILURE_WINDOW_S) {
+    slot->start = ts.tv_sec;
+    slot->recorded = 0;
+  }
+  admit = slot->recorded < FAILURES_PER_WINDOW;
+  if (admit) {
+    slot->recorded++;
+    *ret_dropped = slot->dropped;
+    slot->dropped = 0;
+  }
+  else
+    slot->dropped++;
+  return admit;
+}
+
+/* Whether this request's failure is logged and audited (decided once). */
+static bool
+record_failure (struct vv_api_request *r)
+{
+  uint64_t dropped;
+
+  if (r->failure_decided)
+    return r->failure_recorded;
+  r->failure_decided = true;
+  r->failure_recorded = true;
+  if (r->admin || r->ctx == NULL || r->ctx->failures == NULL)
+    return true;
+  r->failure_recorded = failure_admit (r->ctx->failures, r->uid, &dropped);
+  if (dropped)
+    vv_api_log (r->ctx, "uid %u: %llu failed calls were neither logged nor "
+                "audited (a user's failures are recorded up to %d an "
+                "hour)", (unsigned) r->uid, (unsigned long long) dropped,
+                FAILURES_PER_WINDOW);
+  return r->failure_recorded;
+}
+
+void
+vv_api_log_refusal (struct vv_api_context *ctx, uid_t uid, const char *method,
+                    const char *path, int status, const char *msg)
+{
+  struct vv_api_request r = {
+    .ctx = ctx, .uid = uid, .admin = vv_api_is_admin (ctx, uid),
+  };
+
+  if (record_failure (&r))
+    vv_api_log (ctx, "uid %u %s %s: %d: %s", (unsigned) uid, method, path,
+                status, msg);
 }
 
 void
@@ -348,9 +530,10 @@ error_answer (struct vv_api_request *r, int status, char **ret_body)
   }
   if (status == 0)
     status = vv_error_code_http_status (code);
-  vv_api_log (r->ctx, "uid %u %s %s: %d %s: %s", (unsigned) r->uid,
-              r->method ? r->method : "?", r->path ? r->path : "?", status,
-              vv_error_code_name (code), msg);
+  if (record_failure (r))
+    vv_api_log (r->ctx, "uid %u %s %s: %d %s: %s", (unsigned) r->uid,
+                r->method ? r->method : "?", r->path ? r->path : "?", status,
+                vv_error_code_name (code), msg);
   *ret_body = vv_api_error_body (code, msg);
   return status;
 }
@@ -362,6 +545,8 @@ audit (struct vv_api_request *r, const char *action, int status)
   enum vv_errcode code = vv_get_error_code ();
   char msg[2048];
 
+  if (status < 0 && !record_failure (r))
+    return;
   snprintf (msg, sizeof msg, "%s", vv_get_error ());
   if (vv_catalog_audit (r->ctx->engine->catalog, r->uid, action,
                         r->audit_object ? r->audit_object : r->param,
@@ -373,8 +558,8 @@ audit (struct vv_api_request *r, const char *action, int status)
     vv_error_code (code, "%s", msg);
 }
 
-static bool
-is_admin (struct vv_api_context *ctx, uid_t uid)
+bool
+vv_api_is_admin (const struct vv_api_context *ctx, uid_t uid)
 {
   if (uid == 0)
     return true;
@@ -382,6 +567,136 @@ is_admin (struct vv_api_context *ctx, uid_t uid)
     if (ctx->admin_uids[i] == uid)
       return true;
   return false;
+}
+
+/* Finds the route of r->method and r->path and sets r->param.  NULL with
+ * the error reported and *ret_status the status to answer (0: the error
+ * code's).
+ */
+static const struct route *
+find_route (struct vv_api_request *r, char param[VV_API_PARAM_MAX + 1],
+            int *ret_status)
+{
+  const struct route *found = NULL;
+  char allowed[64] = "";
+
+  *ret_status = 0;
+  if (r->method == NULL || r->path == NULL) {
+    vv_error_code (VV_ERR_INVALID, "request without a method or path");
+    return NULL;
+  }
+  if (strlen (r->path) > VV_API_PATH_MAX) {
+    vv_error_code (VV_ERR_INVALID, "the path is longer than %d bytes",
+                   VV_API_PATH_MAX);
+    return NULL;
+  }
+  if (vv_str_has_prefix (r->path, "/v1/")) {
+    for (size_t i = 0; i < N_ROUTES; i++) {
+      if (!match (routes[i].pattern, r->path + 4, param,
+                  VV_API_PARAM_MAX + 1))
+        continue;
+      if (strcmp (routes[i].method, r->method) == 0) {
+        found = &routes[i];
+        break;
+      }
+      if (strlen (allowed) + strlen (routes[i].method) + 6 < sizeof allowed)
+        sprintf (allowed + strlen (allowed), "%s%s", allowed[0] ? " or " : "",
+                 routes[i].method);
+    }
+  }
+  if (found == NULL && allowed[0]) {
+    vv_error_code (VV_ERR_INVALID, "method %s is not allowed on %s; use %s",
+                   r->method, r->path, allowed);
+    *ret_status = 405;
+    return NULL;
+  }
+  if (found == NULL) {
+    vv_error_code (VV_ERR_NOT_FOUND,
+                   "no endpoint %s %s; see docs/api.md for the endpoints "
+                   "under /v1/", r->method, r->path);
+    return NULL;
+  }
+  if (strchr (found->pattern, '*'))
+    r->param = param;
+  return found;
+}
+
+/* The part of the authorisation that needs no body (see enum access). */
+static int
+check_access (struct vv_api_request *r, const struct route *route)
+{
+  const char *what = "this call";
+
+  if (r->admin || route->access == ANY)
+    return 0;
+  if (r->param && longest_segment (r->path) > VV_API_PARAM_MAX) {
+    vv_error_code (VV_ERR_INVALID, "a path component is longer than %d bytes",
+                   VV_API_PARAM_MAX);
+    return -1;
+  }
+  if (route->access == ADMIN_BACKUP) {
+    struct vv_backup_rec *b =
+      vv_catalog_backup_get (r->ctx->engine->catalog, r->param,
+                             r->owner_filter);
+    if (b == NULL)
+      return -1;
+    vv_backup_rec_free (b);
+    what = "restoring a backup";
+  }
+  else if (route->access == ADMIN_POLICY) {
+    struct vv_policy_rec *p =
+      vv_catalog_policy_get (r->ctx->engine->catalog, r->param,
+                             r->owner_filter);
+    if (p == NULL)
+      return -1;
+    vv_policy_rec_free (p);
+    what = "attaching a domain to a policy";
+  }
+  else if (vv_str_has_prefix (route->pattern, "targets"))
+    what = "managing targets";
+  else if (route->handler == vv_api_backup_create)
+    what = "backing up a domain";
+  else if (route->handler == vv_api_instance_purge)
+    what = "purging the backups of an instance";
+  else if (route->handler == vv_api_clock_set)
+    what = "setting the clock";
+  return vv_api_require_admin (r, what);
+}
+
+int
+vv_api_precheck (struct vv_api_context *ctx, uid_t uid, const char *method,
+                 const char *path, uint64_t content_length,
+                 size_t *ret_max_body, char **ret_body)
+{
+  struct vv_api_request r = {
+    .ctx = ctx, .uid = uid, .method = method, .path = path,
+  };
+  char param[VV_API_PARAM_MAX + 1] = "";
+  const struct route *route;
+  int status;
+
+  *ret_body = NULL;
+  vv_clear_error ();
+  r.admin = vv_api_is_admin (ctx, uid);
+  r.owner_filter = r.admin ? VV_OWNER_ANY : (int64_t) uid;
+
+  route = find_route (&r, param, &status);
+  if (route == NULL)
+    return error_answer (&r, status, ret_body);
+  if (check_access (&r, route) == -1) {
+    if (route->action)
+      audit (&r, route->action, -1);
+    return error_answer (&r, 0, ret_body);
+  }
+  if (content_length != UINT64_MAX && content_length > route->max_body) {
+    vv_error_code (VV_ERR_INVALID,
+                   "the request body is %llu bytes; %s %s takes at most %zu",
+                   (unsigned long long) content_length, method, path,
+                   route->max_body);
+    return error_answer (&r, 413, ret_body);
+  }
+  *ret_max_body = route->max_body;
+  return 0;
 }
 
 int
@@ -395,55 +710,28 @@ vv_api_handle (struct vv_api_context *ctx, uid_t uid,
     .body = body, .body_len = body_len,
   };
   char param[VV_API_PARAM_MAX + 1] = "";
-  const struct route *found = NULL;
-  char allowed[64] = "";
+  const struct route *found;
   _cleanup_json_ json_object *answer = NULL;
   int status;
 
   *ret_body = NULL;
   vv_clear_error ();
-  r.admin = is_admin (ctx, uid);
+  r.admin = vv_api_is_admin (ctx, uid);
   r.owner_filter = r.admin ? VV_OWNER_ANY : (int64_t) uid;
 
-  if (method == NULL || path == NULL) {
-    vv_error_code (VV_ERR_INVALID, "request without a method or path");
-    return error_answer (&r, 0, ret_body);
-  }
-  if (strlen (path) > VV_API_PATH_MAX) {
-    vv_error_code (VV_ERR_INVALID, "the path is longer than %d bytes",
-                   VV_API_PATH_MAX);
-    return error_answer (&r, 0, ret_body);
-  }
-  if (vv_str_has_prefix (path, "/v1/")) {
-    for (size_t i = 0; i < N_ROUTES; i++) {
-      if (!match (routes[i].pattern, path + 4, param, sizeof param))
-        continue;
-      if (strcmp (routes[i].method, method) == 0) {
-        found = &routes[i];
-        break;
-      }
-      if (strlen (allowed) + strlen (routes[i].method) + 6 < sizeof allowed)
-        sprintf (allowed + strlen (allowed), "%s%s", allowed[0] ? " or " : "",
-                 routes[i].method);
-    }
-  }
-  if (found == NULL && allowed[0]) {
-    vv_error_code (VV_ERR_INVALID, "method %s is not allowed on %s; use %s",
-                   method, path, allowed);
-    return error_answer (&r, 405, ret_body);
-  }
-  if (found == NULL) {
-    vv_error_code (VV_ERR_NOT_FOUND,
-                   "no endpoint %s %s; see docs/api.md for the endpoints "
-                   "under /v1/", method, path);
-    return error_answer (&r, 0, ret_body);
-  }
-  if (strchr (found->pattern, '*'))
-    r.param = param;
+  found = find_route (&r, param, &status);
+  if (found == NULL)
+    return error_answer (&r, status, ret_body);
 
   if (r.param && longest_segment (path) > VV_API_PARAM_MAX) {
     vv_error_code (VV_ERR_INVALID, "a path component is longer than %d bytes",
                    VV_API_PARAM_MAX);
+    status = -1;
+  }
+  else if (body_len > found->max_body) {
+    vv_error_code (VV_ERR_INVALID,
+                   "the request body is %zu bytes; %s %s takes at most %zu",
+                   body_len, method, path, found->max_body);
     status = -1;
   }
   else
@@ -457,7 +745,7 @@ vv_api_handle (struct vv_api_context *ctx, uid_t uid,
   free (r.audit_object);
   free (r.audit_detail);
   if (status < 0)
-    return error_answer (&r, 0, ret_body);
+    return error_answer (&r, body_len > found->max_body ? 413 : 0, ret_body);
 
   *ret_body = serialise (answer);
   if (*ret_body == NULL) {

@@ -1,8 +1,11 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,13 +17,26 @@
 #include "util/strutil.h"
 #include "api/api-internal.h"
 
-/* Concurrent connections (one thread each), per-connection memory for
- * headers and buffers, and how long an idle connection is kept.
+/* Concurrent connections (one thread each; api.h has the limits),
+ * per-connection memory for headers and buffers, how long an idle
+ * connection is kept, and how long one beyond its user's limit is kept
+ * to be told so.
  */
-#define CONNECTION_LIMIT 64
 #define CONNECTION_MEMORY (64 * 1024)
 #define CONNECTION_TIMEOUT_S 60
+#define REFUSED_TIMEOUT_S 1
 #define LISTEN_BACKLOG 64
+/* Most of the body of a refused call that is read and thrown away, so
+ * that a client that sends it without waiting for "100 Continue" gets
+ * the answer rather than a broken pipe.
+ */
+#define DRAIN_MAX (16 * 1024 * 1024)
+
+/* Open connections of one uid (admins are counted too, not limited). */
+struct uid_count {
+  uid_t uid;
+  unsigned n;
+};
 
 struct vv_api_server {
   struct MHD_Daemon *mhd;
@@ -28,6 +44,21 @@ struct vv_api_server {
   char *path;
   dev_t dev;                    /* of the socket we bound, so stop only */
   ino_t ino;                    /* removes our own */
+  pthread_mutex_t lock;         /* of what follows */
+  struct uid_count counts[VV_API_CONNECTIONS];
+  size_t n_counts;
+  unsigned users;               /* connections of non-admins */
+};
+
+/* One connection, from accept to close: who is calling, whether it is
+ * over its limit.
+ */
+struct conn {
+  bool known;                   /* SO_PEERCRED worked */
+  bool counted;
+  bool over_limit;
+  uid_t uid;
+  unsigned open;                /* connections of uid when it was refused */
 };
 
 /* One HTTP request, created when its request line arrives. */
@@ -35,8 +66,13 @@ struct request {
   char *uri;                    /* raw, with the query string */
   char *body;
   size_t len;
+  size_t max_body;              /* of the endpoint */
   bool started;
   bool too_large;
+  /* Refused before its body: the answer, sent once the body is drained. */
+  int refused_status;
+  char *refused_body;
+  uint64_t drained;
 };
 
 static void *
@@ -63,14 +99,18 @@ completed_cb (void *cls, struct MHD_Connection *conn, void **req_cls,
   if (req) {
     free (req->uri);
     free (req->body);
+    free (req->refused_body);
     free (req);
     *req_cls = NULL;
   }
 }
 
-/* Takes body (malloc'd JSON text) whatever happens. */
+/* Takes body (malloc'd JSON text) whatever happens; close ends the
+ * connection after the answer.
+ */
 static enum MHD_Result
-respond (struct MHD_Connection *conn, int status, char *body)
+respond_close (struct MHD_Connection *conn, int status, char *body,
+               bool close)
 {
   struct MHD_Response *resp;
   enum MHD_Result r;
@@ -87,9 +127,17 @@ respond (struct MHD_Connection *conn, int status, char *body)
   }
   MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                            "application/json");
+  if (close)
+    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONNECTION, "close");
   r = MHD_queue_response (conn, (unsigned) status, resp);
   MHD_destroy_response (resp);
   return r;
+}
+
+static enum MHD_Result
+respond (struct MHD_Connection *conn, int status, char *body)
+{
+  return respond_close (conn, status, body, false);
 }
 
 static enum MHD_Result
@@ -116,45 +164,185 @@ peer_uid (struct MHD_Connection *conn, uid_t *ret)
   return 0;
 }
 
-static enum MHD_Result
-too_large (struct vv_api_server *s, struct MHD_Connection *conn,
-           const char *method, const char *url)
+static struct uid_count *
+find_count (struct vv_api_server *s, uid_t uid)
 {
-  uid_t uid;
+  for (size_t i = 0; i < s->n_counts; i++)
+    if (s->counts[i].uid == uid)
+      return &s->counts[i];
+  return NULL;
+}
 
-  if (peer_uid (conn, &uid) == -1)
-    uid = (uid_t) -1;
-  vv_api_log (s->ctx, "uid %ld %s %s: 413 invalid: body larger than %d bytes",
-              uid == (uid_t) -1 ? -1L : (long) uid, method, url,
-              VV_API_MAX_BODY);
-  return respond_error (conn, 413, VV_ERR_INVALID,
-                        "the request body is larger than 1 MiB");
+/* Counts the connections per uid; marks those beyond the limit of a
+ * user, which are answered 429 and closed (an idle one after
+ * REFUSED_TIMEOUT_S), so one user cannot take every connection.
+ */
+static void
+notify_cb (void *cls, struct MHD_Connection *mc, void **socket_context,
+           enum MHD_ConnectionNotificationCode toe)
+{
+  struct vv_api_server *s = cls;
+  struct conn *c = *socket_context;
+
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    unsigned per_uid = s->ctx->connections_per_uid
+      ? s->ctx->connections_per_uid : VV_API_DEFAULT_CONNECTIONS_PER_UID;
+    struct uid_count *uc;
+    bool admin;
+
+    c = calloc (1, sizeof *c);
+    *socket_context = c;
+    if (c == NULL || peer_uid (mc, &c->uid) == -1)
+      return;                   /* answered 403 (or dropped) */
+    c->known = true;
+    admin = vv_api_is_admin (s->ctx, c->uid);
+    VV_LOCK_GUARD (&s->lock);
+    uc = find_count (s, c->uid);
+    if (!admin
+        && ((uc && uc->n >= per_uid)
+            || s->users >= VV_API_CONNECTIONS - VV_API_ADMIN_RESERVE)) {
+      c->over_limit = true;
+      c->open = uc ? uc->n : 0;
+      MHD_set_connection_option (mc, MHD_CONNECTION_OPTION_TIMEOUT,
+                                 (unsigned int) REFUSED_TIMEOUT_S);
+      return;
+    }
+    if (uc == NULL) {
+      /* At most VV_API_CONNECTIONS connections, so never full. */
+      uc = &s->counts[s->n_counts++];
+      *uc = (struct uid_count) { .uid = c->uid };
+    }
+    uc->n++;
+    if (!admin)
+      s->users++;
+    c->counted = true;
+    return;
+  }
+
+  if (toe == MHD_CONNECTION_NOTIFY_CLOSED && c) {
+    if (c->counted) {
+      VV_LOCK_GUARD (&s->lock);
+      struct uid_count *uc = find_count (s, c->uid);
+      if (uc && --uc->n == 0)
+        *uc = s->counts[--s->n_counts];
+      if (!vv_api_is_admin (s->ctx, c->uid))
+        s->users--;
+    }
+    free (c);
+    *socket_context = NULL;
+  }
 }
 
 static enum MHD_Result
-access_cb (void *cls, struct MHD_Connection *conn, const char *url,
+refuse_connection (struct vv_api_server *s, struct MHD_Connection *mc,
+                   const struct conn *c, const char *method, const char *url)
+{
+  unsigned per_uid = s->ctx->connections_per_uid
+    ? s->ctx->connections_per_uid : VV_API_DEFAULT_CONNECTIONS_PER_UID;
+  _cleanup_free_ char *msg = NULL;
+
+  if (c->open >= per_uid)
+    msg = vv_printf ("uid %u already has %u connections open to virtvaultd "
+                     "(connections_per_uid of the daemon config); close "
+                     "some or wait for them", (unsigned) c->uid, c->open);
+  else
+    msg = vv_printf ("virtvaultd serves its users %d connections at once "
+                     "and has no more free; try again later",
+                     VV_API_CONNECTIONS - VV_API_ADMIN_RESERVE);
+  vv_api_log_refusal (s->ctx, c->uid, method, url, 429,
+                      msg ? msg : "too many connections");
+  return respond_close (mc, 429,
+                        vv_api_error_body (VV_ERR_BUSY,
+                                           msg ? msg : "too many connections"),
+                        true);
+}
+
+/* Content-Length as a number, UINT64_MAX when absent or not one. */
+static uint64_t
+content_length (struct MHD_Connection *mc)
+{
+  const char *cl = MHD_lookup_connection_value (mc, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_CONTENT_LENGTH);
+  char *end;
+  uint64_t v;
+
+  if (cl == NULL || *cl < '0' || *cl > '9')
+    return UINT64_MAX;
+  errno = 0;
+  v = strtoull (cl, &end, 10);
+  return errno || *end ? UINT64_MAX : v;
+}
+
+/* Whether the request has a body (a length above 0, or chunks). */
+static bool
+has_body (struct MHD_Connection *mc, uint64_t cl)
+{
+  const char *te = MHD_lookup_connection_value (mc, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+  if (cl != UINT64_MAX)
+    return cl > 0;
+  return te != NULL;
+}
+
+/* Whether the client waits for "100 Continue" before sending its body. */
+static bool
+expects_continue (struct MHD_Connection *mc)
+{
+  const char *e = MHD_lookup_connection_value (mc, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_EXPECT);
+
+  return e && strcasecmp (e, "100-continue") == 0;
+}
+
+static enum MHD_Result
+access_cb (void *cls, struct MHD_Connection *mc, const char *url,
            const char *method, const char *version, const char *upload_data,
            size_t *upload_data_size, void **req_cls)
 {
   struct vv_api_server *s = cls;
   struct request *req = *req_cls;
+  const union MHD_ConnectionInfo *info;
+  const struct conn *c;
   char *out = NULL;
   const char *query;
-  uid_t uid;
+  uint64_t cl;
   int status;
 
   if (req == NULL)
     return MHD_NO;              /* out of memory in uri_cb */
+  info = MHD_get_connection_info (mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  c = info ? info->socket_context : NULL;
+  if (c == NULL)
+    return MHD_NO;              /* out of memory in notify_cb */
 
   if (!req->started) {
-    const char *cl;
-
     req->started = true;
-    cl = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
-                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-    /* Refuse before the body is sent: curl waits for "100 Continue". */
-    if (cl && strtoull (cl, NULL, 10) > VV_API_MAX_BODY)
-      return too_large (s, conn, method, url);
+    if (!c->known) {
+      vv_api_log (s->ctx, "%s %s: 403: SO_PEERCRED failed", method, url);
+      return respond_error (mc, 403, VV_ERR_FORBIDDEN,
+                            "cannot tell which user is calling "
+                            "(SO_PEERCRED failed)");
+    }
+    if (c->over_limit)
+      return refuse_connection (s, mc, c, method, url);
+    /* Everything that needs no body is decided before it is read (curl
+     * waits for "100 Continue" before sending a large one).
+     */
+    cl = content_length (mc);
+    status = vv_api_precheck (s->ctx, c->uid, method, url, cl,
+                              &req->max_body, &out);
+    if (status == 0)
+      return MHD_YES;
+    if (!has_body (mc, cl) || expects_continue (mc) || cl > DRAIN_MAX) {
+      /* The body is not read: the connection cannot carry another
+       * request after it, and says so.
+       */
+      return respond_close (mc, status, out, true);
+    }
+    /* The client sends its body anyway: read it into nothing. */
+    req->refused_status = status;
+    req->refused_body = out;
     return MHD_YES;
   }
 
@@ -162,9 +350,13 @@ access_cb (void *cls, struct MHD_Connection *conn, const char *url,
     size_t n = *upload_data_size;
 
     *upload_data_size = 0;
+    if (req->refused_status) {
+      req->drained += n;
+      return req->drained > DRAIN_MAX ? MHD_NO : MHD_YES;
+    }
     if (req->too_large)
       return MHD_YES;
-    if (req->len + n > VV_API_MAX_BODY) {
+    if (req->len + n > req->max_body) {
       /* A response cannot be queued while data is being delivered: drop
        * what came and answer at the end.
        */
@@ -184,19 +376,25 @@ access_cb (void *cls, struct MHD_Connection *conn, const char *url,
     return MHD_YES;
   }
 
-  if (req->too_large)
-    return too_large (s, conn, method, url);
-  if (peer_uid (conn, &uid) == -1) {
-    vv_api_log (s->ctx, "%s %s: 403: SO_PEERCRED failed", method, url);
-    return respond_error (conn, 403, VV_ERR_FORBIDDEN,
-                          "cannot tell which user is calling "
-                          "(SO_PEERCRED failed)");
+  if (req->refused_status) {
+    out = TAKE_PTR (req->refused_body);
+    return respond (mc, req->refused_status, out);
+  }
+  if (req->too_large) {
+    _cleanup_free_ char *msg =
+      vv_printf ("the request body is larger than %zu bytes, the limit of "
+                 "%s %s", req->max_body, method, url);
+    vv_api_log_refusal (s->ctx, c->uid, method, url, 413,
+                        msg ? msg : "body too large");
+    return respond_error (mc, 413, VV_ERR_INVALID,
+                          msg ? msg : "the request body is too large");
   }
 
   query = strchr (req->uri, '?');
-  status = vv_api_handle (s->ctx, uid, method, url, query ? query + 1 : NULL,
+  status = vv_api_handle (s->ctx, c->uid, method, url,
+                          query ? query + 1 : NULL,
                           req->body ? req->body : "", req->len, &out);
-  return respond (conn, status, out);
+  return respond (mc, status, out);
 }
 
 /* A socket file left by a daemon that died is removed; one that a live
@@ -264,6 +462,11 @@ listen_on (const char *path, struct stat *ret_st)
   slash = strrchr (dir, '/');
   if (slash && slash != dir) {
     *slash = '\0';
+    /* 0755 whatever the umask: anyone must reach the socket, since the
+     * daemon, not the file modes, decides what a caller may do.  An
+     * existing directory keeps its mode (an administrator may restrict
+     * who can connect that way).
+     */
     if (vv_mkdir_p (dir, 0755) == -1)
       return -1;
   }
@@ -307,17 +510,14 @@ vv_api_start (const char *socket_path, struct vv_api_context *ctx)
     return NULL;
   }
   s->ctx = ctx;
+  pthread_mutex_init (&s->lock, NULL);
   s->path = vv_strdup (socket_path);
-  if (s->path == NULL) {
-    free (s);
-    return NULL;
-  }
+  ctx->failures = vv_api_failures_new ();
+  if (s->path == NULL || ctx->failures == NULL)
+    goto fail;
   fd = listen_on (socket_path, &st);
-  if (fd == -1) {
-    free (s->path);
-    free (s);
-    return NULL;
-  }
+  if (fd == -1)
+    goto fail;
   s->dev = st.st_dev;
   s->ino = st.st_ino;
 
@@ -328,8 +528,9 @@ vv_api_start (const char *socket_path, struct vv_api_context *ctx)
                              MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
                              MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s,
                              MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s,
+                             MHD_OPTION_NOTIFY_CONNECTION, notify_cb, s,
                              MHD_OPTION_CONNECTION_LIMIT,
-                             (unsigned int) CONNECTION_LIMIT,
+                             (unsigned int) VV_API_CONNECTIONS,
                              MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                              (size_t) CONNECTION_MEMORY,
                              MHD_OPTION_CONNECTION_TIMEOUT,
@@ -340,11 +541,16 @@ vv_api_start (const char *socket_path, struct vv_api_context *ctx)
               "the socket)", socket_path);
     close (fd);
     unlink (socket_path);
-    free (s->path);
-    free (s);
-    return NULL;
+    goto fail;
   }
   return s;
+
+ fail:
+  ctx->failures = vv_api_failures_free (ctx->failures);
+  pthread_mutex_destroy (&s->lock);
+  free (s->path);
+  free (s);
+  return NULL;
 }
 
 struct vv_api_server *
@@ -362,6 +568,8 @@ vv_api_stop (struct vv_api_server *s)
   if (lstat (s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
     unlink (s->path);
   MHD_stop_daemon (s->mhd);
+  s->ctx->failures = vv_api_failures_free (s->ctx->failures);
+  pthread_mutex_destroy (&s->lock);
   free (s->path);
   free (s);
   return NULL;

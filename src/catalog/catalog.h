@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct vv_catalog;
 
@@ -280,6 +281,22 @@ struct vv_audit_rec {
 void vv_audit_rec_free (struct vv_audit_rec *r);
 int vv_catalog_audit_list (struct vv_catalog *c, size_t limit,
                            struct vv_audit_rec ***ret, size_t *ret_n);
+
+/* ---- pruning old rows (schema 7 indexes them by time) ---- */
+
+/* Ages in days after which rows go; 0 keeps them for ever. */
+struct vv_prune_ages {
+  unsigned audit_days;          /* audit rows, by their time */
+  unsigned job_days;            /* finished jobs, by creation time */
+  unsigned run_days;            /* finished policy runs, by start time;
+                                 * the newest of each instance stays */
+};
+struct vv_prune_counts {
+  uint64_t audit, jobs, runs;   /* rows deleted */
+};
+/* Deletes what is older than the ages at now, in one transaction. */
+int vv_catalog_prune (struct vv_catalog *c, const struct vv_prune_ages *ages,
+                      time_t now, struct vv_prune_counts *ret);
 
 /* ---- policies (schema 3): automatic backups per instance ---- */
 

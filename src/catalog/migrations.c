@@ -223,6 +223,13 @@ static const char migration_6[] =
   "  PRIMARY KEY (policy, domain_uuid)\n"
   ");\n";
 
+/* Pruning deletes audit rows, jobs and policy runs by age: indexes so
+ * that it does not scan the tables (jobs have one on created_at).
+ */
+static const char migration_7[] =
+  "CREATE INDEX audit_by_at ON audit (at);\n"
+  "CREATE INDEX policy_runs_by_started ON policy_runs (started_at);\n";
+
 const struct vv_migration vv_catalog_migrations[] = {
   { 1, "targets, instances, chains, backups, disks, jobs, audit",
     migration_1 },
@@ -233,6 +240,7 @@ const struct vv_migration vv_catalog_migrations[] = {
   { 4, "offline backups", migration_4 },
   { 5, "sha256 of the stored domain XML; job notes", migration_5 },
   { 6, "pending cleanups of backups; policy retry times", migration_6 },
+  { 7, "indexes for pruning old audit rows and policy runs", migration_7 },
 };
 const size_t vv_catalog_n_migrations =
   sizeof vv_catalog_migrations / sizeof vv_catalog_migrations[0];

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "engine/chain-policy.h"
+#include "api/api.h"
 #include "jobs/jobs.h"
 #include "scheduler/retention.h"
 #include "scheduler/scheduler.h"
@@ -272,6 +273,38 @@ set_scheduler_max_concurrent (struct vv_daemon_config *c, const char *what,
                      &c->scheduler_max_concurrent);
 }
 
+static int
+set_connections_per_uid (struct vv_daemon_config *c, const char *what,
+                         const char *v)
+{
+  return parse_uint (what, v, 1, VV_API_CONNECTIONS - VV_API_ADMIN_RESERVE,
+                     "number of connections", &c->connections_per_uid);
+}
+
+/* The ages after which audit rows, finished jobs and finished policy runs
+ * are pruned (retention_days[i]).
+ */
+static int
+set_retention (struct vv_daemon_config *c, const char *what, const char *v,
+               size_t i)
+{
+  if (parse_uint (what, v, 0, VV_CONFIG_RETENTION_MAX, "number of days",
+                  &c->retention_days[i]) == -1)
+    return -1;
+  c->retention_days_set[i] = true;
+  return 0;
+}
+
+#define RETENTION_KEY(field, i)                                         \
+  static int set_##field (struct vv_daemon_config *c, const char *what, \
+                          const char *v)                                \
+  { return set_retention (c, what, v, i); }                            \
+  static char *show_##field (const struct vv_daemon_config *c)          \
+  { return vv_printf ("%u", c->retention_days[i]); }
+RETENTION_KEY (audit_retention_days, 0)
+RETENTION_KEY (job_retention_days, 1)
+RETENTION_KEY (run_retention_days, 2)
+
 static char *
 show_admin_uids (const struct vv_daemon_config *c)
 {
@@ -300,6 +333,7 @@ SHOW_STRING (default_target)
 SHOW_UNSIGNED (max_chain)
 SHOW_UNSIGNED (manual_limit)
 SHOW_UNSIGNED (scheduler_max_concurrent)
+SHOW_UNSIGNED (connections_per_uid)
 
 /* Every key of the file: the parser, the unknown-key message,
  * --print-config-keys and --check-config all read this table, so a key
@@ -321,6 +355,10 @@ static const struct config_key {
   KEY (max_chain),
   KEY (manual_limit),
   KEY (scheduler_max_concurrent),
+  KEY (connections_per_uid),
+  KEY (audit_retention_days),
+  KEY (job_retention_days),
+  KEY (run_retention_days),
 };
 #define N_KEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -439,6 +477,13 @@ vv_daemon_config_defaults (struct vv_daemon_config *c)
     c->manual_limit = VV_MANUAL_LIMIT_DEFAULT;
   if (c->scheduler_max_concurrent == 0)
     c->scheduler_max_concurrent = VV_SCHEDULER_DEFAULT_CONCURRENT;
+  if (c->connections_per_uid == 0)
+    c->connections_per_uid = VV_API_DEFAULT_CONNECTIONS_PER_UID;
+  for (size_t i = 0; i < 3; i++) {
+    static const unsigned defaults[3] = VV_CONFIG_RETENTION_DEFAULTS;
+    if (!c->retention_days_set[i])
+      c->retention_days[i] = defaults[i];
+  }
   if (c->default_target == NULL
       && (c->default_target = vv_strdup (VV_DEFAULT_TARGET)) == NULL)
     return -1;

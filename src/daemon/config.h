@@ -35,7 +35,20 @@ struct vv_daemon_config {
   unsigned manual_limit;        /* manual backups per instance */
   bool manual_limit_set;        /* (0 = no limit) */
   unsigned scheduler_max_concurrent;    /* 0 = not set */
+  /* Appended with the resource limits. */
+  unsigned connections_per_uid;         /* 0 = not set */
+  /* Days audit rows, finished jobs and policy runs are kept (0 = for
+   * ever), in this order.
+   */
+  unsigned retention_days[3];
+  bool retention_days_set[3];
 };
+
+/* Defaults of retention_days[] (keys audit_retention_days,
+ * job_retention_days, run_retention_days).
+ */
+#define VV_CONFIG_RETENTION_DEFAULTS { 365, 90, 90 }
+#define VV_CONFIG_RETENTION_MAX 36500
 
 /* Reads path into c (which starts zeroed).  Errors name "path:line". */
 int vv_daemon_config_load (struct vv_daemon_config *c, const char *path);

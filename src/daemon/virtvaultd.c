@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -487,6 +488,86 @@ recover (struct vv_engine *e)
            done, left);
 }
 
+/* ---- pruning old catalog rows: at start-up, then every hour ----
+ *
+ * The hour is the daemon's clock, so the test clock drives it too.
+ */
+#define PRUNE_INTERVAL_S 3600
+
+struct pruner {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  bool stopping;
+  struct vv_catalog *catalog;
+  struct vv_prune_ages ages;
+};
+
+static void
+prune_now (struct pruner *p)
+{
+  struct vv_prune_counts n;
+
+  if (vv_catalog_prune (p->catalog, &p->ages, vv_clock_now (), &n) == -1)
+    logf_ ("cannot prune old rows of the catalog: %s", vv_get_error ());
+  else if (n.audit || n.jobs || n.runs)
+    logf_ ("pruned %" PRIu64 " audit rows, %" PRIu64 " jobs and %" PRIu64
+           " policy runs older than %u, %u and %u days (0: kept)", n.audit,
+           n.jobs, n.runs, p->ages.audit_days, p->ages.job_days,
+           p->ages.run_days);
+}
+
+static void *
+prune_loop (void *arg)
+{
+  struct pruner *p = arg;
+  time_t next = 0;
+
+  for (;;) {
+    uint64_t gen = vv_clock_generation ();
+    time_t now;
+
+    {
+      VV_LOCK_GUARD (&p->lock);
+      if (p->stopping)
+        break;
+    }
+    now = vv_clock_now ();
+    /* (The test clock may also have been set back.) */
+    if (now >= next || next - now > PRUNE_INTERVAL_S) {
+      prune_now (p);
+      next = now + PRUNE_INTERVAL_S;
+    }
+    vv_clock_sleep_until (next, gen);
+  }
+  return NULL;
+}
+
+static int
+pruner_start (struct pruner *p)
+{
+  int r;
+
+  pthread_mutex_init (&p->lock, NULL);
+  r = pthread_create (&p->thread, NULL, prune_loop, p);
+  if (r != 0) {
+    vv_error_errno (r, "cannot start the thread that prunes the catalog");
+    return -1;
+  }
+  return 0;
+}
+
+static void
+pruner_stop (struct pruner *p)
+{
+  {
+    VV_LOCK_GUARD (&p->lock);
+    p->stopping = true;
+  }
+  vv_clock_kick ();
+  pthread_join (p->thread, NULL);
+  pthread_mutex_destroy (&p->lock);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -594,7 +675,16 @@ main (int argc, char **argv)
     .log = log_line,
     .scheduler = scheduler,
     .manual_limit = cfg.manual_limit,
+    .connections_per_uid = cfg.connections_per_uid,
   };
+  struct pruner pruner = {
+    .catalog = catalog,
+    .ages = { .audit_days = cfg.retention_days[0],
+              .job_days = cfg.retention_days[1],
+              .run_days = cfg.retention_days[2] },
+  };
+  if (pruner_start (&pruner) == -1)
+    fatal ();
   server = vv_api_start (cfg.socket, &ctx);
   if (server == NULL)
     fatal ();
@@ -621,6 +711,7 @@ main (int argc, char **argv)
   /* Requests in flight finish first: they may still submit jobs. */
   vv_api_stop (server);
   vv_scheduler_stop (scheduler);
+  pruner_stop (&pruner);
   vv_jobs_free (jobs);
   vv_scheduler_free (scheduler);
   vv_catalog_close (catalog);

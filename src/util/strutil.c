@@ -157,7 +157,14 @@ vv_mkdir_p (const char *path, unsigned mode)
     if (*s == '/' || *s == '\0') {
       char c = *s;
       *s = '\0';
-      if (mkdir (p, mode) == -1 && errno != EEXIST) {
+      if (mkdir (p, mode) == 0) {
+        /* Exactly mode: the daemon's umask is 077. */
+        if (chmod (p, mode) == -1) {
+          vv_error_errno (errno, "cannot set the mode of directory %s", p);
+          return -1;
+        }
+      }
+      else if (errno != EEXIST) {
         vv_error_errno (errno, "cannot create directory %s", p);
         return -1;
       }

@@ -36,7 +36,9 @@ int vv_parse_time_utc (const char *s, time_t *ret);
 /* "1.5 GiB", "512 B"; ret must hold 32 bytes. */
 void vv_human_size (uint64_t bytes, char ret[32]);
 
-/* mkdir -p with mode for the directories it creates; reports errors. */
+/* mkdir -p; the directories it creates get exactly mode (whatever the
+ * umask), existing ones keep theirs.  Reports errors.
+ */
 int vv_mkdir_p (const char *path, unsigned mode);
 /* rm -rf of a directory we own (scratch dirs); reports errors. */
 int vv_remove_tree (const char *path);

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The newcomer's path, on a Debian 12 machine as root: installs what is
 # missing, builds virtvault, starts a private daemon (SQLite catalog and a
 # local target under /var/tmp/virtvault-quickstart), backs up a throwaway

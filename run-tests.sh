@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs the whole test suite on a Debian 12 machine, as root: installs what
 # is missing, builds (warnings are errors), starts libvirtd, runs
 # `make check` (unit and integration tests against a real libvirtd and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared by the benchmarks: a scratch directory, a running TCG domain
 # whose 4 GiB (--size-gib) qcow2 disk holds 1.5 GiB (--data-gib) of
 # incompressible data in 32 MiB chunks spread over the disk, and a

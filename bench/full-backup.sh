@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Full backup benchmark: one running domain with a 4 GiB qcow2 disk holding
 # 1.5 GiB of incompressible data spread over it.  Times, side by side in one
 # run and on the same disk:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Incremental backup and chain restore benchmark: one running domain with a
 # 4 GiB qcow2 disk holding 1.5 GiB of incompressible data (as
 # bench/full-backup.sh).  Each run, on the same disk and daemon:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Drives virtvaultd's JSON API with nothing but curl and jq, as a hosting
 # panel or a hook script would: start a backup of a domain, poll its job
 # until it ends, then list the domain's backups.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* virtvault storage plugin ABI.
  *
  * A storage plugin moves bytes to and from one kind of storage target

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Sourced by quickstart.sh and run-tests.sh: installs the Debian 12
 # packages virtvault needs when any is missing, and starts virtlogd and
 # libvirtd when they are not running (a fresh machine runs neither).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared helpers for the shell tests.  Source it first thing:
 #
 #   source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"

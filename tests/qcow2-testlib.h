@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Helpers shared by the qcow2 writer and checker tests: a scratch
  * directory, running qemu-img, deterministic random data, streaming a
  * plan into a file and checking a file with vv_qcow2_check.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # One local user cannot starve the daemon (docs/api.md, "Limits"):
 # - 10 000 refused requests from uid 65534, most with a body of almost
 #   1 MiB of JSON (which json-c would turn into some 30 MiB of objects),

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The JSON API over the real socket: malformed or wrong requests get a
 # clear 4xx error object and change nothing.
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"

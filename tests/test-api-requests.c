@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The API without a socket: vv_api_handle against a temporary catalog, an
  * engine on libvirt's built-in test driver (test:///default, no daemon)
  * and one job worker.  Malformed requests, routing, auth, targets, audit

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Cancelling a running backup stops it, marks it cancelled, and leaves no
 # checkpoint, scratch file, libvirt job or partial object behind; the next
 # backup succeeds.

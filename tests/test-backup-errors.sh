@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Bad requests get a clear error and change nothing: unknown domain, an
 # unknown disk or target, a busy domain, a
 # target directory that is not writable, a target that fills up half way.

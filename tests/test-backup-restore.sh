@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A full backup of a running domain with two qcow2 disks, taken while the
 # "guest" keeps writing, restores bit for bit to the disk content at the
 # moment the backup began; the stored images are valid qcow2; verify,

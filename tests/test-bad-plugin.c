@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Broken storage plugins the loader must refuse, one per -D variant (see
  * tests/Makefile.am); test-file-plugin loads them.
  */

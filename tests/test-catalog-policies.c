@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Catalog, schema 3: policies, attachments (one policy per instance),
  * runs, backup origin and protection, and the migration from schema 2.
  */

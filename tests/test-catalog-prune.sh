@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Old rows are pruned (docs/catalog.md, "Pruning"): with
 # audit_retention_days = 10 and job_retention_days = run_retention_days
 # = 5, the daemon deletes, at start and every hour of its (test) clock,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Catalog: schema creation and migration, every call's round trip, error
  * codes, and a concurrency smoke test on one shared connection.
  */

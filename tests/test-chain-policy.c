@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The rules that pick a full or an incremental backup (a table of cases),
  * and the mapping of dirty and zero extents onto an overlay plan.
  */

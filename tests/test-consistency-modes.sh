@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Consistency modes.  The test domains run no guest agent:
 #  - --quiesce fails cleanly: at once without an agent channel, from the
 #    job when the channel exists but nobody answers; nothing left behind;

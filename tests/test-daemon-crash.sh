@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # virtvaultd killed with SIGKILL in the middle of a backup: after a
 # restart the job and the backup show failed with the reason, the libvirt
 # job, checkpoint, scratch files and partial objects are gone, and the

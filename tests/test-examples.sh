@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The examples keep working, and the daemon's config file is checked key
 # by key:
 # - every key the parser knows (virtvaultd --print-config-keys, read from

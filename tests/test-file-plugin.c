@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The target layer and the file plugin, through src/target/target.h:
  * loading (and refusing broken plugins), put/commit/abort, get ranges,
  * stat, list, remove, name checks, symlinks, test() failures, a full

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A full backup and six incrementals with guest writes between them
 # (scattered, sequential, zero writes, overwrites): each incremental reads
 # and stores about the changed bytes only, the stored chain passes

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A failed incremental is followed by a correct one: the daemon killed in
 # the middle of an incremental, and a target that fills up during one.
 # After each failure the chain's base checkpoint is still there, the

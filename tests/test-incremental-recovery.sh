@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Broken change tracking, each case followed by a backup that is either a
 # correct incremental or a full with the reason stored:
 #  - the domain stopped cleanly and started again: stays incremental;

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Backups outlive their domain, and 'instance purge' deletes exactly the
 # backups of one instance: a name reused by a new domain (a new UUID) is
 # refused as ambiguous, and purging by UUID leaves the other instance's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Manifests: write -> read round trips, and data-driven cases.
  *
  * Each tests/data/manifests/<case>.json is read as "manifest <case>"; the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A complete, minimal storage plugin: objects live in this process's
  * memory (mem://).  docs/plugins.md walks through it; test-file-plugin
  * loads it to exercise the loader and the generic target test on a plugin

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The definition of a domain restored as a new one, data-driven.
  *
  * Each tests/data/newdomain/<case>.xml is a stored domain XML (what an

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A shut-off domain is backed up from its images (qemu-nbd, read-only):
 # live full -> writes -> stop -> offline incremental from the image's
 # persistent bitmap (about the dirty bytes read) -> start -> writes ->

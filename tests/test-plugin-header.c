@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The public plugin header must compile on its own, before anything else
  * (so not even config.h comes first here), and its layout must keep the
  * size and version at the front for good: the loader reads them before

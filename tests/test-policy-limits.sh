@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Policy limits against a real daemon and domains, driven by the test clock:
 # - scheduler_max_concurrent = 1: three instances due at the same time run
 #   one after the other (never two jobs at once), and all three complete;

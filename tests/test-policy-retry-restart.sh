@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Policy retries survive a restart of virtvaultd (test clock):
 #  A. a run fails (the target refuses writes); the daemon is restarted
 #     before the retry is due; the retry still runs 5 minutes after the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Policy rules against a real daemon and domains, driven by the test clock:
 # - the manual limit (manual_limit = 2 through --config): a new manual
 #   backup replaces the oldest unprotected one, on the target and in the

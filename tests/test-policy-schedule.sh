@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A daily policy (02:00 UTC, max chain 3, retention 2) driven by the test
 # clock, day by day: day 1 full, days 2-4 incrementals, day 5 a new full,
 # ..., day 9 a third chain, whereupon retention deletes the first chain

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The qcow2 checker: our images and the images qemu-img makes (several
  * cluster sizes and refcount widths, with and without a backing file, with
  * zero clusters) pass with the right info; what we do not support is

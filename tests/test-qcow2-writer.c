@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The streaming qcow2 writer: images of several shapes must be read back
  * by QEMU exactly as their source (qemu-img check, compare and info), pass
  * our own checker, and be exactly as big as the plan says.  Also the

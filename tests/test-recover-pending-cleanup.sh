@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Cleanup that cannot be done at start-up is kept and retried, never
 # skipped.  virtvaultd is killed (SIGKILL) in the middle of a backup,
 # leaving libvirt's pull-mode job, the checkpoint and partial objects:

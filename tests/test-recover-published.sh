@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A power cut that lost the catalog's "completed" commit leaves a complete
 # backup marked running.  Simulated by editing the catalog while the
 # daemon is stopped.  After a restart the backup must be recognised from

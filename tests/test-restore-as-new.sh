@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Restore as a new domain: defined from the domain XML stored with the
 # backup, with the new name, a new UUID, new MAC addresses and its disks
 # on the restored images; disks not restored are left out (a cdrom

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A stored image whose bytes changed on the target is refused by every
 # restore path, with the sha256 corruption message: a chain converted
 # where it is stored (raw and qcow2, the file target's local files), a

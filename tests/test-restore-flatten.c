@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Flattening a chain of qcow2 images into one raw or qcow2 image
  * (src/restore/flatten.c), checked against QEMU's own reading of the
  * chain with qemu-img compare.

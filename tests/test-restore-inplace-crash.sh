@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # An in-place restore interrupted between its renames never leaves a
 # domain with a mix of old and restored disks, and a rollback that fails
 # says so instead of claiming the disks were put back.  The moments are

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Restore in place: a persistent two-disk domain is backed up, written
 # to, and restored over its own disks: refused while it runs (unless
 # --force-stop) and without --yes off a terminal; a failure half way

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Objects on a file:// target are untrusted: whoever writes to the
 # directory (an NFS export, a shared directory) controls every byte and
 # every directory entry.

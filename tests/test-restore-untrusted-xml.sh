@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The domain XML stored on a target is untrusted input.
 #
 # With the daemon's own catalog: a domain.xml rewritten on the target (and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Retention: data-driven scenarios, a simulated fortnight of daily runs,
  * parse errors, and a property check over random chains and rules.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Schedules and the clock: slots from tests/data/schedules/next.txt,
  * a sweep over every day of 2026 in three timezones (both hemispheres),
  * parse errors per field, summaries, jitter, missed runs, chain position,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The socket as the daemon lays it out: its directory does not exist
 # before the daemon starts (as /run/virtvault after a boot), the daemon
 # makes it 0755 and the socket 0666 whatever its umask, so a non-root

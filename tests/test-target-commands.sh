@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # virtvault target add | list | test | remove, through the CLI and the
 # daemon, with the file plugin.
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A lost catalog is rebuilt from a target: a full and two incrementals
 # are stored on a file target; a daemon with a new, empty state directory
 # imports them with 'target import' and lists the same backups, chain and

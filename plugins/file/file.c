@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The file storage plugin: objects are files under a local directory or
  * an NFS mount, file:///srv/backup.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <config.h>
 /* GET /v1/chains?domain=, GET /v1/chains/{id}: a full backup and the
  * incrementals built on it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Shared by the API's router, handlers and record serialisers. */
 #ifndef VV_API_INTERNAL_H
 #define VV_API_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The JSON API under /v1/ on the daemon's UNIX socket (libmicrohttpd).
  * Every endpoint is documented in docs/api.md.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Shared by the catalog's source files only. */
 #ifndef VV_CATALOG_INTERNAL_H
 #define VV_CATALOG_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Reading catalog rows into records from a table of columns.
  *
  * Every record type (backup, job, policy, ...) used to copy its columns

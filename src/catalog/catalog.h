@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The catalog: what virtvault knows, in SQLite (WAL) in the state
  * directory.  The schema is versioned and migrated forward on open; the
  * catalog can be rebuilt from the manifests on the targets.

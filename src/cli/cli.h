@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The virtvault command-line client: declarations shared by its files.
  *
  * The CLI talks to virtvaultd over HTTP/JSON on a UNIX socket

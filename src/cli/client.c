@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <config.h>
 /* HTTP/JSON requests to virtvaultd over its UNIX socket, with libcurl.
  * One easy handle serves every request of a run, so polling a job reuses

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <config.h>
 /* The backups in the catalog: virtvault list [DOMAIN], show ID, delete ID. */
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <config.h>
 /* virtvault policy create | edit | list | show | pause | resume | delete |
  * attach | detach | runs; protect / unprotect ID; instance list | purge;

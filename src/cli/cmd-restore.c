@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <config.h>
 /* Reading a backup back: virtvault verify ID, restore ID --to DIR. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <config.h>
 /* What the CLI prints: JSON documents, aligned tables, "key: value"
  * blocks, local times, and the progress bar of a job.

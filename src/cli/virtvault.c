@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <config.h>
 /* virtvault: the command-line client of virtvaultd.  Global options,
  * command dispatch and usage; the commands live in cmd-*.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <config.h>
 /* Following a job to its end: polling, the progress bar, and Ctrl-C
  * turned into a cancel of the job rather than an abandoned one.

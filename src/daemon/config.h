@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* virtvaultd's configuration: `key = value` lines and # comments
  * (examples/virtvaultd.conf documents every key).  The command line
  * overrides the file; what neither sets gets the built-in default.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* virtvaultd: owns the catalog and the jobs, serves the JSON API on a
  * UNIX socket.  Everything else is in libvirtvault; this file is startup,
  * daemonizing, signals and logging.

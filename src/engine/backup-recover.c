@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Recovery of backups a stopped daemon left behind, and cleanups that
  * could not be finished when they were due.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Whether a backup is a full or an incremental one, and why: a pure
  * function of what is known about the domain's last backup, so the rules
  * are tested by a table (tests/test-chain-policy.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the engine needs to know about a live libvirt domain: its disks
  * (parsed from the live XML with libxml2 XPath), whether each can be
  * backed up, and the DAC identity its QEMU process runs as.  Also the

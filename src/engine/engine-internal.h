@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Helpers shared by backup.c and backup-delete.c (not for other modules). */
 #ifndef VV_ENGINE_INTERNAL_H
 #define VV_ENGINE_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The backup engine: libvirt checkpoints and pull-mode backup jobs, read
  * with libnbd, written as qcow2 streams to a storage target.
  *

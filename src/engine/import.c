@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Rebuilding the catalog from a target: every complete backup a target
  * holds is described by its manifest, so the catalog can be made again
  * from them (docs/storage-format.md, "Rebuilding the catalog from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* manifest.json: the self-describing record of one backup on a target,
  * published last (its presence is the commit point).  The format is a
  * contract, documented in docs/storage-format.md.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Mapping the export of an incremental pull-mode backup: which clusters
  * of the overlay image hold data, which read as zeros and which are left
  * to the backing file.  The result is a plan vv_nbd_copy copies like any

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Reading one disk of a pull-mode backup job over NBD and turning it into
  * a qcow2 stream.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Backing up a shut-off domain: its disk images are read directly,
  * through a private read-only qemu-nbd server per disk in the attempt's
  * run directory.  qemu-nbd takes QEMU's image lock, so the domain can not

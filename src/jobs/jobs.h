@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Jobs: long work (backup, restore, verify) run by worker threads, with
  * an id, a status, progress in bytes and a cancel.  At most one job per
  * domain runs or waits at a time.

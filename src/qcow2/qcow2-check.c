@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The qcow2 structure checker.
  *
  * Works through ranged reads only, so a stored image is checked where it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* On-disk qcow2 constants shared by the writer and the checker.
  *
  * Everything on disk is big-endian.  Only what virtvault writes or must

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The qcow2 layout planner and streaming writer.
  *
  * A plan records, for every guest cluster, whether it is DATA, ZERO or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Reading where the guest clusters of a stored image are.
  *
  * Restore flattens a chain itself (src/restore/flatten.c): it needs, for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Streaming qcow2 images.
  *
  * The writer lays out a whole qcow2 (version 3, 64 KiB clusters, 16-bit

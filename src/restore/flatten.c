@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Making one standalone image out of a chain of stored qcow2 images.
  *
  * Our images are plain (64 KiB clusters, no compression, data in guest

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Restoring a chain where it is stored, on a target whose objects are
  * local files (the file plugin's open_local).
  *

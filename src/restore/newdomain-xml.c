@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The definition of a domain restored as a new one.
  *
  * The domain XML stored with a backup is untrusted: anyone who can write

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Making one standalone file per disk out of a backup's chain.
  *
  * Every image of the chain of a disk is downloaded (its sha256 checked

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Restore in place: the disks of the backed-up domain are replaced.
  *
  * Each restored disk is produced in a private staging directory next to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Pieces shared by restore and verify: the chain of a backup, fetching
  * an image from its target with its checksum checked, flattening a chain
  * into one image.

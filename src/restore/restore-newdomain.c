@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Restore as a new domain: the disks are restored to a directory (as
  * restore.c does) and a domain is defined on them from the domain XML
  * stored with the backup, with a new name, UUID and MAC addresses.

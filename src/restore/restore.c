@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Restore of a backup to a directory, and what every restore mode
  * shares: finding the backup and its disks, checking directories, and
  * choosing the mode.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Restores and verification of stored backups. */
 #ifndef VV_RESTORE_H
 #define VV_RESTORE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Verify: re-read a backup from its target and check it against the
  * catalog, without writing anything anywhere.
  */

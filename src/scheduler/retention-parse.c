@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Retention's words: parsing and checking what users write (keep rules,
  * durations, counts) and the catalog's words for a backup.
  */

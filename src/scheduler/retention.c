@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Retention decisions: which backups of one instance to delete, and why.
  * The rules are in docs/retention.md; this file implements them in the
  * order described there.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Retention: which of an instance's backups to delete, and why.
  *
  * A pure function of the instance's backups (plain structs, as read from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Local time of schedules: the tz database check, and slots in UTC.
  *
  * The C library knows one timezone per process (TZ), and setenv/tzset are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Schedules: parsing, validation, summaries, jitter, chain position.
  * Local time lives in schedule-tz.c.
  */

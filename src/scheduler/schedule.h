@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* When a policy runs: daily or weekly at a local time in an IANA
  * timezone, with an optional window for deterministic jitter.  Pure
  * functions (apart from reading the tz database), tested over whole years

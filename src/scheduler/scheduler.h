@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The scheduler inside virtvaultd: one thread that sleeps on the clock
  * (util/clock.h) until the next run of any active policy x attached
  * instance is due, then submits a backup job for it.  After a run it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Finds, checks and caches storage plugins (include/virtvault-plugin.h).
  *
  * A plugin is loaded at most once per process and stays loaded until

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The target layer over one plugin handle: name checks before anything
  * reaches a plugin, sha256 and byte counts while writing, whole-object
  * reads, prefix removal and the generic round-trip test.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Storage targets: the plugin loader and a thin layer over one plugin
  * handle that adds what every caller needs (sha256 and byte counts while
  * writing, whole-object reads, prefix removal, name checks).

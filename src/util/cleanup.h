@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Scope-bound cleanup, in the style of systemd and nbdkit:
  *
  *   _cleanup_free_ char *path = NULL;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The wall clock, and a test clock that moves only when told.
  *
  * Production code reads wall time only through vv_clock_now (), so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Per-thread error reporting.
  *
  * An error is reported once, where it happens, with a message that names

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Named fault points, for crash and error tests only.
  *
  * Code that must survive a crash or an error at a precise moment marks

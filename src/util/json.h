@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* json-c helpers: cleanup, and typed getters that report which field of
  * what was wrong ("field 'disks' of the backup request must be an array").
  */

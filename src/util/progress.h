@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Progress and cancellation shared between a running job and whoever
  * watches it.  Lock-free: the worker updates, the API reads.
  */

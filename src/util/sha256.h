@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Streaming SHA-256 (OpenSSL's EVP), hex output. */
 #ifndef VV_UTIL_SHA256_H
 #define VV_UTIL_SHA256_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Small string, time and path helpers shared by every module. */
 #ifndef VV_UTIL_STRUTIL_H
 #define VV_UTIL_STRUTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer harness: the API's request handling (src/api/), as the daemon
  * drives it (src/api/server.c hands vv_api_handle the path, the raw query
  * string after '?' and the body with its length), without a socket.

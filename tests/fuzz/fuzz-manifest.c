@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer harness: the manifest parser (src/engine/manifest.c).
  *
  * A manifest is read back from a storage target, which anyone with write

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer harness: what reads stored qcow2 images.
  *
  * An image on a storage target is untrusted: anyone who can write there

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A structure-aware mutation for JSON inputs of the fuzz harnesses.
  *
  * Byte mutations rarely turn a valid manifest or request body into

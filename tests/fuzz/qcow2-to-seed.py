@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Turns a qcow2 image file into a seed for fuzz-qcow2 (tests/fuzz/).
 
 fuzz-qcow2 reads a sparse image: be32 file size, then records

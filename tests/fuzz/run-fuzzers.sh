@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs the libFuzzer harnesses of a build configured with --enable-fuzzing
 # (docs/fuzzing.md), each for a bounded time on its seed corpus.
 #

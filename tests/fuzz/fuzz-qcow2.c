@@ -49,6 +49,9 @@
 #define MAX_WINDOWS 64
 /* Where the image lies on the target, for resolving its backing name. */
 #define OBJECT "bk-000000000002/vda.qcow2"
+/* The virtual size of the base image flattened under each input. */
+#define BASE_SIZE (4 << 20)
+
 /* Largest disk flattened per input. */
 #define FLATTEN_MAX (UINT64_C (64) << 20)
 
@@ -234,7 +237,7 @@ base_image (void)
   if (fd >= 0)
     return fd;
   fd = memfd_create ("base.qcow2", MFD_CLOEXEC);
-  plan = vv_qcow2_plan_new (4 << 20, NULL, NULL);
+  plan = vv_qcow2_plan_new (BASE_SIZE, NULL, NULL);
   memset (data, 0x5a, sizeof data);
   if (fd == -1 || plan == NULL
       || vv_qcow2_plan_mark (plan, 0, sizeof data, VV_QCOW2_DATA) == -1
@@ -253,13 +256,30 @@ base_image (void)
 }
 
 static void
-run_flatten (const struct image *img, bool raw)
+run_flatten (const struct image *img, uint64_t virtual_size, bool raw)
 {
   static uint8_t buf[VV_RESTORE_BUF_SIZE];
   struct vv_progress p = { 0 };
-  struct vv_restore_image v[2] = { { .fd = -1 }, { .fd = base_image () } };
+  /* The catalog's records of the two images: flatten takes each image's
+   * sizes from them (here what the checker saw and the base as written).
+   */
+  struct vv_disk_rec top = {
+    .name = (char *) "vda", .object = (char *) "vda.qcow2",
+    .virtual_size = virtual_size, .stored_bytes = img->file_size,
+  };
+  struct vv_disk_rec base = top;
+  struct vv_restore_image v[2] = {
+    { .fd = -1, .d = &top, .backup_id = "bk-top" },
+    { .fd = base_image (), .d = &base, .backup_id = "bk-base" },
+  };
+  struct stat base_st;
   int out;
   bool ok;
+
+  if (fstat (v[1].fd, &base_st) == -1)
+    abort ();
+  base.virtual_size = BASE_SIZE;
+  base.stored_bytes = (uint64_t) base_st.st_size;
 
   v[0].fd = memfd_create ("top.qcow2", MFD_CLOEXEC);
   out = memfd_create ("out", MFD_CLOEXEC);
@@ -328,7 +348,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (info.backing_file)
       run_backing (info.backing_file);
     if (info.cluster_bits == 16 && info.virtual_size <= FLATTEN_MAX)
-      run_flatten (&img, size & 2);
+      run_flatten (&img, info.virtual_size, size & 2);
     vv_qcow2_info_clear (&info);
   }
   else

@@ -112,6 +112,36 @@ EOF
     virsh create "$VV_TMP/$name.xml" >/dev/null || fail "cannot start test domain $name"
 }
 
+# make_persistent_domain NAME VDA_MB VDB_MB [VDB_DIR] : a defined
+# (persistent) and started TCG domain with two qcow2 disks, vda in
+# $VV_TMP/images and vdb in $VV_TMP/VDB_DIR (default images); paths in
+# $DISK_vda, $DISK_vdb.  make_domain's domains are transient and vanish
+# when stopped, which an in-place restore or an offline backup needs.
+make_persistent_domain () {
+    local name=$1 dir2=$VV_TMP/${4:-images}
+    mkdir -p "$VV_TMP/images" "$dir2"
+    chmod 0755 "$VV_TMP/images" "$dir2"
+    DISK_vda=$VV_TMP/images/$name-vda.qcow2
+    DISK_vdb=$dir2/$name-vdb.qcow2
+    "$QEMU_IMG" create -q -f qcow2 "$DISK_vda" "$2M" || fail "qemu-img create $DISK_vda"
+    "$QEMU_IMG" create -q -f qcow2 "$DISK_vdb" "$3M" || fail "qemu-img create $DISK_vdb"
+    cat > "$VV_TMP/$name.xml" <<EOF
+<domain type='qemu'>
+  <name>$name</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$DISK_vda'/><target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$DISK_vdb'/><target dev='vdb' bus='virtio'/></disk>
+  </devices>
+</domain>
+EOF
+    cleanup_fn "virsh destroy '$name'; virsh undefine --checkpoints-metadata '$name'"
+    virsh define "$VV_TMP/$name.xml" >/dev/null || fail "cannot define test domain $name"
+    virsh start "$name" >/dev/null || fail "cannot start test domain $name"
+}
+
 # guest_write DOM DEV 'write -P 0xab 1M 4M' : a write through the guest's
 # own virtio device, so dirty bitmaps see it.  DEV is vda, vdb, ...
 guest_write () {

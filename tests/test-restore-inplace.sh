@@ -7,36 +7,6 @@
 # backup time, and leaves no checkpoint, so the next backup is a full.
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
-# make_persistent_domain NAME : a defined (persistent) and started TCG
-# domain with vda (256 MiB) in $VV_TMP/images and vdb (32 MiB) in its own
-# directory $VV_TMP/images2; paths in $DISK_vda, $DISK_vdb.  make_domain's
-# domains are transient and vanish when stopped, which an in-place
-# restore needs.
-make_persistent_domain () {
-    local name=$1
-    mkdir -p "$VV_TMP/images" "$VV_TMP/images2"
-    chmod 0755 "$VV_TMP/images" "$VV_TMP/images2"
-    DISK_vda=$VV_TMP/images/$name-vda.qcow2
-    DISK_vdb=$VV_TMP/images2/$name-vdb.qcow2
-    "$QEMU_IMG" create -q -f qcow2 "$DISK_vda" 256M || fail "qemu-img create"
-    "$QEMU_IMG" create -q -f qcow2 "$DISK_vdb" 32M || fail "qemu-img create"
-    cat > "$VV_TMP/$name.xml" <<EOF
-<domain type='qemu'>
-  <name>$name</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$DISK_vda'/><target dev='vda' bus='virtio'/></disk>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$DISK_vdb'/><target dev='vdb' bus='virtio'/></disk>
-  </devices>
-</domain>
-EOF
-    cleanup_fn "virsh destroy '$name'; virsh undefine --checkpoints-metadata '$name'"
-    virsh define "$VV_TMP/$name.xml" >/dev/null || fail "cannot define test domain $name"
-    virsh start "$name" >/dev/null || fail "cannot start test domain $name"
-}
-
 domstate () { virsh domstate "$1" 2>/dev/null | sed -n 1p; }
 sums () { sha256sum "$DISK_vda" "$DISK_vdb" | cut -d' ' -f1 | tr '\n' ' '; }
 same_as_ref () {  # FILE DEV [-U] : the image holds the disk at backup time
@@ -44,7 +14,7 @@ same_as_ref () {  # FILE DEV [-U] : the image holds the disk at backup time
 }
 
 dom=vvtest-rip-$$
-make_persistent_domain "$dom"
+make_persistent_domain "$dom" 256 32 images2
 uuid=$(virsh domuuid "$dom" | sed -n 1p)
 
 ref_a=$VV_TMP/ref-vda.raw ref_b=$VV_TMP/ref-vdb.raw

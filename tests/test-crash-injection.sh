@@ -290,6 +290,16 @@ op_restore () {
     OP_PID=$!
 }
 
+# spin_until CONDITION : evaluates CONDITION in a tight loop (a progress
+# point passes within milliseconds) until it holds; false after 60 s.
+spin_until () {
+    local end=$((SECONDS + 60)) i
+    while [ $SECONDS -lt $end ]; do
+        for (( i = 0; i < 200; i++ )); do eval "$1" && return 0; done
+    done
+    return 1
+}
+
 ops=(full incremental policy delete restore)
 declare -A dur          # measured duration of each operation, ms
 
@@ -364,8 +374,14 @@ for (( seed = first; seed < first + seeds; seed++ )); do
         moment="when its manifest is gone"
         mf=$(find "$VV_STATE/backups/$uuid" -path "*/$DEL_ID/manifest.json")
         [ -n "$mf" ] || fail "seed $seed: no manifest of $DEL_ID"
-        for (( i = 0; i < 2000000; i++ )); do [ -e "$mf" ] || break; done
-        [ ! -e "$mf" ] || fail "seed $seed: the manifest of $DEL_ID stayed"
+        spin_until '[ ! -e "$mf" ]' || fail "seed $seed: the manifest of $DEL_ID stayed for 60 s"
+    elif [ "$op" = restore ] && [ -n "$RESTORE_ID" ] && [ $((RANDOM % 2)) -eq 0 ]; then
+        # The moment the old image of vda is linked as 'previous': the
+        # renames are next.
+        moment="when vda's old image is linked"
+        pv=$VV_TMP/images/.virtvault-restore-$RESTORE_ID-vda/previous
+        spin_until '[ -e "$pv" ] || ! kill -0 $OP_PID 2>/dev/null' ||
+            fail "seed $seed: no link $pv within 60 s"
     else
         sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
     fi
@@ -405,6 +421,13 @@ for (( seed = first; seed < first + seeds; seed++ )); do
         printf '    %s\n' "${problems[@]}"
         failed_seeds+=("$seed")
         [ "$keep_going" = 1 ] || fail "seed $seed: ${problems[0]}"
+        # An orphaned libvirt backup job would fail every later seed.
+        if ! libvirt_job_idle "$dom"; then
+            virsh domjobabort "$dom" >/dev/null 2>&1
+            for (( i = 0; i < 300; i++ )); do libvirt_job_idle "$dom" && break; sleep 0.1; done
+            libvirt_job_idle "$dom" || fail "seed $seed: the libvirt job of $dom cannot be aborted"
+            echo "    (keep-going: aborted the libvirt job left on $dom)"
+        fi
     fi
 done
 echo "# $((seeds - ${#failed_seeds[@]})) of $seeds seeds passed${failed_seeds:+; failed: ${failed_seeds[*]}}"

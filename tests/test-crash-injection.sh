@@ -374,7 +374,8 @@ for (( seed = first; seed < first + seeds; seed++ )); do
         moment="when its manifest is gone"
         mf=$(find "$VV_STATE/backups/$uuid" -path "*/$DEL_ID/manifest.json")
         [ -n "$mf" ] || fail "seed $seed: no manifest of $DEL_ID"
-        spin_until '[ ! -e "$mf" ]' || fail "seed $seed: the manifest of $DEL_ID stayed for 60 s"
+        spin_until '[ ! -e "$mf" ] || ! kill -0 $OP_PID 2>/dev/null' ||
+            fail "seed $seed: the manifest of $DEL_ID stayed for 60 s"
     elif [ "$op" = restore ] && [ -n "$RESTORE_ID" ] && [ $((RANDOM % 2)) -eq 0 ]; then
         # The moment the old image of vda is linked as 'previous': the
         # renames are next.
@@ -389,7 +390,12 @@ for (( seed = first; seed < first + seeds; seed++ )); do
     wait "$VV_PID" 2>/dev/null
     outcome=killed
     if [ -n "${OP_PID:-}" ]; then
-        wait "$OP_PID" && outcome="done before the kill"
+        if wait "$OP_PID"; then
+            outcome="done before the kill"
+        elif ! grep -q "connect\|socket\|closed\|reset" "$VV_TMP/op.out"; then
+            # Not the lost connection: the operation itself failed.
+            outcome="failed before the kill: $(tail -n 1 "$VV_TMP/op.out")"
+        fi
     fi
     restart_daemon
     wait_idle

@@ -392,7 +392,7 @@ for (( seed = first; seed < first + seeds; seed++ )); do
     if [ -n "${OP_PID:-}" ]; then
         if wait "$OP_PID"; then
             outcome="done before the kill"
-        elif ! grep -q "talking to virtvaultd" "$VV_TMP/op.out"; then
+        elif ! grep -q "talking to virtvaultd\|cannot reach virtvaultd" "$VV_TMP/op.out"; then
             # Not the lost connection: the operation itself failed.
             outcome="failed before the kill: $(tail -n 1 "$VV_TMP/op.out")"
         fi

@@ -148,19 +148,19 @@ EOF
     virsh create "$VV_TMP/$name.xml" >/dev/null || fail "cannot start test domain $name"
 }
 
-# make_persistent_domain NAME : a defined (persistent) and started TCG
-# domain with vda (256 MiB) in $VV_TMP/images and vdb (32 MiB) in its own
-# directory $VV_TMP/images2; paths in $DISK_vda, $DISK_vdb.  make_domain's
-# domains are transient and vanish when stopped, which an in-place
-# restore needs.
+# make_persistent_domain NAME VDA_MB VDB_MB [VDB_DIR] : a defined
+# (persistent) and started TCG domain with two qcow2 disks, vda in
+# $VV_TMP/images and vdb in $VV_TMP/VDB_DIR (default images); paths in
+# $DISK_vda, $DISK_vdb.  make_domain's domains are transient and vanish
+# when stopped, which an in-place restore or an offline backup needs.
 make_persistent_domain () {
-    local name=$1
-    mkdir -p "$VV_TMP/images" "$VV_TMP/images2"
-    chmod 0755 "$VV_TMP/images" "$VV_TMP/images2"
+    local name=$1 dir2=$VV_TMP/${4:-images}
+    mkdir -p "$VV_TMP/images" "$dir2"
+    chmod 0755 "$VV_TMP/images" "$dir2"
     DISK_vda=$VV_TMP/images/$name-vda.qcow2
-    DISK_vdb=$VV_TMP/images2/$name-vdb.qcow2
-    "$QEMU_IMG" create -q -f qcow2 "$DISK_vda" 256M || fail "qemu-img create"
-    "$QEMU_IMG" create -q -f qcow2 "$DISK_vdb" 32M || fail "qemu-img create"
+    DISK_vdb=$dir2/$name-vdb.qcow2
+    "$QEMU_IMG" create -q -f qcow2 "$DISK_vda" "$2M" || fail "qemu-img create $DISK_vda"
+    "$QEMU_IMG" create -q -f qcow2 "$DISK_vdb" "$3M" || fail "qemu-img create $DISK_vdb"
     cat > "$VV_TMP/$name.xml" <<EOF
 <domain type='qemu'>
   <name>$name</name>

@@ -12,26 +12,7 @@
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 dom=vvtest-off-$$
-mkdir -p "$VV_TMP/images"
-chmod 0755 "$VV_TMP/images"
-DISK_vda=$VV_TMP/images/$dom-vda.qcow2 DISK_vdb=$VV_TMP/images/$dom-vdb.qcow2
-"$QEMU_IMG" create -q -f qcow2 "$DISK_vda" 128M || fail "qemu-img create"
-"$QEMU_IMG" create -q -f qcow2 "$DISK_vdb" 16M || fail "qemu-img create"
-cat > "$VV_TMP/$dom.xml" <<EOF
-<domain type='qemu'>
-  <name>$dom</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$DISK_vda'/><target dev='vda' bus='virtio'/></disk>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$DISK_vdb'/><target dev='vdb' bus='virtio'/></disk>
-  </devices>
-</domain>
-EOF
-cleanup_fn "virsh destroy '$dom'; virsh undefine --checkpoints-metadata '$dom'"
-virsh define "$VV_TMP/$dom.xml" >/dev/null || fail "cannot define $dom"
-virsh start "$dom" >/dev/null || fail "cannot start $dom"
+make_persistent_domain "$dom" 128 16
 cleanup_fn "pkill -KILL -f 'qemu-nbd.*$VV_TMP/'"
 
 # The daemon's qemu-nbd, through a wrapper that, while $VV_TMP/hold

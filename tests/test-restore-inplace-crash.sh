@@ -15,7 +15,7 @@
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 dom=vvtest-ripc-$$
-make_persistent_domain "$dom"
+make_persistent_domain "$dom" 256 32 images2
 guest_write "$dom" vda "write -P 0x11 0 4M"
 guest_write "$dom" vdb "write -P 0x22 0 4M"
 start_daemon --test-clock

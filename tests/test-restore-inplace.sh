@@ -15,7 +15,7 @@ same_as_ref () {  # FILE DEV [-U] : the image holds the disk at backup time
 }
 
 dom=vvtest-rip-$$
-make_persistent_domain "$dom"
+make_persistent_domain "$dom" 256 32 images2
 uuid=$(virsh domuuid "$dom" | sed -n 1p)
 
 ref_a=$VV_TMP/ref-vda.raw ref_b=$VV_TMP/ref-vdb.raw

@@ -654,6 +654,7 @@ main (int argc, char **argv)
     .max_chain = cfg.max_chain,
   };
   recover (&engine);
+  vv_backup_finish_deletes (&engine, logf_);
 
   jobs = vv_jobs_new (catalog, cfg.workers);
   if (jobs == NULL)

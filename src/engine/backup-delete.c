@@ -32,6 +32,14 @@ delete_checkpoint (struct vv_engine *e, const struct vv_backup_rec *b)
   vv_clear_error ();
 }
 
+/* A backup whose delete began: failed with the VV_DELETING_ERROR. */
+static bool
+deleting (const struct vv_backup_rec *b)
+{
+  return strcmp (b->status, "failed") == 0 && b->error
+    && vv_str_has_prefix (b->error, VV_DELETING_ERROR);
+}
+
 int
 vv_backup_delete (struct vv_engine *e, const char *backup_id,
                   int64_t owner_filter)
@@ -69,6 +77,22 @@ vv_backup_delete (struct vv_engine *e, const char *backup_id,
     goto out;
   }
 
+  /* Before anything is removed the backup stops being completed: a
+   * daemon killed half way leaves a failed backup (never a completed one
+   * that cannot be restored), and vv_backup_finish_deletes completes the
+   * delete at the next start.
+   */
+  if (!deleting (b)) {
+    _cleanup_free_ char *msg =
+      vv_printf (VV_DELETING_ERROR "; virtvaultd stopped during the delete "
+                 "and finishes it at its next start, or run 'virtvault "
+                 "delete %s'", b->id);
+    if (msg == NULL
+        || vv_catalog_backup_set_status (e->catalog, b->id, "failed",
+                                         msg) == -1)
+      goto out;
+  }
+
   if (b->prefix && b->prefix[0]) {
     t = vv_engine_open_target (e, b->target);
     if (t == NULL) {
@@ -99,4 +123,31 @@ vv_backup_delete (struct vv_engine *e, const char *backup_id,
   vv_target_close (t);
   vv_backup_rec_free (b);
   return ret;
+}
+
+int
+vv_backup_finish_deletes (struct vv_engine *e,
+                          void (*log) (const char *fmt, ...))
+{
+  struct vv_backup_rec **bv = NULL;
+  size_t n = 0;
+  int failed = 0;
+
+  if (vv_catalog_backup_list (e->catalog, NULL, VV_OWNER_ANY, &bv, &n) == -1)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (!deleting (bv[i]))
+      continue;
+    if (vv_backup_delete (e, bv[i]->id, VV_OWNER_ANY) == 0) {
+      log ("backup %s of '%s': the delete that was interrupted is finished",
+           bv[i]->id, bv[i]->domain);
+      continue;
+    }
+    log ("backup %s of '%s': cannot finish the interrupted delete (tried "
+         "again at the next start): %s", bv[i]->id, bv[i]->domain,
+         vv_get_error ());
+    failed++;
+  }
+  vv_backup_recs_free (bv, n);
+  return failed ? -1 : 0;
 }

@@ -96,6 +96,17 @@ int vv_backup_retry_cleanups (struct vv_engine *e, const char *domain_uuid,
  */
 int vv_backup_delete (struct vv_engine *e, const char *backup_id,
                       int64_t owner_filter);
+/* The error of a backup whose delete has begun (it is marked failed with
+ * it before anything is removed).
+ */
+#define VV_DELETING_ERROR "being deleted"
+/* Finishes the deletes a killed daemon left half done (at start-up);
+ * each is logged.  -1 when one could not be finished (it stays marked
+ * and is tried again at the next start).
+ */
+int vv_backup_finish_deletes (struct vv_engine *e,
+                              void (*log) (const char *fmt, ...)
+                              __attribute__ ((format (printf, 1, 2))));
 
 /* Appended with target import: rebuilding the catalog from what a target
  * holds (docs/storage-format.md, "Rebuilding the catalog from targets").

@@ -19,6 +19,10 @@
  * from its link, so the domain never keeps a mix of old and restored
  * disks, and removes the staging directories.  Rolling back rather than
  * forward matches what the job reports after a restart: failed.
+ *
+ * A restore to a directory (also for as-new) records its one staging
+ * directory in the same place before making it
+ * (vv_restore_staging_record); the next start removes it.
  */
 #include <config.h>
 
@@ -453,10 +457,21 @@ adopt_identity (struct ip_disk *ipd, const char *out)
   return 0;
 }
 
+static void
+fsync_dir_quiet (const char *dir)
+{
+  _cleanup_close_ int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd != -1)
+    fsync (fd);
+}
+
 /* ---- the journal ---- */
 
 #define JOURNAL_DIR "restore"
 #define JOURNAL_MAX (1024 * 1024)
+/* The phase of a staging directory record (restore to a directory). */
+#define PHASE_DIR "directory"
 
 static char *
 journal_dir (struct vv_engine *e)
@@ -464,8 +479,43 @@ journal_dir (struct vv_engine *e)
   return vv_printf ("%s/" JOURNAL_DIR, e->state_dir);
 }
 
-/* Writes the journal atomically and durably: a temporary file, fsync,
- * rename, fsync of the directory.  swapping: the renames may begin.
+/* Writes journal o to path in the journal directory atomically and
+ * durably: a temporary file, fsync, rename, fsync of the directory.
+ */
+static int
+journal_store (struct vv_engine *e, const char *path, json_object *o)
+{
+  _cleanup_free_ char *tmp = NULL, *dir = NULL;
+  _cleanup_close_ int fd = -1;
+  const char *text;
+  size_t len;
+
+  text = json_object_to_json_string_ext (o, JSON_C_TO_STRING_PRETTY);
+  len = strlen (text);
+  if ((dir = journal_dir (e)) == NULL
+      || (tmp = vv_printf ("%s.tmp", path)) == NULL)
+    return -1;
+  if (mkdir (dir, 0700) == -1 && errno != EEXIST) {
+    vv_error_errno (errno, "cannot create %s", dir);
+    return -1;
+  }
+  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd == -1 || write (fd, text, len) != (ssize_t) len
+      || fsync (fd) == -1) {
+    vv_error_errno (errno, "cannot write the restore journal %s", tmp);
+    unlink (tmp);
+    return -1;
+  }
+  if (rename (tmp, path) == -1) {
+    vv_error_errno (errno, "cannot rename %s to %s", tmp, path);
+    unlink (tmp);
+    return -1;
+  }
+  return sync_dir (dir);
+}
+
+/* Writes the in-place journal (journal_store).  swapping: the renames
+ * may begin.
  */
 static int
 journal_write (struct ip_plan *pl, const struct vv_restore_disk *w,
@@ -473,10 +523,6 @@ journal_write (struct ip_plan *pl, const struct vv_restore_disk *w,
 {
   _cleanup_json_ json_object *o = json_object_new_object ();
   json_object *disks = json_object_new_array ();
-  _cleanup_free_ char *tmp = NULL, *dir = NULL;
-  _cleanup_close_ int fd = -1;
-  const char *text;
-  size_t len;
 
   if (o == NULL || disks == NULL) {
     json_object_put (disks);
@@ -511,28 +557,49 @@ journal_write (struct ip_plan *pl, const struct vv_restore_disk *w,
     json_object_object_add (d, "missing",
                             json_object_new_boolean (pl->v[i].missing));
   }
-  text = json_object_to_json_string_ext (o, JSON_C_TO_STRING_PRETTY);
-  len = strlen (text);
-  if ((dir = journal_dir (pl->engine)) == NULL
-      || (tmp = vv_printf ("%s.tmp", pl->journal)) == NULL)
-    return -1;
-  if (mkdir (dir, 0700) == -1 && errno != EEXIST) {
-    vv_error_errno (errno, "cannot create %s", dir);
-    return -1;
-  }
-  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd == -1 || write (fd, text, len) != (ssize_t) len
-      || fsync (fd) == -1) {
-    vv_error_errno (errno, "cannot write the restore journal %s", tmp);
-    unlink (tmp);
-    return -1;
-  }
-  if (rename (tmp, pl->journal) == -1) {
-    vv_error_errno (errno, "cannot rename %s to %s", tmp, pl->journal);
-    unlink (tmp);
+  return journal_store (pl->engine, pl->journal, o);
+}
+
+/* ---- staging directories of restores to a directory ---- */
+
+int
+vv_restore_staging_record (struct vv_engine *e, const char *backup_id,
+                           const char *staging, bool dir_created,
+                           char **ret_path)
+{
+  _cleanup_json_ json_object *o = json_object_new_object ();
+  _cleanup_free_ char *dir = NULL, *path = NULL;
+  char id[VV_ID_MAX];
+
+  if (o == NULL) {
+    vv_error_errno (ENOMEM, "writing the restore journal");
     return -1;
   }
-  return sync_dir (dir);
+  json_object_object_add (o, "backup_id", json_object_new_string (backup_id));
+  json_object_object_add (o, "phase", json_object_new_string (PHASE_DIR));
+  json_object_object_add (o, "staging", json_object_new_string (staging));
+  json_object_object_add (o, "dir_created",
+                          json_object_new_boolean (dir_created));
+  if (vv_random_id ("dir", id) == -1
+      || (dir = journal_dir (e)) == NULL
+      || (path = vv_printf ("%s/%s-%s.json", dir, backup_id, id)) == NULL
+      || journal_store (e, path, o) == -1)
+    return -1;
+  *ret_path = TAKE_PTR (path);
+  return 0;
+}
+
+void
+vv_restore_staging_forget (char *path)
+{
+  _cleanup_free_ char *dir = NULL;
+
+  if (path == NULL)
+    return;
+  unlink (path);
+  if ((dir = vv_restore_parent_of (path)) != NULL)
+    fsync_dir_quiet (dir);
+  free (path);
 }
 
 /* Puts back one disk from what is on disk now (so it works the same
@@ -840,15 +907,6 @@ vv_restore_in_place (struct vv_engine *e,
 
 /* ---- after a crash ---- */
 
-static void
-fsync_dir_quiet (const char *dir)
-{
-  _cleanup_close_ int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-  if (fd != -1)
-    fsync (fd);
-}
-
 static int
 read_journal (const char *path, char **ret, size_t *ret_len)
 {
@@ -900,6 +958,40 @@ jstr (json_object *o, const char *key)
   return json_object_get_string (v);
 }
 
+/* Removes the staging directory of an interrupted restore to a
+ * directory, and the directory itself when that restore created it and
+ * it is empty: what the restore does when it fails.  Never a disk
+ * placed in the directory: those are outside the staging directory.
+ */
+static int
+recover_staging (const char *path, json_object *o, const char *backup,
+                 void (*log) (const char *line))
+{
+  _cleanup_free_ char *line = NULL, *dir = NULL;
+  const char *staging = jstr (o, "staging");
+  json_object *m;
+  bool created = json_object_object_get_ex (o, "dir_created", &m)
+    && json_object_get_boolean (m);
+
+  if (!journal_path_ok (staging, true)) {
+    vv_error ("%s: the staging directory is not valid", path);
+    return -1;
+  }
+  if ((dir = vv_restore_parent_of (staging)) == NULL)
+    return -1;
+  if (vv_remove_tree (staging) == -1)
+    return -1;
+  fsync_dir_quiet (dir);
+  created = created && rmdir (dir) == 0;
+  line = vv_printf ("restore of backup %s into %s was interrupted: its "
+                    "staging directory %s was removed%s", backup, dir,
+                    staging, created ? ", and the directory it had created"
+                    : "");
+  log (line ? line : staging);
+  unlink (path);
+  return 0;
+}
+
 /* Finishes one journal: 0 done (journal removed), -1 not (kept). */
 static int
 recover_journal (const char *path, void (*log) (const char *line))
@@ -917,6 +1009,11 @@ recover_journal (const char *path, void (*log) (const char *line))
   phase = jstr (o, "phase");
   domain = jstr (o, "domain");
   backup = jstr (o, "backup_id");
+  if (phase && backup && strcmp (phase, PHASE_DIR) == 0) {
+    if (recover_staging (path, o, backup, log) == -1)
+      goto bad;
+    return 0;
+  }
   if (phase == NULL || domain == NULL || backup == NULL
       || !json_object_object_get_ex (o, "disks", &disks)
       || !json_object_is_type (disks, json_type_array)

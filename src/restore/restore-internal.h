@@ -252,6 +252,19 @@ int vv_restore_dir_run (struct vv_engine *e,
                         const struct vv_restore_request *req,
                         unsigned dir_mode, struct vv_progress *p,
                         bool *ret_created);
+/* restore-inplace.c: records durably, in the restore journal directory
+ * (<state>/restore/), the staging directory a restore to a directory is
+ * about to make (dir_created: the restore made its directory), so that a
+ * daemon stopped before removing it removes it at the next start
+ * (vv_restore_in_place_recover).  *ret_path is the record.
+ */
+int vv_restore_staging_record (struct vv_engine *e, const char *backup_id,
+                               const char *staging, bool dir_created,
+                               char **ret_path);
+/* Removes the record (once its staging directory is gone) and frees
+ * path; NULL does nothing.
+ */
+void vv_restore_staging_forget (char *path);
 /* Appends a disk and its file to info. */
 int vv_restore_info_add_disk (struct vv_restore_info *info,
                               const char *disk, const char *file);

@@ -22,6 +22,7 @@
 #include "restore/restore-internal.h"
 #include "util/cleanup.h"
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/strutil.h"
 
 #define STAGING_PREFIX VV_RESTORE_STAGING_PREFIX
@@ -378,7 +379,7 @@ vv_restore_dir_run (struct vv_engine *e, const struct vv_restore_request *req,
   struct vv_restore_disk *w = NULL;
   struct placed *pl = NULL;
   struct vv_saved_error saved = { VV_ERR_NONE, NULL };
-  _cleanup_free_ char *staging = NULL;
+  _cleanup_free_ char *staging = NULL, *record = NULL;
   bool created = false, staged = false, src_open = false;
   int dirfd = -1;
   size_t n;
@@ -416,7 +417,10 @@ vv_restore_dir_run (struct vv_engine *e, const struct vv_restore_request *req,
   staging = vv_printf ("%s%s" STAGING_PREFIX "%s", dp.dir,
                        strcmp (dp.dir, "/") == 0 ? "" : "/",
                        src.chain.v[0]->id);
-  if (staging == NULL)
+  /* Recorded before it exists, so a crash never leaves it unknown. */
+  if (staging == NULL
+      || vv_restore_staging_record (e, src.chain.v[0]->id, staging, created,
+                                    &record) == -1)
     goto out;
   if (mkdir (staging, 0700) == -1) {
     if (errno == EEXIST)
@@ -429,6 +433,7 @@ vv_restore_dir_run (struct vv_engine *e, const struct vv_restore_request *req,
     goto out;
   }
   staged = true;
+  vv_fault ("restore-staged");
 
   for (size_t i = 0; i < n; i++) {
     /* dp.disks point into the backup record the chain now owns. */
@@ -462,6 +467,11 @@ vv_restore_dir_run (struct vv_engine *e, const struct vv_restore_request *req,
    */
   if (staged)
     vv_remove_tree (staging);
+  /* The record goes once the directory is gone; kept (and retried at the
+   * next start) if it could not be removed.
+   */
+  if (record && !(staged && exists (staging)))
+    vv_restore_staging_forget (TAKE_PTR (record));
   if (ret == -1) {
     if (created)
       rmdir (dp.dir);

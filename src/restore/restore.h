@@ -95,7 +95,9 @@ int vv_restore_in_place (struct vv_engine *e,
                          struct vv_progress *p);
 /* At start-up: finishes the in-place restores a stopped daemon left, from
  * their journals in <state>/restore/: every disk replaced is put back,
- * the staging directories are removed.  Says what it did through log
+ * the staging directories are removed; and removes the staging
+ * directories of restores to a directory (and as-new) recorded there.
+ * Says what it did through log
  * (one line each); -1 when a journal could not be finished (it is kept).
  */
 int vv_restore_in_place_recover (struct vv_engine *e,

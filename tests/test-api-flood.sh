@@ -11,7 +11,7 @@
 #   one, and root is still served.
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
-requires_cmd setpriv
+requires_cmd setpriv ss
 nobody=65534
 as_nobody () {
     setpriv --reuid=$nobody --regid=$nobody --clear-groups "$@"
@@ -106,24 +106,51 @@ hours=$(( secs / 3600 + 1 ))
 [ "$cat1" -lt $((4 * 1024 * 1024)) ] || fail "catalog and WAL are $cat1 bytes"
 
 # ---- connections per uid ----
-# 16 connections of nobody that send a chunked body and then wait.
+# Connections the daemon holds on its socket (accepted and not yet closed
+# by it: a connection is uncounted before its socket is closed).
+daemon_connections () { ss -xHn state connected src "$VV_SOCK" | wc -l; }
+no_daemon_connections () { [ "$(daemon_connections)" -eq 0 ]; }
+# The flood's last connections may still be counted: a holder would be
+# refused for them.
+wait_for 10 "the daemon closed the flood's connections ($(daemon_connections) open)" \
+    no_daemon_connections
+
+# 16 connections of nobody that send a chunked body and then wait.  No
+# other connection of nobody is made until the daemon has accepted all
+# of them (one made meanwhile would take a holder's place).
 holders=()
 for i in $(seq 1 16); do
-    sleep 30 | as_nobody curl -s -o /dev/null --unix-socket "$VV_SOCK" -X POST \
-        -H 'Content-Type: application/json' -T - http://localhost/v1/policies &
+    sleep 30 | as_nobody curl -sv -o /dev/null -w 'status %{http_code}\n' \
+        --unix-socket "$VV_SOCK" -X POST -H 'Content-Type: application/json' \
+        -H 'Expect: 100-continue' -T - http://localhost/v1/policies \
+        > "$VV_TMP/holder$i.out" 2> "$VV_TMP/holder$i.err" &
     holders+=($!)
 done
 cleanup_fn "kill ${holders[*]}"
-# Wait until the daemon counts them: the 17th is refused.
-for i in $(seq 1 100); do
-    out=$(as_nobody curl -s -w '\n%{http_code}' --unix-socket "$VV_SOCK" http://localhost/v1/policies)
-    [ "${out##*$'\n'}" = 429 ] && break
-    sleep 0.1
-done
+# A holder is counted and accepted when it gets "100 Continue" (counted
+# when it connects; one over the limit is answered 429 instead).
+holders_accepted () {
+    local i n=0
+    for i in $(seq 1 16); do
+        if grep -q '^< HTTP/1.1 100' "$VV_TMP/holder$i.err"; then
+            n=$((n + 1))
+        elif [ -s "$VV_TMP/holder$i.out" ]; then
+            fail "holder $i of 16 was answered $(cat "$VV_TMP/holder$i.out") before any other connection of nobody"
+        fi
+    done
+    [ $n -eq 16 ]
+}
+wait_for 10 "16 connections of nobody accepted by the daemon" holders_accepted
+assert_eq "$(daemon_connections)" 16 "connections the daemon holds"
+# The 17th is refused.
+out=$(as_nobody curl -s -w '\n%{http_code}' --unix-socket "$VV_SOCK" http://localhost/v1/policies)
 assert_eq "${out##*$'\n'}" 429 "status of nobody's 17th connection"
 assert_contains "$(jq -r .error.message <<<"${out%$'\n'*}")" "connections_per_uid" "message of the 429"
 ms=$(list_ms)
 [ "$ms" -lt 1000 ] || fail "root's list took ${ms} ms while nobody holds its connections"
+for i in $(seq 1 16); do
+    [ ! -s "$VV_TMP/holder$i.out" ] || fail "holder $i was answered $(cat "$VV_TMP/holder$i.out") while it held its connection"
+done
 kill "${holders[@]}" 2>/dev/null
 pkill -P $$ -x sleep 2>/dev/null
 exit 0

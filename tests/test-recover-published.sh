@@ -74,4 +74,30 @@ grep -q "backup $id2 of '$dom': a manifest was found but not taken: object .* do
 [ -z "$(find "$VV_STATE/backups" -path "*/$id2/*" -type f)" ] || fail "objects of the failed backup left"
 case "$(checkpoints_of "$dom")" in *"virtvault-$id2"*) fail "checkpoint of the failed backup left" ;; esac
 assert_eq "$(jq -r .status <<<"$(vv show "$id1" --json)")" completed "the full is untouched"
+
+# The daemon dies right after publishing a manifest (fault point, test
+# daemons only): the backup is recorded completed at the restart, and, as
+# when a backup completes normally, only its checkpoint stays in libvirt
+# (the previous point's is pruned).
+guest_write "$dom" vda "write -P 0x33 40M 1M"
+id3=$(vv backup "$dom" --wait) || fail "backup before the crash"
+assert_eq "$(checkpoints_of "$dom")" "virtvault-$id3" "checkpoints in libvirt before the crash"
+stop_daemon
+guest_write "$dom" vda "write -P 0x44 44M 1M"
+export VV_TEST_FAULT=backup-after-manifest=crash
+start_daemon --test-clock
+out=$(vv backup "$dom" --json) || fail "backup start: $out"
+id4=$(jq -r .backup.id <<<"$out")
+daemon_gone () { ! kill -0 "$VV_PID" 2>/dev/null; }
+wait_for 120 "virtvaultd dying at backup-after-manifest" daemon_gone
+unset VV_TEST_FAULT
+assert_eq "$(checkpoints_of "$dom" | sort | tr '\n' ' ')" \
+    "$(printf '%s\n' "virtvault-$id3" "virtvault-$id4" | sort | tr '\n' ' ')" \
+    "checkpoints in libvirt when the daemon died"
+start_daemon
+assert_eq "$(jq -r .status <<<"$(vv show "$id4" --json)")" completed "status of the backup published before the crash"
+assert_eq "$(checkpoints_of "$dom")" "virtvault-$id4" "checkpoints in libvirt after recovering $id4"
+guest_flush "$dom" vda
+vv restore "$id4" --to "$VV_TMP/r4" >/dev/null || fail "restore of the recovered backup"
+"$QEMU_IMG" compare -q -U "$DISK_vda" "$VV_TMP/r4/vda.qcow2" || fail "restored disk of $id4 differs"
 exit 0

@@ -202,6 +202,11 @@ record_completed (struct vv_engine *e, const struct vv_backup_rec *b,
     vv_engine_abort_job (dom, b->domain);
   if (run_dir)
     vv_remove_tree (run_dir);
+  /* As a backup that completes in the normal way: only the newest point's
+   * checkpoint stays in libvirt (the daemon stopped before it pruned).
+   */
+  if (dom && b->checkpoint)
+    vv_engine_prune_checkpoints (e, dom, b->domain_uuid, b->checkpoint);
   if (dom && b->checkpoint && b->checkpoint_xml == NULL) {
     _cleanup_free_ char *xml = vv_engine_checkpoint_xml (dom, b->checkpoint);
     if (xml)

@@ -10,7 +10,9 @@
 #     are the old ones, no staging directory or journal is left;
 #  B. vdb's rename fails and putting vda back fails too: the error says
 #     vda could not be put back and where its old image is, the staging
-#     directory holding it is kept; the next start puts it back.
+#     directory holding it is kept; the next start puts it back;
+#  C. the daemon dies after every rename, before the domain is started:
+#     the next start keeps the restored disks and removes the old ones.
 # Then a restore without faults replaces both disks.
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
@@ -65,6 +67,25 @@ start_daemon --test-clock
 is_old vda "$DISK_vda" || fail "B: vda was not put back at the next start"
 is_old vdb "$DISK_vdb" || fail "B: vdb differs"
 assert_eq "$(leftovers)" 0 "B: staging directories and journals after recovery"
+
+# ---- C: a crash after every rename, before the domain is started ----
+# The restore is done: the next start keeps the restored disks and drops
+# the old images (putting them back would undo a finished restore, under a
+# domain that may already run on the new disks).
+stop_daemon
+VV_TEST_FAULT=inplace-before-start=crash start_daemon --test-clock
+vv restore "$id" --in-place --yes --start >/dev/null 2>&1 && fail "C: the restore survived its crash point"
+wait_crash
+is_restored vda "$DISK_vda" || fail "C: vda was not renamed before the crash"
+is_restored vdb "$DISK_vdb" || fail "C: vdb was not renamed before the crash"
+start_daemon --test-clock
+is_restored vda "$DISK_vda" || fail "C: vda was put back although the restore had finished its renames"
+is_restored vdb "$DISK_vdb" || fail "C: vdb was put back although the restore had finished its renames"
+assert_eq "$(leftovers)" 0 "C: staging directories and journals after recovery"
+grep -q "interrupted after its renames" "$VV_STATE/daemon.log" || fail "C: the log does not say what recovery did"
+stop_daemon
+for d in vda vdb; do cp "$VV_TMP/old-$d.qcow2" "$(eval echo \$DISK_$d)"; done
+start_daemon --test-clock
 
 # ---- and without faults ----
 vv restore "$id" --in-place --yes >/dev/null || fail "restore without faults"

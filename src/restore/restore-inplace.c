@@ -472,6 +472,9 @@ fsync_dir_quiet (const char *dir)
 #define JOURNAL_MAX (1024 * 1024)
 /* The phase of a staging directory record (restore to a directory). */
 #define PHASE_DIR "directory"
+#define PHASE_STAGING "staging"
+#define PHASE_SWAPPING "swapping"
+#define PHASE_SWAPPED "swapped"
 
 static char *
 journal_dir (struct vv_engine *e)
@@ -514,13 +517,17 @@ journal_store (struct vv_engine *e, const char *path, json_object *o)
   return sync_dir (dir);
 }
 
-/* Writes the in-place journal (journal_store).  swapping: the renames
- * may begin.
+/* Writes the in-place journal (journal_store) in phase PHASE_STAGING
+ * (nothing renamed yet), PHASE_SWAPPING (the renames may begin: recovery
+ * puts every disk back) or PHASE_SWAPPED (every disk renamed: recovery
+ * keeps the restored disks and drops the old images in staging).
  */
 static int
 journal_write (struct ip_plan *pl, const struct vv_restore_disk *w,
-               bool swapping)
+               const char *phase)
 {
+  bool swapping = strcmp (phase, PHASE_SWAPPING) == 0;
+
   _cleanup_json_ json_object *o = json_object_new_object ();
   json_object *disks = json_object_new_array ();
 
@@ -534,8 +541,7 @@ journal_write (struct ip_plan *pl, const struct vv_restore_disk *w,
   json_object_object_add (o, "domain", json_object_new_string (pl->name));
   json_object_object_add (o, "domain_uuid",
                           json_object_new_string (pl->uuid));
-  json_object_object_add (o, "phase", json_object_new_string
-                          (swapping ? "swapping" : "staging"));
+  json_object_object_add (o, "phase", json_object_new_string (phase));
   json_object_object_add (o, "disks", disks);
   for (size_t i = 0; i < pl->n; i++) {
     json_object *d = json_object_new_object ();
@@ -709,7 +715,7 @@ swap_in (struct ip_plan *pl, struct vv_restore_disk *w, bool *ret_kept)
   /* From here on a crash leaves a mix unless the journal says how to
    * undo it.
    */
-  if (journal_write (pl, w, true) == -1) {
+  if (journal_write (pl, w, PHASE_SWAPPING) == -1) {
     vv_error_prefix ("no disk was replaced: ");
     return -1;
   }
@@ -829,7 +835,7 @@ vv_restore_in_place (struct vv_engine *e,
       goto out;
   }
   /* Named before they exist, so a crash never leaves one unknown. */
-  if (journal_write (&pl, w, false) == -1)
+  if (journal_write (&pl, w, PHASE_STAGING) == -1)
     goto out;
   journal_written = true;
   for (size_t i = 0; i < pl.n; i++) {
@@ -876,8 +882,16 @@ vv_restore_in_place (struct vv_engine *e,
                        "shut off: ", pl.name);
     goto out;
   }
+  /* The restore is done: a crash from here on must not undo it (the
+   * domain may be running on the new disks soon).  Should the journal not
+   * be rewritten, a crash before the end puts the old disks back, which
+   * is consistent too.
+   */
+  if (journal_write (&pl, w, PHASE_SWAPPED) == -1)
+    vv_clear_error ();
   ret = delete_checkpoints (&pl);
-  if (ret == 0 && req->start && virDomainCreate (pl.dom) == -1) {
+  if (ret == 0 && req->start && (vv_fault ("inplace-before-start") == -1
+                                 || virDomainCreate (pl.dom) == -1)) {
     vv_error ("the disks of domain '%s' were replaced, but it could not be "
               "started: %s", pl.name, vv_libvirt_error ());
     ret = -1;
@@ -1021,7 +1035,7 @@ recover_journal (const char *path, void (*log) (const char *line))
     vv_error ("%s is not a restore journal", path);
     goto bad;
   }
-  swapping = strcmp (phase, "swapping") == 0;
+  swapping = strcmp (phase, PHASE_SWAPPING) == 0;
   for (size_t i = 0; i < n; i++) {
     json_object *d = json_object_array_get_idx (disks, i), *m;
     const char *name = jstr (d, "name"), *p = jstr (d, "path");
@@ -1060,6 +1074,11 @@ recover_journal (const char *path, void (*log) (const char *line))
                     ? "restore of backup %s over domain '%s' was "
                     "interrupted during its renames: every disk was put "
                     "back as it was, staging directories removed"
+                    : strcmp (phase, PHASE_SWAPPED) == 0
+                    ? "restore of backup %s over domain '%s' was "
+                    "interrupted after its renames: every disk is the "
+                    "restored one, the old images in the staging "
+                    "directories removed"
                     : "restore of backup %s over domain '%s' was "
                     "interrupted before its renames: no disk was touched, "
                     "staging directories removed", backup, domain);

@@ -266,10 +266,13 @@ backup_to_json (const struct vv_backup_rec *b)
       || put (o, "owner_uid", json_object_new_int64 (b->owner_uid)) == -1)
     return NULL;
   /* Optional (added with offline backups), written only when true so
-   * other manifests stay as they were.
+   * other manifests stay as they were; and when false but the notes hold
+   * the offline note, which the reader takes for an older offline backup
+   * where the field is absent (found by fuzz-manifest).
    */
-  if (b->offline
-      && put (o, "offline", json_object_new_boolean (true)) == -1)
+  if ((b->offline
+       || (b->notes && strstr (b->notes, VV_OFFLINE_NOTE) != NULL))
+      && put (o, "offline", json_object_new_boolean (b->offline)) == -1)
     return NULL;
 
   disks = json_object_new_array ();

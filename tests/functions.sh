@@ -313,6 +313,15 @@ hold_backup_midway () {
     [ "$(jq -r .bytes_done <<<"$j")" -lt "$(jq -r .bytes_total <<<"$j")" ] ||
         { kill -CONT "$QEMU_PID"; fail "backup job $job had copied everything before it could be held"; }
 }
+# kill_daemon_midway DOM JOB : holds the backup JOB half way
+# (hold_backup_midway), kills the daemon with SIGKILL, waits for it and
+# lets QEMU run again; libvirt's pull-mode job of the dead daemon stays.
+kill_daemon_midway () {
+    hold_backup_midway "$1" "$2"
+    kill -9 "$VV_PID"
+    wait "$VV_PID" 2>/dev/null
+    kill -CONT "$QEMU_PID"
+}
 # freeze_qemu DOM : stops the domain's QEMU (SIGSTOP) and waits until every
 # thread is stopped: it answers no NBD read and no monitor command (a
 # backup started now hangs in libvirt) until 'kill -CONT $QEMU_PID'.

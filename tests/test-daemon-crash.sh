@@ -22,10 +22,7 @@ assert_contains "$ERR" "$VV_STATE" "second daemon names the state directory"
 out=$(vv backup "$dom" --json) || fail "backup start"
 job=$(jq -r .job.id <<<"$out") id=$(jq -r .backup.id <<<"$out")
 # Hold the backup half way (QEMU stopped), kill the daemon hard.
-hold_backup_midway "$dom" "$job"
-kill -9 "$VV_PID"
-wait "$VV_PID" 2>/dev/null
-kill -CONT "$QEMU_PID"
+kill_daemon_midway "$dom" "$job"
 # libvirt still runs the backup job of the dead daemon.
 libvirt_backup_running "$dom" || fail "expected the orphaned libvirt backup job"
 

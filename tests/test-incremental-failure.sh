@@ -32,10 +32,7 @@ w "write -P 0x22 100M 600M"
 out=$(vv backup "$dom" --incremental --json) || fail "incremental start"
 job=$(jq -r .job.id <<<"$out") failed_id=$(jq -r .backup.id <<<"$out")
 assert_eq "$(jq -r .backup.type <<<"$out")" incremental "type of the attempt"
-hold_backup_midway "$dom" "$job"
-kill -9 "$VV_PID"
-wait "$VV_PID" 2>/dev/null
-kill -CONT "$QEMU_PID"
+kill_daemon_midway "$dom" "$job"
 start_daemon
 assert_eq "$(vv show "$failed_id" --json | jq -r .status)" failed "the killed incremental"
 assert_eq "$(checkpoints_of "$dom")" "virtvault-$full" "checkpoints after the killed incremental"

@@ -26,10 +26,7 @@ crash_midway () {
     start_daemon "$@"
     out=$(vv backup "$dom" --json) || fail "backup start"
     job=$(jq -r .job.id <<<"$out") id=$(jq -r .backup.id <<<"$out")
-    hold_backup_midway "$dom" "$job"
-    kill -9 "$VV_PID"
-    wait "$VV_PID" 2>/dev/null
-    kill -CONT "$QEMU_PID"
+    kill_daemon_midway "$dom" "$job"
     libvirt_backup_running "$dom" || fail "expected the orphaned libvirt backup job"
 }
 field () { jq -r ".$2" <<<"$(vv show "$1" --json)"; }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* virtvault storage plugin ABI.
+/* virtvault storage plugin ABI, version 2.
  *
  * A storage plugin moves bytes to and from one kind of storage target
  * (a directory, NFS, S3, SFTP ...) and lists names.  It knows nothing
@@ -11,22 +11,51 @@
  *
  * Compatibility rules (the model is nbdkit's plugin ABI):
  *  - The struct starts with its own size and the API version the plugin
- *    was built against.  Fields are only ever appended; the loader copies
- *    at most the size it knows and treats missing trailing fields as NULL,
- *    so plugins built against an older header keep loading.
+ *    needs.  Fields are only ever appended; the loader copies at most the
+ *    size it knows and treats missing trailing fields as NULL, so plugins
+ *    built against an older header keep loading.
+ *  - A plugin needing a newer API than the host provides is refused with
+ *    a message naming both versions.  By default the version needed is
+ *    the one of the header the plugin is built with; a plugin that uses
+ *    only older callbacks may define VIRTVAULT_PLUGIN_NEEDS_API to that
+ *    older version before including this header.
  *  - Optional callbacks may be NULL.  The loader checks the required ones
  *    at load time and names the one that is missing.
+ *  - Callbacks added in version 2 or later take a flags argument.  No
+ *    flags are defined yet unless a callback says so: the host passes 0
+ *    and a plugin fails (EINVAL) on a flag it does not know.
  *
- * Threading: one handle is used by one thread at a time; different
- * handles (from separate open calls) may be used concurrently.
+ * Threading: one handle is used by one thread at a time, except read
+ * handles (below); different handles (from separate open calls) may be
+ * used concurrently.
  *
- * Errors: a callback that fails calls virtvault_error() once with a
- * message naming the object ("cannot create /srv/b/x.qcow2: No space left
- * on device") and returns -1 (or NULL).  The host prints or returns it.
+ * Errors: a callback that fails calls virtvault_error() (or the host's
+ * error service) once with a message naming the object ("cannot create
+ * /srv/b/x.qcow2: No space left on device") and returns -1 (or NULL).
+ * errno at the time of that call is the error's class:
+ *    EACCES, EPERM              permission or authentication refused
+ *    ENOENT                     the object, bucket or path does not exist
+ *    EEXIST                     publishing over an existing name
+ *    EAGAIN, ETIMEDOUT, ECONNRESET, ECONNREFUSED, EHOSTUNREACH
+ *                               transient: it may work if tried later
+ *    ENOSPC, EDQUOT             the target is full
+ *    EROFS                      the target is read-only
+ *    EINVAL                     bad URL, parameter or flag
+ *    anything else              a plain failure
+ * A plugin retries idempotent requests itself (a GET, a list page, an
+ * upload part still in its own buffer), with exponential back-off and a
+ * bounded number of tries, before it reports a transient error.  The
+ * host never replays a put stream.
  *
  * Names: objects are named by relative paths with '/' separators, such as
  * "6f1c.../ch-1a2b.../bk-3c4d.../vda.qcow2".  Names never start with '/',
  * never contain "." or ".." components and are at most 1024 bytes.
+ *
+ * Secrets: parameters named in secret_params are never shown by the API
+ * or the CLI (their value prints as "***"), never logged and never put
+ * in a process's argv.  Plugins read credentials from files readable
+ * only by root (credentials_file=, identity=) rather than taking them
+ * as parameter values.
  */
 
 #ifndef VIRTVAULT_PLUGIN_H
@@ -39,7 +68,11 @@
 extern "C" {
 #endif
 
-#define VIRTVAULT_PLUGIN_API_VERSION 1
+#define VIRTVAULT_PLUGIN_API_VERSION 2
+
+#ifndef VIRTVAULT_PLUGIN_NEEDS_API
+#define VIRTVAULT_PLUGIN_NEEDS_API VIRTVAULT_PLUGIN_API_VERSION
+#endif
 
 /* Longest object name the host ever passes to a plugin. */
 #define VIRTVAULT_PLUGIN_NAME_MAX 1024
@@ -49,6 +82,67 @@ extern "C" {
  */
 typedef int (*virtvault_list_cb) (void *opaque, const char *name,
                                   uint64_t size);
+
+/* Services the host hands to a plugin when it loads it (load_host), so a
+ * plugin never needs a new imported symbol to use them.  Fields are only
+ * ever appended; check _struct_size before using a field added after the
+ * version you need.
+ */
+enum virtvault_log_level {
+  VIRTVAULT_LOG_DEBUG = 0,
+  VIRTVAULT_LOG_INFO = 1,
+  VIRTVAULT_LOG_WARNING = 2,
+};
+
+struct virtvault_host {
+  uint64_t _struct_size;
+  /* VIRTVAULT_PLUGIN_API_VERSION of the host. */
+  int api_version;
+  /* The host program and its version, e.g. "virtvaultd 0.3". */
+  const char *host_version;
+  /* A line for the daemon's log (never a secret).  printf-style. */
+  void (*log) (enum virtvault_log_level level, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+  /* Same as virtvault_error. */
+  void (*error) (const char *fmt, ...)
+    __attribute__ ((format (printf, 1, 2)));
+  /* 1 if the job the calling thread works for was cancelled, else 0.  A
+   * plugin waiting (back-off, a slow server) checks it and gives up with
+   * errno ECANCELED.
+   */
+  int (*cancelled) (void);
+};
+
+/* What a target can do, filled by the capabilities callback.  The host
+ * zero-fills it and sets _struct_size; a plugin fills the fields it
+ * knows.  A zero means "no" or "no preference".
+ */
+#define VIRTVAULT_CAP_ATOMIC_PUBLISH   (1u << 0) /* put_commit never replaces */
+#define VIRTVAULT_CAP_DURABLE_COMMIT   (1u << 1) /* committed = on stable storage */
+#define VIRTVAULT_CAP_CONSISTENT_LIST  (1u << 2) /* list shows every commit at once */
+#define VIRTVAULT_CAP_LOCAL_FILES      (1u << 3) /* open_local works */
+
+struct virtvault_caps {
+  uint64_t _struct_size;
+  uint64_t flags;               /* VIRTVAULT_CAP_* */
+  /* Best size of one read or write request in bytes, e.g. the S3 part
+   * size or the NFS rsize; reads of this size and larger go fastest.
+   */
+  uint32_t io_size;
+  /* Offsets and lengths that are multiples of this are fastest (O_DIRECT
+   * block size); 1 or 0 for any.
+   */
+  uint32_t io_align;
+  /* How many pread calls may be in flight on one read handle at once
+   * (from different threads); 0 or 1 means one at a time.
+   */
+  uint32_t max_parallel_reads;
+  /* Largest object put_begin2 accepts; 0 for no limit. */
+  uint64_t max_object_size;
+};
+
+/* put_begin2's size when the writer cannot know it in advance. */
+#define VIRTVAULT_SIZE_UNKNOWN UINT64_MAX
 
 struct virtvault_plugin {
   /* Set by VIRTVAULT_REGISTER_PLUGIN; do not set these yourself. */
@@ -136,6 +230,52 @@ struct virtvault_plugin {
    * through get().
    */
   int (*open_local) (void *handle, const char *name);
+
+  /* Version 2. */
+
+  /* Optional: replaces load when set.  host stays valid until unload. */
+  int (*load_host) (const struct virtvault_host *host, uint32_t flags);
+
+  /* Optional: the parameter keys whose values are secret, NULL-terminated
+   * (e.g. { "secret_key", NULL }).  See "Secrets" above.
+   */
+  const char *const *secret_params;
+
+  /* Optional: what the target can do (see struct virtvault_caps).  Without
+   * it the host assumes atomic publish and durable commit (the version 1
+   * contract), one read at a time and no size limit.
+   */
+  int (*capabilities) (void *handle, struct virtvault_caps *caps,
+                       uint32_t flags);
+
+  /* Optional: put_begin with the size the stream will have, or
+   * VIRTVAULT_SIZE_UNKNOWN.  A plugin uses it to size its requests (S3
+   * parts) and refuses at once an object larger than the target accepts,
+   * before the host reads anything to write.  When size is known, writing
+   * more or committing fewer bytes is an error.  Used instead of put_begin
+   * when set; put_write, put_commit and put_abort are the same.
+   */
+  void *(*put_begin2) (void *handle, const char *name, uint64_t size,
+                       uint32_t flags);
+
+  /* Optional, together: read handles.  read_open opens a published object
+   * once and returns its size; pread reads count bytes at offset (fewer
+   * only at the end of the object) and returns the count or -1; up to
+   * max_parallel_reads calls of pread may run at once on one read handle.
+   * read_close frees it.  Without them the host reads through get.
+   */
+  void *(*read_open) (void *handle, const char *name, uint64_t *ret_size,
+                      uint32_t flags);
+  int64_t (*pread) (void *read_handle, void *buf, size_t count,
+                    uint64_t offset, uint32_t flags);
+  void (*read_close) (void *read_handle);
+
+  /* Optional: delete several published objects in one request (S3
+   * DeleteObjects); names that do not exist are not an error.  Without it
+   * the host calls remove once per name.
+   */
+  int (*remove_many) (void *handle, const char *const *names, size_t n,
+                      uint32_t flags);
 };
 
 /* Provided by the host program (virtvaultd, the tests).  Records the
@@ -153,7 +293,7 @@ extern void virtvault_error (const char *fmt, ...)
   virtvault_plugin_init (void)                                          \
   {                                                                     \
     (plugin)._struct_size = sizeof (plugin);                            \
-    (plugin)._api_version = VIRTVAULT_PLUGIN_API_VERSION;               \
+    (plugin)._api_version = VIRTVAULT_PLUGIN_NEEDS_API;               \
     return &(plugin);                                                   \
   }
 

@@ -39,6 +39,7 @@
  *    EAGAIN, ETIMEDOUT, ECONNRESET, ECONNREFUSED, EHOSTUNREACH
  *                               transient: it may work if tried later
  *    ENOSPC, EDQUOT             the target is full
+ *    EFBIG                      the object is larger than the target stores
  *    EROFS                      the target is read-only
  *    EINVAL                     bad URL, parameter or flag
  *    anything else              a plain failure

@@ -107,6 +107,9 @@ assert_eq () {  # actual expected what
 assert_contains () {  # haystack needle what
     case "$1" in *"$2"*) ;; *) fail "$3: '$1' does not contain '$2'" ;; esac
 }
+assert_not_contains () {  # haystack needle what
+    case "$1" in *"$2"*) fail "$3: '$2' is there" ;; esac
+}
 # Runs a command that must fail; its stderr ends up in $ERR.
 expect_failure () {
     local out

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Broken storage plugins the loader must refuse, one per -D variant (see
- * tests/Makefile.am); test-file-plugin loads them.
+ * tests/Makefile.am), and one good version 2 plugin (GOOD_V2) showing what
+ * the host hands over; test-file-plugin loads them.
  */
 #include <config.h>
 
+#include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include <virtvault-plugin.h>
 
@@ -64,6 +67,69 @@ bad_remove (void *handle, const char *name)
   return 0;
 }
 
+#if defined GOOD_V2
+static const struct virtvault_host *host;
+
+static int
+v2_load_host (const struct virtvault_host *h, uint32_t flags)
+{
+  if (flags != 0 || h->_struct_size < sizeof *h ||
+      h->api_version != VIRTVAULT_PLUGIN_API_VERSION) {
+    errno = EINVAL;
+    virtvault_error ("v2 plugin: unexpected host services");
+    return -1;
+  }
+  host = h;
+  return 0;
+}
+
+/* Says through the host what it saw: the test checks the message. */
+static int
+v2_test (void *handle)
+{
+  host->log (VIRTVAULT_LOG_INFO, "v2 plugin test on %s", host->host_version);
+  if (host->cancelled ()) {
+    errno = ECANCELED;
+    host->error ("v2 plugin: the job was cancelled");
+    return -1;
+  }
+  errno = ETIMEDOUT;
+  host->error ("v2 plugin: host %s, not cancelled, timing out on purpose",
+               host->host_version);
+  return -1;
+}
+
+static int
+v2_capabilities (void *handle, struct virtvault_caps *caps, uint32_t flags)
+{
+  caps->flags = VIRTVAULT_CAP_CONSISTENT_LIST;
+  caps->max_object_size = 1000;
+  caps->max_parallel_reads = 3;
+  return 0;
+}
+
+/* Refuses every object, naming the size it was given. */
+static void *
+v2_put_begin2 (void *handle, const char *name, uint64_t size, uint32_t flags)
+{
+  errno = EEXIST;
+  virtvault_error ("v2 plugin: %s of %llu bytes exists", name,
+                   (unsigned long long) size);
+  return NULL;
+}
+
+static const char *const v2_secrets[] = { "password", "token", NULL };
+#endif
+
+#if defined BAD_HALFREAD
+static void *
+bad_read_open (void *handle, const char *name, uint64_t *ret_size,
+               uint32_t flags)
+{
+  return handle;
+}
+#endif
+
 static struct virtvault_plugin plugin = {
   .version = "0",
   .open = bad_open,
@@ -99,8 +165,18 @@ virtvault_plugin_init (void)
 #elif defined BAD_TINY
   plugin.name = "tiny";
   plugin._struct_size = 16;
+#elif defined BAD_HALFREAD
+  plugin.name = "halfread";
+  plugin.read_open = bad_read_open;
+#elif defined GOOD_V2
+  plugin.name = "v2";
+  plugin.load_host = v2_load_host;
+  plugin.test = v2_test;
+  plugin.capabilities = v2_capabilities;
+  plugin.put_begin2 = v2_put_begin2;
+  plugin.secret_params = v2_secrets;
 #else
-#error "define one of BAD_NOCB, BAD_FUTURE, BAD_MISNAMED, BAD_TINY"
+#error "define one of BAD_NOCB, BAD_FUTURE, BAD_MISNAMED, BAD_TINY, BAD_HALFREAD, GOOD_V2"
 #endif
   return &plugin;
 }

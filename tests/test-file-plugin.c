@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 
 #include "util/cleanup.h"
 #include "util/error.h"
+#include "util/progress.h"
 #include "util/sha256.h"
 #include "util/strutil.h"
 #include "target/target.h"
@@ -328,11 +330,124 @@ test_loader (void)
   CHECK (vv_plugin_for_scheme ("nocb") == NULL);
   CHECK_ERROR ("virtvault-nocb-plugin.so lacks the required callback 'get'");
   CHECK (vv_plugin_for_scheme ("future") == NULL);
-  CHECK_ERROR ("virtvault-future-plugin.so needs plugin API version 2");
+  CHECK_ERROR ("virtvault-future-plugin.so needs plugin API version 3 but "
+               "this virtvault provides version 2");
   CHECK (vv_plugin_for_scheme ("misnamed") == NULL);
   CHECK_ERROR ("calls itself 'other', not 'misnamed'");
   CHECK (vv_plugin_for_scheme ("tiny") == NULL);
   CHECK_ERROR ("virtvault-tiny-plugin.so is damaged");
+  CHECK (vv_plugin_for_scheme ("halfread") == NULL);
+  CHECK_ERROR ("must have all or none of read_open, pread and read_close");
+}
+
+/* A version 2 plugin gets the host services, its capabilities are used,
+ * put_begin2 gets the size, errno classifies its errors and its secret
+ * parameters are known to the host.
+ */
+static void
+test_v2_plugin (void)
+{
+  const struct virtvault_plugin *p;
+  struct vv_target *t;
+  struct vv_progress prog = { 0 };
+
+  p = vv_plugin_for_scheme ("v2");
+  CHECK (p != NULL);
+  if (p == NULL)
+    return;
+  CHECK (p->_api_version == 2);
+  t = vv_target_open ("v", "v2://x", NULL);
+  CHECK (t != NULL);
+  if (t == NULL)
+    return;
+  CHECK (vv_target_caps (t)->flags == VIRTVAULT_CAP_CONSISTENT_LIST);
+  /* No read handles: one read at a time through get, whatever it says. */
+  CHECK (vv_target_caps (t)->max_parallel_reads == 1);
+  /* Over the plugin's limit: refused before the plugin is asked. */
+  CHECK (vv_target_put_begin_sized (t, "a/b", 1001) == NULL);
+  CHECK_ERROR ("a/b would be 1001 bytes but target 'v' stores objects of "
+               "at most 1000 bytes");
+  CHECK (vv_get_error_code () == VV_ERR_INVALID);
+  CHECK (vv_target_put_begin_sized (t, "a/b", 999) == NULL);
+  CHECK_ERROR ("v2 plugin: a/b of 999 bytes exists");
+  CHECK (vv_get_error_plugin_errno () == EEXIST);
+  CHECK (vv_target_put_buffer (t, "a/c", "hello", 5, NULL) == -1);
+  CHECK_ERROR ("v2 plugin: a/c of 5 bytes exists");
+  /* Host services: version, and the job's cancel flag for this thread. */
+  CHECK (vv_target_test (t) == -1);
+  CHECK_ERROR ("v2 plugin: host " PACKAGE_NAME " " PACKAGE_VERSION
+               ", not cancelled, timing out on purpose");
+  CHECK (vv_get_error_plugin_errno () == ETIMEDOUT);
+  atomic_store (&prog.cancel, true);
+  vv_progress_set_current (&prog);
+  CHECK (vv_target_test (t) == -1);
+  CHECK_ERROR ("v2 plugin: the job was cancelled");
+  CHECK (vv_get_error_plugin_errno () == ECANCELED);
+  vv_progress_set_current (NULL);
+  /* Secrets: the plugin's keys, and every key of an unloadable plugin. */
+  CHECK (vv_target_param_is_secret ("v2://x", "password=hunter2"));
+  CHECK (vv_target_param_is_secret ("v2://x", "token="));
+  CHECK (!vv_target_param_is_secret ("v2://x", "user=bob"));
+  CHECK (!vv_target_param_is_secret ("v2://x", "passwords=x"));
+  CHECK (vv_target_param_is_secret ("nosuch://x", "user=bob"));
+  CHECK (!vv_target_param_is_secret ("file:///srv", "fsync=true"));
+  vv_target_close (t);
+  /* The mem plugin is built against the frozen ABI 1 header. */
+  p = vv_plugin_for_scheme ("mem");
+  CHECK (p != NULL && p->_api_version == 1 && p->read_open == NULL &&
+         p->_struct_size < sizeof *p);
+}
+
+/* Version 2 of the file plugin: sized puts, read handles, errno classes. */
+static void
+test_file_v2 (struct vv_target *t, const char *root)
+{
+  struct vv_target_writer *w;
+  struct vv_target_reader *r;
+  char buf[16], path[PATH_MAX];
+  uint64_t size;
+
+  CHECK ((vv_target_caps (t)->flags & (VIRTVAULT_CAP_ATOMIC_PUBLISH |
+                                       VIRTVAULT_CAP_LOCAL_FILES)) ==
+         (VIRTVAULT_CAP_ATOMIC_PUBLISH | VIRTVAULT_CAP_LOCAL_FILES));
+  CHECK (vv_target_caps (t)->max_parallel_reads == 4);
+  /* Fewer bytes than announced: nothing is published. */
+  w = vv_target_put_begin_sized (t, "v2/short", 10);
+  CHECK (w != NULL && vv_target_put_write (w, "12345", 5) == 0);
+  CHECK (w && vv_target_put_commit (w, NULL, NULL) == -1);
+  CHECK_ERROR ("5 bytes were written of the 10 announced");
+  CHECK (vv_target_stat (t, "v2/short", &size) == 0);
+  /* More than announced: the write fails, commit publishes nothing. */
+  w = vv_target_put_begin_sized (t, "v2/long", 3);
+  CHECK (w != NULL && vv_target_put_write (w, "12345", 5) == -1);
+  CHECK_ERROR ("writing more than the 3 bytes announced");
+  CHECK (w && vv_target_put_commit (w, NULL, NULL) == -1);
+  CHECK (vv_target_stat (t, "v2/long", &size) == 0);
+  /* Far more than the disk holds: refused at put_begin, as "full". */
+  CHECK (vv_target_put_begin_sized (t, "v2/huge", UINT64_C (1) << 60) ==
+         NULL);
+  CHECK (vv_get_error_code () == VV_ERR_UNAVAILABLE);
+  CHECK (vv_target_stat (t, "v2/huge", &size) == 0);
+  CHECK (strstr (list (t, "v2/"), "tmp") == NULL);
+  snprintf (path, sizeof path, "%s/v2", root);
+  /* Exactly the size: published, read back through a read handle. */
+  w = vv_target_put_begin_sized (t, "v2/ok", 11);
+  CHECK (w != NULL && vv_target_put_write (w, "hello world", 11) == 0);
+  CHECK (w && vv_target_put_commit (w, NULL, NULL) == 0);
+  r = vv_target_reader_open (t, "v2/ok", &size);
+  CHECK (r != NULL && size == 11);
+  CHECK (r && vv_target_reader_parallel (r) == 4);
+  CHECK (r && vv_target_reader_pread (r, buf, 5, 6) == 5 &&
+         memcmp (buf, "world", 5) == 0);
+  CHECK (r && vv_target_reader_pread (r, buf, 16, 8) == 3 &&
+         memcmp (buf, "rld", 3) == 0);
+  vv_target_reader_close (r);
+  CHECK (vv_target_reader_open (t, "v2/missing", &size) == NULL);
+  CHECK (vv_get_error_plugin_errno () == ENOENT);
+  /* Publishing over an existing name: class EEXIST. */
+  CHECK (vv_target_put_buffer (t, "v2/ok", "x", 1, NULL) == -1);
+  CHECK (vv_get_error_plugin_errno () == EEXIST);
+  CHECK (vv_target_remove_prefix (t, "v2/") == 0);
 }
 
 static void
@@ -363,7 +478,7 @@ test_open (void)
   CHECK (vv_target_open ("t", "file:///srv", badmode) == NULL);
   CHECK_ERROR ("dir_mode must be an octal mode");
   CHECK (vv_target_open ("t", "file:///srv", noeq) == NULL);
-  CHECK_ERROR ("bad parameter 'fsync'");
+  CHECK_ERROR ("bad parameter 1 of target 't' (its value is not shown)");
   CHECK (vv_target_open ("t", "sftp://host/x", NULL) == NULL);
   CHECK_ERROR ("target 't': no storage plugin for 'sftp://' URLs");
   CHECK (vv_target_open ("bad name", "file:///srv", NULL) == NULL);
@@ -911,6 +1026,7 @@ main (void)
     return 1;
   }
   test_put_get (t, root);
+  test_file_v2 (t, root);
   test_test (t);
   test_names (t, root);
   test_list_remove (t, root);
@@ -920,6 +1036,7 @@ main (void)
   test_params (root);
   test_enospc ();
   test_mem_plugin ();
+  test_v2_plugin ();
   test_threads ();
   vv_target_close (t);
   vv_plugins_unload_all ();

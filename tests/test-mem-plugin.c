@@ -13,6 +13,10 @@
 
 #include <virtvault-plugin.h>
 
+/* tests/abi1/virtvault-plugin.h, see tests/Makefile.am. */
+_Static_assert (VIRTVAULT_PLUGIN_API_VERSION == 1,
+                "the mem plugin must be built against the ABI 1 header");
+
 /* Limits on everything a caller controls, even here. */
 #define MEM_MAX_OBJECTS 64
 #define MEM_MAX_SIZE (1024 * 1024)

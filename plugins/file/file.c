@@ -58,6 +58,12 @@
  */
 #define WRITEBACK_STEP (8 * 1024 * 1024)
 
+/* What the plugin tells the host: reads of 1 MiB and more go at the
+ * disk's speed, and a few at once keep an SSD or NFS busy.
+ */
+#define FILE_IO_SIZE (1024 * 1024)
+#define FILE_PARALLEL_READS 4
+
 struct file_target {
   char *root;               /* absolute, no trailing '/' unless "/" */
   bool fsync;
@@ -112,8 +118,9 @@ error_errno (int errnum, const char *fmt, ...)
   virtvault_error ("%s: %s", msg, why);
 }
 
-static void __attribute__ ((format (printf, 1, 2)))
-error_plain (const char *fmt, ...)
+/* A message that says it all, of error class errnum. */
+static void __attribute__ ((format (printf, 2, 3)))
+error_class (int errnum, const char *fmt, ...)
 {
   char msg[1536];
   va_list ap;
@@ -121,9 +128,11 @@ error_plain (const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
-  errno = 0;
+  errno = errnum;
   virtvault_error ("%s", msg);
 }
+
+#define error_plain(...) error_class (0, __VA_ARGS__)
 
 /* ---- open / close ---- */
 
@@ -583,8 +592,8 @@ file_put_begin (void *handle, const char *name)
       goto fail;
     }
     if (fstatat (s->dirfd, s->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      error_plain ("%s already exists in target directory %s; objects are "
-                   "never replaced", name, h->root);
+      error_class (EEXIST, "%s already exists in target directory %s; "
+                   "objects are never replaced", name, h->root);
       goto fail;
     }
     if (create_temp (s) == 0)
@@ -607,6 +616,46 @@ file_put_begin (void *handle, const char *name)
  fail:
   stream_free (s);
   return NULL;
+}
+
+static void file_put_abort (void *stream);
+
+/* With the size known, the space is reserved before the host reads
+ * anything from the guest: a full target fails the backup at once, not
+ * after copying most of a disk.
+ */
+static void *
+file_put_begin2 (void *handle, const char *name, uint64_t size,
+                 uint32_t flags)
+{
+  struct file_put *s;
+  int e;
+
+  if (flags != 0) {
+    error_errno (EINVAL, "unknown flags 0x%x writing %s", flags, name);
+    return NULL;
+  }
+  if (size != VIRTVAULT_SIZE_UNKNOWN && size > INT64_MAX) {
+    error_errno (EFBIG, "cannot store %s: %llu bytes", name,
+                 (unsigned long long) size);
+    return NULL;
+  }
+  s = file_put_begin (handle, name);
+  if (s == NULL || size == VIRTVAULT_SIZE_UNKNOWN || size == 0)
+    return s;
+  e = posix_fallocate (s->fd, 0, (off_t) size);
+  if (e == ENOSPC || e == EDQUOT || e == EFBIG) {
+    /* Abort first: it keeps errno but the message must be the last. */
+    _cleanup_free_ char *root = strdup (s->h->root);
+    file_put_abort (s);
+    error_errno (e, "no room in target directory %s for %s (%llu bytes)",
+                 root ? root : "", name, (unsigned long long) size);
+    return NULL;
+  }
+  /* Other failures (EOPNOTSUPP on some NFS servers) only lose the early
+   * answer: the writes report a full disk as well.
+   */
+  return s;
 }
 
 static int
@@ -720,8 +769,8 @@ file_put_commit (void *stream)
   return 0;
 
  exists:
-  error_plain ("%s already exists in target directory %s; objects are "
-               "never replaced", s->name, h->root);
+  error_class (EEXIST, "%s already exists in target directory %s; objects "
+               "are never replaced", s->name, h->root);
  fail:
   file_put_abort (s);
   return -1;
@@ -881,6 +930,104 @@ file_open_local (void *handle, const char *name)
   if (fd == OBJECT_MISSING)
     error_plain ("%s does not exist in target directory %s", name, h->root);
   return fd < 0 ? -1 : fd;
+}
+
+/* A read handle is the object's descriptor: pread on it is safe from
+ * several threads at once.
+ */
+struct file_reader {
+  int fd;
+};
+
+static void *
+file_read_open (void *handle, const char *name, uint64_t *ret_size,
+                uint32_t flags)
+{
+  struct file_target *h = handle;
+  struct file_reader *r;
+  struct stat st;
+  int fd;
+
+  if (flags != 0) {
+    error_errno (EINVAL, "unknown flags 0x%x reading %s", flags, name);
+    return NULL;
+  }
+  fd = open_object (h, name, &st, false);
+  if (fd == OBJECT_MISSING) {
+    error_errno (ENOENT, "cannot read %s in target directory %s", name,
+                 h->root);
+    return NULL;
+  }
+  if (fd == -1)
+    return NULL;
+  r = malloc (sizeof *r);
+  if (r == NULL) {
+    error_errno (errno, "reading %s", name);
+    close (fd);
+    return NULL;
+  }
+  r->fd = fd;
+  *ret_size = st.st_size;
+  return r;
+}
+
+static int64_t
+file_pread (void *read_handle, void *buf, size_t count, uint64_t offset,
+            uint32_t flags)
+{
+  struct file_reader *r = read_handle;
+  size_t done = 0;
+
+  if (flags != 0 || offset > INT64_MAX) {
+    error_errno (EINVAL, "bad read request (flags 0x%x, offset %llu)",
+                 flags, (unsigned long long) offset);
+    return -1;
+  }
+  if (count > SSIZE_MAX)
+    count = SSIZE_MAX;
+  while (done < count) {
+    ssize_t n = pread (r->fd, (char *) buf + done, count - done,
+                       offset + done);
+    if (n == -1) {
+      if (errno == EINTR)
+        continue;
+      error_errno (errno, "cannot read at offset %llu",
+                   (unsigned long long) (offset + done));
+      return -1;
+    }
+    if (n == 0)
+      break;
+    done += n;
+  }
+  return done;
+}
+
+static void
+file_read_close (void *read_handle)
+{
+  struct file_reader *r = read_handle;
+
+  close (r->fd);
+  free (r);
+}
+
+static int
+file_capabilities (void *handle, struct virtvault_caps *caps, uint32_t flags)
+{
+  struct file_target *h = handle;
+
+  if (flags != 0) {
+    error_errno (EINVAL, "unknown capability flags 0x%x", flags);
+    return -1;
+  }
+  caps->flags = VIRTVAULT_CAP_ATOMIC_PUBLISH | VIRTVAULT_CAP_CONSISTENT_LIST
+    | VIRTVAULT_CAP_LOCAL_FILES
+    | (h->fsync ? VIRTVAULT_CAP_DURABLE_COMMIT : 0);
+  caps->io_size = FILE_IO_SIZE;
+  caps->io_align = 4096;
+  caps->max_parallel_reads = FILE_PARALLEL_READS;
+  caps->max_object_size = 0;
+  return 0;
 }
 
 static int
@@ -1155,6 +1302,11 @@ static struct virtvault_plugin plugin = {
   .remove = file_remove,
   .remove_partial = file_remove_partial,
   .open_local = file_open_local,
+  .capabilities = file_capabilities,
+  .put_begin2 = file_put_begin2,
+  .read_open = file_read_open,
+  .pread = file_pread,
+  .read_close = file_read_close,
 };
 
 VIRTVAULT_REGISTER_PLUGIN (plugin)

@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,7 @@ vv_api_target_get (struct vv_api_request *r, json_object **ret)
 }
 
 static const char *const target_keys[] = {
-  "name", "url", "params", "price_per_gb_month", NULL
+  "name", "url", "params", "price_per_gb_month", "check", NULL
 };
 
 /* Reads and checks the params array; *ret_v points into o. */
@@ -233,6 +234,7 @@ vv_api_target_create (struct vv_api_request *r, json_object **ret)
   _cleanup_target_rec_ struct vv_target_rec *stored = NULL;
   struct vv_catalog *c = r->ctx->engine->catalog;
   double price = 0;
+  bool check = true;
   struct vv_target *t;
   int n;
 
@@ -261,7 +263,8 @@ vv_api_target_create (struct vv_api_request *r, json_object **ret)
     return -1;
   }
   if (get_params (req, what, &params_v, &params_text) == -1
-      || get_price (req, what, &price) == -1)
+      || get_price (req, what, &price) == -1
+      || vv_json_get_bool (req, what, "check", &check) == -1)
     return -1;
   if (check_url (url, what) == -1)
     return -1;
@@ -281,6 +284,13 @@ vv_api_target_create (struct vv_api_request *r, json_object **ret)
   t = vv_target_open (name, url, params_v);
   if (t == NULL)
     return -1;
+  /* Reachable and writable now, unless the admin says it is not yet. */
+  if (check && vv_target_test (t) == -1) {
+    vv_error_prefix ("not adding target '%s' (add it with --no-check to "
+                     "store it anyway): ", name);
+    vv_target_close (t);
+    return -1;
+  }
   vv_target_close (t);
 
   char now[VV_TIME_MAX];
@@ -331,9 +341,29 @@ vv_api_target_delete (struct vv_api_request *r, json_object **ret)
   return 200;
 }
 
+/* One decimal is all a person reads of a timing. */
+static json_object *
+one_decimal (double x)
+{
+  return vv_json_new_number ((double) (int64_t) (x * 10 + 0.5) / 10);
+}
+
+static json_object *
+ms (double seconds)
+{
+  return one_decimal (seconds * 1000);
+}
+
+static json_object *
+rate (uint64_t bytes, double seconds)
+{
+  return one_decimal (seconds > 0 ? bytes / seconds / 1048576 : 0);
+}
+
 int
 vv_api_target_test (struct vv_api_request *r, json_object **ret)
 {
+  struct vv_target_probe pr;
   static const char *const no_keys[] = { NULL };
   _cleanup_json_ json_object *req = NULL;
   _cleanup_target_rec_ struct vv_target_rec *rec = NULL;
@@ -352,7 +382,7 @@ vv_api_target_test (struct vv_api_request *r, json_object **ret)
   t = open_rec (rec);
   if (t == NULL)
     return -1;
-  res = vv_target_test (t);
+  res = vv_target_probe (t, &pr);
   if (res == -1) {
     char msg[2048];
     enum vv_errcode code = vv_get_error_code ();
@@ -369,6 +399,16 @@ vv_api_target_test (struct vv_api_request *r, json_object **ret)
   }
   json_object_object_add (o, "name", json_object_new_string (rec->name));
   json_object_object_add (o, "ok", json_object_new_boolean (1));
+  json_object_object_add (o, "connect_ms", ms (pr.test_seconds));
+  json_object_object_add (o, "write_mib_per_s",
+                          rate (pr.probe_bytes, pr.write_seconds));
+  json_object_object_add (o, "list_ms", ms (pr.list_seconds));
+  json_object_object_add (o, "read_ms", ms (pr.read_seconds));
+  json_object_object_add (o, "read_mib_per_s",
+                          rate (pr.read_bytes, pr.read_seconds));
+  json_object_object_add (o, "remove_ms", ms (pr.remove_seconds));
+  json_object_object_add (o, "probe_bytes",
+                          json_object_new_int64 ((int64_t) pr.probe_bytes));
   *ret = o;
   return 200;
 }

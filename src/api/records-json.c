@@ -3,9 +3,13 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "util/error.h"
+#include "target/target.h"
 #include "util/json.h"
+#include "util/strutil.h"
 #include "api/api-internal.h"
 
 /* json_object_object_add takes ownership even of NULL (JSON null); a
@@ -140,6 +144,33 @@ vv_job_to_json (const struct vv_job_rec *j)
   return o;
 }
 
+/* Values of the plugin's secret parameters print as "***"
+ * (virtvault-plugin.h); so does anything that is not a key=value string.
+ */
+static void
+mask_secret_params (const char *url, json_object *params)
+{
+  size_t n = json_object_array_length (params);
+
+  for (size_t i = 0; i < n; i++) {
+    json_object *e = json_object_array_get_idx (params, i);
+    const char *v = json_object_get_string (e);
+    const char *eq = v ? strchr (v, '=') : NULL;
+    char *masked;
+
+    if (!json_object_is_type (e, json_type_string) || eq == NULL)
+      masked = strdup ("***");
+    else if (vv_target_param_is_secret (url, v))
+      masked = vv_printf ("%.*s=***", (int) (eq - v), v);
+    else
+      continue;
+    json_object_array_put_idx (params, i,
+                               masked ? json_object_new_string (masked)
+                               : NULL);
+    free (masked);
+  }
+}
+
 json_object *
 vv_target_to_json (const struct vv_target_rec *t)
 {
@@ -158,6 +189,8 @@ vv_target_to_json (const struct vv_target_rec *t)
   }
   if (params == NULL)
     params = json_object_new_array ();
+  else
+    mask_secret_params (t->url, params);
   add (o, "name", vv_json_string_or_null (t->name));
   add (o, "url", vv_json_string_or_null (t->url));
   add (o, "params", params);

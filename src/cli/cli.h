@@ -139,6 +139,8 @@ void cli_print_json (json_object *o);
 const char *cli_get_str (json_object *o, const char *key);
 /* Integer field, or def when absent or not a number. */
 int64_t cli_get_int (json_object *o, const char *key, int64_t def);
+/* A number field, 0 if absent. */
+double cli_get_double (json_object *o, const char *key);
 /* Array field, or NULL. */
 json_object *cli_get_array (json_object *o, const char *key);
 

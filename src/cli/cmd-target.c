@@ -100,16 +100,18 @@ run_target_add (struct cli *cli, const struct cli_command *cmd,
 {
   enum {
     OPT_URL = CLI_OPT_FIRST_COMMAND_OPTION,
-    OPT_PARAM, OPT_PRICE,
+    OPT_PARAM, OPT_PRICE, OPT_NO_CHECK,
   };
   static const struct option longopts[] = {
     CLI_COMMON_LONGOPTS,
     { "url", required_argument, NULL, OPT_URL },
     { "param", required_argument, NULL, OPT_PARAM },
     { "price-per-gb-month", required_argument, NULL, OPT_PRICE },
+    { "no-check", no_argument, NULL, OPT_NO_CHECK },
     { NULL, 0, NULL, 0 },
   };
   _cleanup_json_ json_object *body = json_object_new_object ();
+  bool check = true;
   _cleanup_json_ json_object *params = json_object_new_array ();
   _cleanup_json_ json_object *target = NULL;
   const char *url = NULL;
@@ -139,6 +141,9 @@ run_target_add (struct cli *cli, const struct cli_command *cmd,
         return r;
       have_price = true;
       break;
+    case OPT_NO_CHECK:
+      check = false;
+      break;
     default:
       if ((r = cli_common_option (cli, cmd, c, argv)) >= 0)
         return r;
@@ -156,6 +161,8 @@ run_target_add (struct cli *cli, const struct cli_command *cmd,
   if (have_price)
     json_object_object_add (body, "price_per_gb_month",
                             json_object_new_double (price));
+  if (!check)
+    json_object_object_add (body, "check", json_object_new_boolean (0));
   if ((r = cli_request (cli, "POST", "/v1/targets", body,
                         &target)) != CLI_EXIT_OK)
     return r;
@@ -186,7 +193,15 @@ run_target_test (struct cli *cli, const struct cli_command *cmd,
   if (cli->json)
     cli_print_json (answer);
   else
-    printf ("Target %s is OK\n", argv[optind]);
+    printf ("Target %s is OK: connect %.1f ms, write %.1f MiB/s (%.1f MiB), "
+            "list %.1f ms, read %.1f ms (%.1f MiB/s), remove %.1f ms\n",
+            argv[optind], cli_get_double (answer, "connect_ms"),
+            cli_get_double (answer, "write_mib_per_s"),
+            cli_get_int (answer, "probe_bytes", 0) / 1048576.0,
+            cli_get_double (answer, "list_ms"),
+            cli_get_double (answer, "read_ms"),
+            cli_get_double (answer, "read_mib_per_s"),
+            cli_get_double (answer, "remove_ms"));
   return CLI_EXIT_OK;
 }
 
@@ -250,7 +265,7 @@ const struct cli_command cli_cmd_target_list = {
 const struct cli_command cli_cmd_target_add = {
   .name = "target add",
   .synopsis = "NAME --url URL [--param KEY=VALUE]... "
-              "[--price-per-gb-month X]",
+              "[--price-per-gb-month X] [--no-check]",
   .summary = "Add a storage target (admin only)",
   .help =
   "NAME: 1-64 characters of [A-Za-z0-9._-].  With --json: the target.\n"
@@ -259,7 +274,13 @@ const struct cli_command cli_cmd_target_add = {
   "  --url URL                 where backups go, e.g. file:///srv/backup\n"
   "                            (docs/plugins.md lists the schemes)\n"
   "  --param KEY=VALUE         a setting of the target's plugin; repeatable\n"
-  "  --price-per-gb-month X    storage price, for cost reports (default 0)\n",
+  "  --price-per-gb-month X    storage price, for cost reports (default 0)\n"
+  "  --no-check                store it without checking that the target\n"
+  "                            can be reached and written now\n"
+  "\n"
+  "Values of the plugin's secret parameters are shown as ***.  Give\n"
+  "credentials as files readable only by root (credentials_file=...),\n"
+  "never as values on the command line.\n",
   .run = run_target_add,
 };
 
@@ -268,8 +289,13 @@ const struct cli_command cli_cmd_target_test = {
   .synopsis = "NAME",
   .summary = "Check that a target can be reached and written",
   .help =
-  "Prints \"Target NAME is OK\", or the reason and exit status 1.  With\n"
-  "--json: {\"name\": ..., \"ok\": true}.\n",
+  "Runs the plugin's check (connect), then writes an 8 MiB probe under\n"
+  ".virtvault-test/, lists it, reads 1 MiB back from its middle and\n"
+  "removes it, and prints how long each step took: \"Target NAME is OK:\n"
+  "connect ... ms, write ... MiB/s ...\", or the reason and exit status 1.\n"
+  "With --json: {\"name\", \"ok\": true, \"connect_ms\",\n"
+  "\"write_mib_per_s\", \"list_ms\", \"read_ms\", \"read_mib_per_s\",\n"
+  "\"remove_ms\", \"probe_bytes\"}.\n",
   .run = run_target_test,
 };
 

@@ -46,6 +46,18 @@ cli_get_int (json_object *o, const char *key, int64_t def)
   return def;
 }
 
+double
+cli_get_double (json_object *o, const char *key)
+{
+  json_object *v;
+
+  if (o && json_object_object_get_ex (o, key, &v) &&
+      (json_object_is_type (v, json_type_int) ||
+       json_object_is_type (v, json_type_double)))
+    return json_object_get_double (v);
+  return 0;
+}
+
 json_object *
 cli_get_array (json_object *o, const char *key)
 {

@@ -32,6 +32,7 @@
 #include "util/fault.h"
 #include "util/cleanup.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/strutil.h"
 #include "daemon/config.h"
 
@@ -65,6 +66,13 @@ logf_ (const char *fmt, ...)
   vsnprintf (line, sizeof line, fmt, ap);
   va_end (ap);
   log_line (line);
+}
+
+/* Lines from below the daemon (storage plugins). */
+static void
+log_sink (enum vv_log_level level, const char *line)
+{
+  logf_ ("%s%s", level == VV_LOG_WARNING ? "warning: " : "", line);
 }
 
 /* Prints the current error once and exits 1. */
@@ -584,6 +592,7 @@ main (int argc, char **argv)
 
   /* Before any thread exists: schedules switch TZ at run time. */
   vv_tz_init ();
+  vv_log_set_sink (log_sink);
   parse_cmdline (argc, argv, &cl);
   load_config (&cl, &cfg);
   if (cl.check_config) {

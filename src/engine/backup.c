@@ -1055,7 +1055,11 @@ store_disk (struct vv_engine *e, struct run_state *s,
   if (what == NULL || object == NULL)
     return -1;
   x.what = what;
-  w = vv_target_put_begin (s->t, object);
+  /* The exact size lets a remote target size its requests, and refuse
+   * an image too large for it before anything is read from the guest.
+   */
+  w = vv_target_put_begin_sized (s->t, object,
+                                 vv_qcow2_plan_file_size (s->plans[i]));
   if (w == NULL) {
     vv_error_prefix ("%s: ", what);
     return -1;

@@ -167,7 +167,9 @@ worker_main (void *opaque)
     vv_catalog_job_set_status (jobs->catalog, j->id, "running", NULL);
 
     vv_clear_error ();
+    vv_progress_set_current (&j->progress);
     int r = j->run (j->arg, &j->progress);
+    vv_progress_set_current (NULL);
     bool cancelled = vv_progress_cancelled (&j->progress);
     const char *status, *error = NULL;
     char msg[1024];

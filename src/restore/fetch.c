@@ -177,7 +177,8 @@ hasher_stop (struct hasher *hs, char ret_hex[VV_SHA256_HEX])
 }
 
 static int
-stream (struct vv_target *t, const char *backup_id,
+stream (struct vv_target *t, struct vv_target_reader *rd,
+        const char *backup_id,
         const struct vv_disk_rec *d, uint64_t size, int fd, const char *path,
         char *buf, struct hasher *hs, struct vv_progress *p)
 {
@@ -196,7 +197,7 @@ stream (struct vv_target *t, const char *backup_id,
                      "backup %s", base, backup_id);
       return -1;
     }
-    n = vv_target_get (t, d->object, piece, want, off);
+    n = vv_target_reader_pread (rd, piece, want, off);
     if (n == -1) {
       vv_error_prefix ("reading %s of backup %s from target '%s': ",
                        base, backup_id, vv_target_name (t));
@@ -281,20 +282,24 @@ vv_restore_fetch (struct vv_target *t, const char *backup_id,
                   void *buf, struct vv_progress *p)
 {
   const char *base = vv_restore_object_base (d->object);
+  struct vv_target_reader *rd;
   struct hasher hs;
   char sha[VV_SHA256_HEX];
   uint64_t size;
   int r;
 
-  r = vv_target_stat (t, d->object, &size);
-  if (r == -1) {
-    vv_error_prefix ("%s of backup %s on target '%s': ",
-                     base, backup_id, vv_target_name (t));
-    return -1;
-  }
-  if (r == 0) {
-    vv_error ("%s of backup %s is missing on target '%s' (object %s)",
-              base, backup_id, vv_target_name (t), d->object);
+  /* One open object for all the ranged reads (one SFTP handle, one
+   * HEAD on S3), not an open per piece.
+   */
+  rd = vv_target_reader_open (t, d->object, &size);
+  if (rd == NULL) {
+    if (vv_get_error_code () == VV_ERR_NOT_FOUND ||
+        vv_get_error_plugin_errno () == ENOENT)
+      vv_error ("%s of backup %s is missing on target '%s' (object %s)",
+                base, backup_id, vv_target_name (t), d->object);
+    else
+      vv_error_prefix ("%s of backup %s on target '%s': ",
+                       base, backup_id, vv_target_name (t));
     return -1;
   }
   /* Reading exactly the recorded size (never past the end) keeps ranged
@@ -304,13 +309,17 @@ vv_restore_fetch (struct vv_target *t, const char *backup_id,
     vv_error ("%s of backup %s is corrupt on target '%s': it is %" PRIu64
               " bytes, expected %" PRIu64, base, backup_id,
               vv_target_name (t), size, d->stored_bytes);
+    vv_target_reader_close (rd);
     return -1;
   }
 
-  if (hasher_start (&hs) == -1)
+  if (hasher_start (&hs) == -1) {
+    vv_target_reader_close (rd);
     return -1;
-  r = stream (t, backup_id, d, size, fd, path, buf, &hs, p);
+  }
+  r = stream (t, rd, backup_id, d, size, fd, path, buf, &hs, p);
   hasher_stop (&hs, r == 0 ? sha : NULL);
+  vv_target_reader_close (rd);
   if (r == -1)
     return -1;
 

@@ -7,6 +7,7 @@
 #include <config.h>
 
 #include <dlfcn.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -17,6 +18,8 @@
 
 #include "util/cleanup.h"
 #include "util/error.h"
+#include "util/log.h"
+#include "util/progress.h"
 #include "util/strutil.h"
 #include "target/target.h"
 
@@ -31,6 +34,10 @@
   (offsetof (struct virtvault_plugin, remove)                           \
    + sizeof ((struct virtvault_plugin *) 0)->remove)
 
+/* More secret parameter keys than any plugin has keys is a bug. */
+#define SECRET_PARAMS_MAX 32
+#define SECRET_KEY_MAX 64
+
 /* Longest VIRTVAULT_PLUGIN_PATH we look at; it is set by admins and the
  * wrappers, so this only stops nonsense.
  */
@@ -42,6 +49,36 @@ struct loaded_plugin {
   void *dl;
   /* Our own copy, zero-filled past what the plugin's struct holds. */
   struct virtvault_plugin plugin;
+};
+
+/* The host services (virtvault-plugin.h) every plugin gets at load. */
+static void host_log (enum virtvault_log_level level, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+static void
+host_log (enum virtvault_log_level level, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vv_vlog (level <= VIRTVAULT_LOG_DEBUG ? VV_LOG_DEBUG
+           : level == VIRTVAULT_LOG_INFO ? VV_LOG_INFO : VV_LOG_WARNING,
+           fmt, ap);
+  va_end (ap);
+}
+
+static int
+host_cancelled (void)
+{
+  return vv_progress_current_cancelled ();
+}
+
+static const struct virtvault_host host_services = {
+  ._struct_size = sizeof (struct virtvault_host),
+  .api_version = VIRTVAULT_PLUGIN_API_VERSION,
+  .host_version = PACKAGE_NAME " " PACKAGE_VERSION,
+  .log = host_log,
+  .error = virtvault_error,
+  .cancelled = host_cancelled,
 };
 
 static pthread_mutex_t plugins_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -187,6 +224,26 @@ check_plugin (const char *path, const char *scheme,
               "file or fix the plugin's name", path, ours->name, scheme);
     return -1;
   }
+  /* The host masks these keys' values everywhere: a list it cannot
+   * read to the end would leave secrets shown.
+   */
+  if (ours->secret_params) {
+    for (i = 0; ours->secret_params[i]; i++)
+      if (i >= SECRET_PARAMS_MAX ||
+          strnlen (ours->secret_params[i], SECRET_KEY_MAX + 1) >
+          SECRET_KEY_MAX || ours->secret_params[i][0] == '\0') {
+        vv_error ("storage plugin %s declares more than %d secret "
+                  "parameters or an empty or overlong key", path,
+                  SECRET_PARAMS_MAX);
+        return -1;
+      }
+  }
+  if ((ours->read_open != NULL) != (ours->pread != NULL) ||
+      (ours->read_open != NULL) != (ours->read_close != NULL)) {
+    vv_error ("storage plugin %s must have all or none of read_open, pread "
+              "and read_close", path);
+    return -1;
+  }
   for (i = 0; i < sizeof required_callbacks / sizeof required_callbacks[0];
        i++)
     if (!callback_present (ours, required_callbacks[i].offset)) {
@@ -227,9 +284,11 @@ load_plugin (const char *path, const char *scheme)
     dlclose (dl);
     return NULL;
   }
-  if (lp->plugin.load) {
+  if (lp->plugin.load_host || lp->plugin.load) {
     vv_clear_error ();
-    if (lp->plugin.load () == -1) {
+    if ((lp->plugin.load_host
+         ? lp->plugin.load_host (&host_services, 0)
+         : lp->plugin.load ()) == -1) {
       if (vv_get_error ()[0] == '\0')
         vv_error ("storage plugin %s failed to initialise", path);
       else
@@ -299,6 +358,19 @@ vv_plugin_for_scheme (const char *scheme)
                  "no storage plugin for '%s://' URLs (looked for "
                  "virtvault-%s-plugin.so in %s)", scheme, scheme, looked);
   return NULL;
+}
+
+bool
+vv_plugin_param_is_secret (const struct virtvault_plugin *p, const char *key,
+                           size_t keylen)
+{
+  if (p == NULL || p->secret_params == NULL)
+    return false;
+  for (size_t i = 0; p->secret_params[i]; i++)
+    if (strlen (p->secret_params[i]) == keylen &&
+        memcmp (p->secret_params[i], key, keylen) == 0)
+      return true;
+  return false;
 }
 
 void

@@ -35,11 +35,22 @@
  */
 #define HASH_THREAD_MIN (256 * 1024)
 
+/* Objects removed per remove_many call. */
+#define REMOVE_MANY_BATCH 1000
+
 struct vv_target {
   char *name;
   char *url;
   const struct virtvault_plugin *plugin;
   void *handle;
+  struct virtvault_caps caps;
+};
+
+struct vv_target_reader {
+  struct vv_target *t;
+  char *name;
+  void *rh;                     /* plugin read handle, or NULL: use get */
+  uint64_t size;
 };
 
 /* The hashing thread of one writer.  It hashes one buffer at a time,
@@ -64,6 +75,7 @@ struct vv_target_writer {
   struct hasher *hasher;        /* NULL until the first big write */
   bool no_hasher;               /* could not start one: hash inline */
   uint64_t bytes;
+  uint64_t size;                /* announced size or VIRTVAULT_SIZE_UNKNOWN */
   bool failed;
 };
 
@@ -73,10 +85,8 @@ struct vv_target_writer {
 static void
 recode_error (enum vv_errcode code, const char *target_name)
 {
-  char saved[2048];
-
-  snprintf (saved, sizeof saved, "%s", vv_get_error ());
-  vv_error_code (code, "target '%s': %s", target_name, saved);
+  vv_error_prefix ("target '%s': ", target_name);
+  vv_error_set_code (code);
 }
 
 /* A plugin that fails is supposed to have said why; if it did not, say
@@ -169,10 +179,15 @@ vv_target_open (const char *name, const char *url, const char *const *params)
     if (i >= TARGET_PARAMS_MAX ||
         strnlen (params[i], VV_TARGET_URL_MAX + 1) > VV_TARGET_URL_MAX ||
         eq == NULL || eq == params[i]) {
+      /* Only the key, if any: the value may be a secret. */
+      int keylen = eq ? (int) (eq - params[i]) : 0;
       vv_error_code (VV_ERR_INVALID,
-                     "bad parameter '%.60s' for target '%s': parameters are "
-                     "at most %d key=value strings of at most %d bytes",
-                     params[i], name, TARGET_PARAMS_MAX, VV_TARGET_URL_MAX);
+                     "bad parameter %zu%s%.*s%s of target '%s' (its value "
+                     "is not shown): parameters are at most %d key=value "
+                     "strings of at most %d bytes", i + 1,
+                     keylen ? " '" : "", keylen > 64 ? 64 : keylen,
+                     params[i], keylen ? "=...'" : "",
+                     name, TARGET_PARAMS_MAX, VV_TARGET_URL_MAX);
       return NULL;
     }
   }
@@ -208,7 +223,36 @@ vv_target_open (const char *name, const char *url, const char *const *params)
     free (t->url);
     return NULL;
   }
+  /* Without the callback: the version 1 contract. */
+  t->caps._struct_size = sizeof t->caps;
+  t->caps.flags = VIRTVAULT_CAP_ATOMIC_PUBLISH | VIRTVAULT_CAP_DURABLE_COMMIT;
+  if (t->plugin->open_local)
+    t->caps.flags |= VIRTVAULT_CAP_LOCAL_FILES;
+  if (t->plugin->capabilities) {
+    struct virtvault_caps c = { ._struct_size = sizeof c };
+
+    vv_clear_error ();
+    if (t->plugin->capabilities (t->handle, &c, 0) == -1) {
+      plugin_failed (t, "say what it can do", NULL);
+      vv_error_prefix ("target '%s': ", name);
+      if (t->plugin->close)
+        t->plugin->close (t->handle);
+      free (t->name);
+      free (t->url);
+      return NULL;
+    }
+    c._struct_size = sizeof c;
+    t->caps = c;
+  }
+  if (t->caps.max_parallel_reads == 0 || t->plugin->read_open == NULL)
+    t->caps.max_parallel_reads = 1;
   return TAKE_PTR (t);
+}
+
+const struct virtvault_caps *
+vv_target_caps (const struct vv_target *t)
+{
+  return &t->caps;
 }
 
 struct vv_target *
@@ -304,10 +348,26 @@ vv_target_test (struct vv_target *t)
 struct vv_target_writer *
 vv_target_put_begin (struct vv_target *t, const char *name)
 {
+  return vv_target_put_begin_sized (t, name, VIRTVAULT_SIZE_UNKNOWN);
+}
+
+struct vv_target_writer *
+vv_target_put_begin_sized (struct vv_target *t, const char *name,
+                           uint64_t size)
+{
   _cleanup_free_ struct vv_target_writer *w = NULL;
 
   if (check_object_name (t, "object name", name, false) == -1)
     return NULL;
+  /* Refused before the caller reads anything to write. */
+  if (size != VIRTVAULT_SIZE_UNKNOWN && t->caps.max_object_size &&
+      size > t->caps.max_object_size) {
+    vv_error_code (VV_ERR_INVALID,
+                   "%s would be %" PRIu64 " bytes but target '%s' stores "
+                   "objects of at most %" PRIu64 " bytes", name, size,
+                   t->name, t->caps.max_object_size);
+    return NULL;
+  }
   w = calloc (1, sizeof *w);
   if (w == NULL) {
     vv_error_errno (errno, "writing %s to target '%s'", name, t->name);
@@ -318,7 +378,10 @@ vv_target_put_begin (struct vv_target *t, const char *name)
   if (w->sha == NULL)
     return NULL;
   vv_clear_error ();
-  w->stream = t->plugin->put_begin (t->handle, name);
+  w->size = size;
+  w->stream = t->plugin->put_begin2
+    ? t->plugin->put_begin2 (t->handle, name, size, 0)
+    : t->plugin->put_begin (t->handle, name);
   if (w->stream == NULL) {
     plugin_failed (t, "start writing", name);
     vv_sha256_free (w->sha);
@@ -415,6 +478,12 @@ vv_target_put_write (struct vv_target_writer *w, const void *buf,
   }
   if (count == 0)
     return 0;
+  if (w->size != VIRTVAULT_SIZE_UNKNOWN && count > w->size - w->bytes) {
+    vv_error ("writing more than the %" PRIu64 " bytes announced to "
+              "target '%s'", w->size, t->name);
+    w->failed = true;
+    return -1;
+  }
   if (count >= HASH_THREAD_MIN && w->hasher == NULL && !w->no_hasher) {
     w->hasher = hasher_new (w->sha);
     w->no_hasher = w->hasher == NULL;
@@ -460,6 +529,13 @@ vv_target_put_commit (struct vv_target_writer *w,
                      t->name);
     return -1;
   }
+  if (w->size != VIRTVAULT_SIZE_UNKNOWN && w->bytes != w->size) {
+    vv_error ("not publishing on target '%s': %" PRIu64 " bytes were "
+              "written of the %" PRIu64 " announced", t->name, w->bytes,
+              w->size);
+    vv_target_put_abort (w);
+    return -1;
+  }
   vv_clear_error ();
   if (t->plugin->put_commit (w->stream) == -1) {
     plugin_failed (t, "publish", "an object");
@@ -499,7 +575,7 @@ vv_target_put_buffer (struct vv_target *t, const char *name,
                       const void *buf, size_t len,
                       char ret_sha256[VV_SHA256_HEX])
 {
-  struct vv_target_writer *w = vv_target_put_begin (t, name);
+  struct vv_target_writer *w = vv_target_put_begin_sized (t, name, len);
 
   if (w == NULL)
     return -1;
@@ -530,6 +606,116 @@ vv_target_get (struct vv_target *t, const char *name, void *buf,
     return -1;
   }
   return n;
+}
+
+struct vv_target_reader *
+vv_target_reader_open (struct vv_target *t, const char *name,
+                       uint64_t *ret_size)
+{
+  _cleanup_free_ struct vv_target_reader *r = NULL;
+
+  if (check_object_name (t, "object name", name, false) == -1)
+    return NULL;
+  r = calloc (1, sizeof *r);
+  if (r == NULL || (r->name = vv_strdup (name)) == NULL) {
+    vv_error_errno (ENOMEM, "opening %s on target '%s'", name, t->name);
+    return NULL;
+  }
+  r->t = t;
+  vv_clear_error ();
+  if (t->plugin->read_open) {
+    r->rh = t->plugin->read_open (t->handle, name, &r->size, 0);
+    if (r->rh == NULL) {
+      plugin_failed (t, "open", name);
+      free (r->name);
+      return NULL;
+    }
+  }
+  else {
+    int e = vv_target_stat (t, name, &r->size);
+    if (e != 1) {
+      if (e == 0)
+        vv_error_code (VV_ERR_NOT_FOUND, "object %s does not exist on "
+                       "target '%s'", name, t->name);
+      free (r->name);
+      return NULL;
+    }
+  }
+  if (ret_size)
+    *ret_size = r->size;
+  return TAKE_PTR (r);
+}
+
+int64_t
+vv_target_reader_pread (struct vv_target_reader *r, void *buf, size_t count,
+                        uint64_t offset)
+{
+  const struct vv_target *t = r->t;
+  size_t done = 0;
+
+  /* Plugins may return short reads before the end; the caller gets
+   * count bytes or the rest of the object.
+   */
+  while (done < count) {
+    int64_t n;
+
+    vv_clear_error ();
+    if (r->rh)
+      n = t->plugin->pread (r->rh, (char *) buf + done, count - done,
+                            offset + done, 0);
+    else
+      n = t->plugin->get (t->handle, r->name, (char *) buf + done,
+                          count - done, offset + done);
+    if (n < 0) {
+      plugin_failed (t, "read", r->name);
+      return -1;
+    }
+    if ((uint64_t) n > count - done) {
+      vv_error ("storage plugin '%s' returned more bytes than asked for "
+                "reading %s", t->plugin->name, r->name);
+      return -1;
+    }
+    if (n == 0)
+      break;
+    done += n;
+  }
+  return done;
+}
+
+struct vv_target_reader *
+vv_target_reader_close (struct vv_target_reader *r)
+{
+  if (r) {
+    if (r->rh)
+      r->t->plugin->read_close (r->rh);
+    free (r->name);
+    free (r);
+  }
+  return NULL;
+}
+
+unsigned
+vv_target_reader_parallel (const struct vv_target_reader *r)
+{
+  return r->rh ? r->t->caps.max_parallel_reads : 1;
+}
+
+bool
+vv_target_param_is_secret (const char *url, const char *param)
+{
+  const struct virtvault_plugin *p;
+  const char *eq = param ? strchr (param, '=') : NULL;
+  char scheme[64];
+
+  if (eq == NULL)
+    return false;
+  /* Fail closed: if the plugin is gone, every value may be a secret. */
+  if (vv_url_scheme (url, scheme, sizeof scheme) == -1 ||
+      (p = vv_plugin_for_scheme (scheme)) == NULL) {
+    vv_clear_error ();
+    return true;
+  }
+  return vv_plugin_param_is_secret (p, param, eq - param);
 }
 
 bool
@@ -734,9 +920,22 @@ vv_target_remove_prefix (struct vv_target *t, const char *prefix)
   names = l.names;
   if (r == -1)
     return -1;
-  for (i = 0; i < l.n; i++)
-    if (vv_target_remove (t, names[i]) == -1)
-      return -1;
+  if (t->plugin->remove_many) {
+    for (i = 0; i < l.n; i += REMOVE_MANY_BATCH) {
+      size_t n = l.n - i < REMOVE_MANY_BATCH ? l.n - i : REMOVE_MANY_BATCH;
+
+      vv_clear_error ();
+      if (t->plugin->remove_many (t->handle, (const char *const *) names + i,
+                                  n, 0) == -1) {
+        plugin_failed (t, "remove", prefix);
+        return -1;
+      }
+    }
+  }
+  else
+    for (i = 0; i < l.n; i++)
+      if (vv_target_remove (t, names[i]) == -1)
+        return -1;
   if (t->plugin->remove_partial &&
       t->plugin->remove_partial (t->handle, prefix) == -1)
     return -1;

@@ -26,6 +26,16 @@
 const struct virtvault_plugin *vv_plugin_for_scheme (const char *scheme);
 /* The scheme of url ("file" for file:///srv); -1 if url has none. */
 int vv_url_scheme (const char *url, char *ret, size_t len);
+/* Whether key (keylen bytes, not NUL-terminated) is one of the plugin's
+ * secret_params.
+ */
+bool vv_plugin_param_is_secret (const struct virtvault_plugin *p,
+                                const char *key, size_t keylen);
+/* Whether the value of param ("key=value") of a target with this URL must
+ * be shown as "***": its plugin says the key is secret, or the plugin
+ * cannot be loaded to ask.
+ */
+bool vv_target_param_is_secret (const char *url, const char *param);
 /* Unloads every plugin (daemon shutdown). */
 void vv_plugins_unload_all (void);
 
@@ -45,9 +55,33 @@ const char *vv_target_url (const struct vv_target *t);
  */
 int vv_target_test (struct vv_target *t);
 
+/* What the target can do (the plugin's capabilities, or the version 1
+ * defaults); max_parallel_reads is at least 1.
+ */
+const struct virtvault_caps *vv_target_caps (const struct vv_target *t);
+
+/* vv_target_test, then a timed round trip of a probe object under
+ * ".virtvault-test/": write probe_bytes, list, read back read_bytes from
+ * the middle, remove.  The probe is removed whatever happens.
+ */
+struct vv_target_probe {
+  double test_seconds;          /* the plugin's own check (connect) */
+  double write_seconds, list_seconds, read_seconds, remove_seconds;
+  uint64_t probe_bytes, read_bytes;
+};
+int vv_target_probe (struct vv_target *t, struct vv_target_probe *res);
+
 struct vv_target_writer;
+/* A stream of unknown size. */
 struct vv_target_writer *vv_target_put_begin (struct vv_target *t,
                                               const char *name);
+/* A stream of exactly size bytes (or VIRTVAULT_SIZE_UNKNOWN): refused at
+ * once when the target cannot store that much; writing more, or
+ * committing fewer, is an error.
+ */
+struct vv_target_writer *vv_target_put_begin_sized (struct vv_target *t,
+                                                    const char *name,
+                                                    uint64_t size);
 int vv_target_put_write (struct vv_target_writer *w, const void *buf,
                          size_t count);
 /* Publishes; returns the sha256 and byte count of what was written.
@@ -65,6 +99,20 @@ int vv_target_put_buffer (struct vv_target *t, const char *name,
 
 int64_t vv_target_get (struct vv_target *t, const char *name, void *buf,
                        size_t count, uint64_t offset);
+/* Read handles: one open object, many ranged reads.  Plugins without
+ * read handles are read through get.  pread returns count bytes, fewer
+ * only at the end of the object, or -1.  Up to vv_target_reader_parallel
+ * preads may run at once on one reader.
+ */
+struct vv_target_reader;
+struct vv_target_reader *vv_target_reader_open (struct vv_target *t,
+                                                const char *name,
+                                                uint64_t *ret_size);
+int64_t vv_target_reader_pread (struct vv_target_reader *r, void *buf,
+                                size_t count, uint64_t offset);
+unsigned vv_target_reader_parallel (const struct vv_target_reader *r);
+struct vv_target_reader *vv_target_reader_close (struct vv_target_reader *r);
+
 /* Whether the target's objects are local files it can open (the
  * plugin's optional open_local).
  */

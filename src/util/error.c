@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +16,15 @@
 
 static __thread char last_message[VV_ERROR_MAX];
 static __thread enum vv_errcode last_code;
+/* The errno a storage plugin gave as the class of its last error, or 0. */
+static __thread int last_plugin_errno;
 
 void
 vv_verror (enum vv_errcode code, const char *fmt, va_list ap)
 {
   vsnprintf (last_message, sizeof last_message, fmt, ap);
   last_code = code;
+  last_plugin_errno = 0;
 }
 
 void
@@ -97,6 +101,7 @@ vv_clear_error (void)
 {
   last_message[0] = '\0';
   last_code = VV_ERR_NONE;
+  last_plugin_errno = 0;
 }
 
 static const struct {
@@ -140,7 +145,44 @@ vv_error_code_from_name (const char *name)
   return VV_ERR_FAILED;
 }
 
-/* The plugin ABI's error function: plugins resolve it from the host. */
+enum vv_errcode
+vv_errno_class_code (int errnum)
+{
+  switch (errnum) {
+  case ENOSPC: case EDQUOT: case EFBIG:
+  case EAGAIN: case ETIMEDOUT: case ECONNRESET: case ECONNREFUSED:
+  case EHOSTUNREACH: case ENETUNREACH:
+    return VV_ERR_UNAVAILABLE;
+  case ECANCELED:
+    return VV_ERR_CANCELLED;
+  default:
+    return VV_ERR_FAILED;
+  }
+}
+
+bool
+vv_errno_is_transient (int errnum)
+{
+  return errnum == EAGAIN || errnum == ETIMEDOUT || errnum == ECONNRESET ||
+    errnum == ECONNREFUSED || errnum == EHOSTUNREACH || errnum == ENETUNREACH;
+}
+
+void
+vv_error_set_code (enum vv_errcode code)
+{
+  last_code = code;
+}
+
+int
+vv_get_error_plugin_errno (void)
+{
+  return last_plugin_errno;
+}
+
+/* The plugin ABI's error function: plugins resolve it from the host (or
+ * get it as the host service "error").  errno is the error's class
+ * (include/virtvault-plugin.h).
+ */
 void
 virtvault_error (const char *fmt, ...)
 {
@@ -148,7 +190,7 @@ virtvault_error (const char *fmt, ...)
   int saved_errno = errno;
 
   va_start (ap, fmt);
-  vv_verror (saved_errno == ENOSPC || saved_errno == EDQUOT
-             ? VV_ERR_UNAVAILABLE : VV_ERR_FAILED, fmt, ap);
+  vv_verror (vv_errno_class_code (saved_errno), fmt, ap);
   va_end (ap);
+  last_plugin_errno = saved_errno;
 }

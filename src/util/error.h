@@ -9,6 +9,7 @@
 #define VV_UTIL_ERROR_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 /* What kind of failure; the API maps each to an HTTP status and a code
  * string (vv_error_code_name).
@@ -46,5 +47,17 @@ const char *vv_error_code_name (enum vv_errcode code);
 int vv_error_code_http_status (enum vv_errcode code);
 /* Inverse of vv_error_code_name, for the CLI; VV_ERR_FAILED if unknown. */
 enum vv_errcode vv_error_code_from_name (const char *name);
+
+/* Storage plugins classify their errors by errno (virtvault-plugin.h):
+ * the code an errno class maps to (no space and transient failures are
+ * "unavailable", ECANCELED "cancelled", the rest "failed"), whether it
+ * is worth trying again later, and the errno the last plugin error of
+ * this thread carried (0 if the last error did not come from a plugin).
+ */
+enum vv_errcode vv_errno_class_code (int errnum);
+bool vv_errno_is_transient (int errnum);
+int vv_get_error_plugin_errno (void);
+/* Changes the code of the current message, keeping the rest. */
+void vv_error_set_code (enum vv_errcode code);
 
 #endif

@@ -35,4 +35,10 @@ vv_progress_cancelled (struct vv_progress *p)
   return p && atomic_load (&p->cancel);
 }
 
+/* The progress of the job this thread runs (set by the job runner, NULL
+ * outside jobs), and whether that job was cancelled.
+ */
+void vv_progress_set_current (struct vv_progress *p);
+bool vv_progress_current_cancelled (void);
+
 #endif

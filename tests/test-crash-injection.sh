@@ -277,6 +277,9 @@ op_delete () {
         | $c[] | .id as $i | select(all($c[]; .parent_id != $i)) | .id')
     DEL_ID=$(shuf -n 1 --random-source=<(yes "$RANDOM") <<<"$ids")
     [ -n "$DEL_ID" ] || { OP_PID=; return; }
+    # Found before the delete starts: a quick delete removes it at once.
+    DEL_MF=$(find "$VV_STATE/backups/$uuid" -path "*/$DEL_ID/manifest.json")
+    [ -n "$DEL_MF" ] || fail "no manifest of completed backup $DEL_ID"
     vv delete "$DEL_ID" >"$VV_TMP/op.out" 2>&1 &
     OP_PID=$!
 }
@@ -367,14 +370,13 @@ for (( seed = first; seed < first + seeds; seed++ )); do
     delay=$(( delay % (dur[$op] + 1) ))
     problems=()
     before_ids=" $(completed_ids | tr '\n' ' ') "
-    RESTORE_ID= DEL_ID=
+    RESTORE_ID= DEL_ID= DEL_MF=
     run_op "$op"
     moment="after ${delay} ms"
     if [ "$op" = delete ] && [ -n "$DEL_ID" ] && [ $((RANDOM % 2)) -eq 0 ]; then
         # The moment the manifest is gone: the delete is under way.
         moment="when its manifest is gone"
-        mf=$(find "$VV_STATE/backups/$uuid" -path "*/$DEL_ID/manifest.json")
-        [ -n "$mf" ] || fail "seed $seed: no manifest of $DEL_ID"
+        mf=$DEL_MF
         spin_until '[ ! -e "$mf" ] || ! kill -0 $OP_PID 2>/dev/null' ||
             fail "seed $seed: the manifest of $DEL_ID stayed for 60 s"
     elif [ "$op" = restore ] && [ -n "$RESTORE_ID" ] && [ $((RANDOM % 2)) -eq 0 ]; then

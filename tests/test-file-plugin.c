@@ -398,6 +398,80 @@ test_v2_plugin (void)
          p->_struct_size < sizeof *p);
 }
 
+/* The open temporary file of object base in this process: its fd's
+ * flags from /proc/self/fdinfo, or -1.
+ */
+static long
+temp_file_flags (const char *base)
+{
+  char link[64], target[PATH_MAX], info[64], line[256];
+  long flags = -1;
+
+  for (int fd = 3; fd < 1024 && flags == -1; fd++) {
+    ssize_t n;
+    FILE *f;
+
+    snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+    n = readlink (link, target, sizeof target - 1);
+    if (n <= 0)
+      continue;
+    target[n] = '\0';
+    if (strstr (target, base) == NULL)
+      continue;
+    snprintf (info, sizeof info, "/proc/self/fdinfo/%d", fd);
+    if ((f = fopen (info, "r")) == NULL)
+      continue;
+    while (fgets (line, sizeof line, f))
+      if (strncmp (line, "flags:", 6) == 0)
+        flags = strtol (line + 6, NULL, 8);
+    fclose (f);
+  }
+  return flags;
+}
+
+/* Data is written with O_DIRECT from the plugin's aligned buffer, the
+ * unaligned end through the page cache: the object must come back exactly,
+ * whatever the sizes of the writes.
+ */
+static void
+test_file_direct (struct vv_target *t)
+{
+  const size_t size = 2 * 4 * 1024 * 1024 + 4096 + 13;
+  unsigned char *data = malloc (size), *back = malloc (size);
+  struct vv_target_writer *w;
+  struct vv_target_reader *r;
+  size_t off = 0, step = 1;
+  uint64_t got;
+
+  CHECK (data != NULL && back != NULL);
+  if (data == NULL || back == NULL)
+    goto out;
+  for (size_t i = 0; i < size; i++)
+    data[i] = (unsigned char) (i * 7 + (i >> 12));
+  w = vv_target_put_begin_sized (t, "v2/direct", size);
+  CHECK (w != NULL);
+  if (w == NULL)
+    goto out;
+  /* Odd write sizes, from 1 byte to a few MiB. */
+  while (off < size) {
+    size_t n = size - off < step ? size - off : step;
+    CHECK (vv_target_put_write (w, data + off, n) == 0);
+    off += n;
+    step = step * 3 + 1;
+  }
+  CHECK ((temp_file_flags ("/v2/.direct") & O_DIRECT) != 0);
+  CHECK (vv_target_put_commit (w, NULL, NULL) == 0);
+  r = vv_target_reader_open (t, "v2/direct", &got);
+  CHECK (r != NULL && got == size);
+  CHECK (r && vv_target_reader_pread (r, back, size, 0) == (int64_t) size &&
+         memcmp (back, data, size) == 0);
+  vv_target_reader_close (r);
+  CHECK (vv_target_remove (t, "v2/direct") == 0);
+ out:
+  free (data);
+  free (back);
+}
+
 /* Version 2 of the file plugin: sized puts, read handles, errno classes. */
 static void
 test_file_v2 (struct vv_target *t, const char *root)
@@ -1027,6 +1101,7 @@ main (void)
   }
   test_put_get (t, root);
   test_file_v2 (t, root);
+  test_file_direct (t);
   test_test (t);
   test_names (t, root);
   test_list_remove (t, root);

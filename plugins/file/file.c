@@ -62,6 +62,15 @@
  * disk's speed, and a few at once keep an SSD or NFS busy.
  */
 #define FILE_IO_SIZE (1024 * 1024)
+
+/* Data goes to the disk with O_DIRECT where the file system allows it: on
+ * these virtual machines writing 1.5 GiB through the page cache and then
+ * fsync took about 6 s, with O_DIRECT about 1.8 s, and it leaves the
+ * cache to the guests.  Writes are gathered to DIRECT_BUF bytes, aligned
+ * to DIRECT_ALIGN (enough for every logical block size in use).
+ */
+#define DIRECT_BUF (4 * 1024 * 1024)
+#define DIRECT_ALIGN 4096
 #define FILE_PARALLEL_READS 4
 
 struct file_target {
@@ -80,6 +89,11 @@ struct file_put {
   off_t written;            /* bytes written so far */
   off_t flushed;            /* writeback started up to here */
   bool no_writeback;        /* sync_file_range not supported here */
+  /* O_DIRECT: data is gathered in an aligned buffer and written in
+   * DIRECT_BUF pieces; NULL when the file system refuses O_DIRECT.
+   */
+  unsigned char *dbuf;
+  size_t dlen;
 };
 
 static void
@@ -521,12 +535,32 @@ file_test (void *handle)
 static void
 stream_free (struct file_put *s)
 {
+  free (s->dbuf);
   if (s->fd >= 0)
     close (s->fd);
   if (s->dirfd >= 0)
     close (s->dirfd);
   free (s->name);
   free (s);
+}
+
+/* Turns O_DIRECT on for the new temporary file if the file system takes
+ * it (tmpfs does not, for one); otherwise the stream stays buffered.
+ */
+static void
+start_direct (struct file_put *s)
+{
+  int fl = fcntl (s->fd, F_GETFL);
+  void *buf;
+
+  if (fl == -1 || posix_memalign (&buf, DIRECT_ALIGN, DIRECT_BUF) != 0)
+    return;
+  if (fcntl (s->fd, F_SETFL, fl | O_DIRECT) == -1) {
+    free (buf);
+    return;
+  }
+  s->dbuf = buf;
+  s->dlen = 0;
 }
 
 /* Creates the temporary file in s->dirfd; -1 with errno on failure. */
@@ -596,8 +630,10 @@ file_put_begin (void *handle, const char *name)
                    "objects are never replaced", name, h->root);
       goto fail;
     }
-    if (create_temp (s) == 0)
+    if (create_temp (s) == 0) {
+      start_direct (s);
       break;
+    }
     if (errno == ENOENT && attempt < CREATE_RETRIES) {
       close (s->dirfd);
       s->dirfd = -1;
@@ -658,17 +694,25 @@ file_put_begin2 (void *handle, const char *name, uint64_t size,
   return s;
 }
 
+/* Writes all of buf at the end of the temporary file. */
 static int
-file_put_write (void *stream, const void *buf, size_t count)
+write_all (struct file_put *s, const void *buf, size_t count)
 {
-  struct file_put *s = stream;
   const char *p = buf;
 
   while (count > 0) {
     ssize_t n = write (s->fd, p, count);
 
     if (n == -1) {
+      int fl;
+
       if (errno == EINTR)
+        continue;
+      /* A file system that took O_DIRECT at open but not the write (a
+       * larger logical block size): go on through the page cache.
+       */
+      if (errno == EINVAL && (fl = fcntl (s->fd, F_GETFL)) != -1 &&
+          (fl & O_DIRECT) && fcntl (s->fd, F_SETFL, fl & ~O_DIRECT) == 0)
         continue;
       if (errno == ENOSPC || errno == EDQUOT)
         error_errno (errno, "no space left on target directory %s while "
@@ -682,6 +726,59 @@ file_put_write (void *stream, const void *buf, size_t count)
     count -= n;
     s->written += n;
   }
+  return 0;
+}
+
+/* Writes what is gathered in dbuf: all of it if it is aligned, else the
+ * aligned head with O_DIRECT and the tail (the end of the object) through
+ * the page cache; fsync at commit covers both.
+ */
+static int
+flush_direct (struct file_put *s)
+{
+  size_t head = s->dlen & ~(size_t) (DIRECT_ALIGN - 1);
+  int fl;
+
+  if (head > 0 && write_all (s, s->dbuf, head) == -1)
+    return -1;
+  if (head < s->dlen) {
+    fl = fcntl (s->fd, F_GETFL);
+    if (fl == -1 || fcntl (s->fd, F_SETFL, fl & ~O_DIRECT) == -1) {
+      error_errno (errno, "cannot write the end of %s in target "
+                   "directory %s", s->name, s->h->root);
+      return -1;
+    }
+    if (write_all (s, s->dbuf + head, s->dlen - head) == -1)
+      return -1;
+  }
+  s->dlen = 0;
+  return 0;
+}
+
+static int
+file_put_write (void *stream, const void *buf, size_t count)
+{
+  struct file_put *s = stream;
+  const char *p = buf;
+
+  if (s->dbuf) {
+    while (count > 0) {
+      size_t n = DIRECT_BUF - s->dlen < count ? DIRECT_BUF - s->dlen : count;
+
+      memcpy (s->dbuf + s->dlen, p, n);
+      s->dlen += n;
+      p += n;
+      count -= n;
+      if (s->dlen == DIRECT_BUF) {
+        if (write_all (s, s->dbuf, DIRECT_BUF) == -1)
+          return -1;
+        s->dlen = 0;
+      }
+    }
+    return 0;
+  }
+  if (write_all (s, buf, count) == -1)
+    return -1;
   if (s->h->fsync && !s->no_writeback
       && s->written - s->flushed >= WRITEBACK_STEP) {
     /* Only starts writeback, never waits for it, so it leaves write
@@ -725,6 +822,8 @@ file_put_commit (void *stream)
   struct file_target *h = s->h;
   int fd = s->fd;
 
+  if (s->dbuf && flush_direct (s) == -1)
+    goto fail;
   if (h->fsync && fsync (fd) == -1) {
     error_errno (errno, "cannot fsync %s in target directory %s",
                  s->name, h->root);

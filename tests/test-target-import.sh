@@ -54,6 +54,14 @@ w "write -z 40M 64k"
 backup incremental
 uuid=$(jq -r .domain_uuid <<<"$LAST")
 chain=$(jq -r .chain_id <<<"$LAST")
+# target list counts the completed backups on a target and their bytes,
+# the sum of what the objects of the images take there.
+tj=$(vv target list --json | jq '.[] | select(.name=="nas")')
+assert_eq "$(jq -r .backups <<<"$tj")" 3 "backups on nas"
+assert_eq "$(jq -r .stored_bytes <<<"$tj")" \
+    "$(find "$nas/$uuid" -name '*.qcow2' -printf '%s\n' | awk '{s+=$1} END {print s}')" \
+    "bytes stored on nas"
+assert_contains "$(vv target list | grep '^nas ')" " 3 " "backups column of the target table"
 assert_eq "$(jq -r .chain_pos <<<"$LAST")" 2 "position of the second incremental"
 
 # What must come back (the checkpoints of older points were pruned in the

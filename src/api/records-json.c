@@ -196,5 +196,7 @@ vv_target_to_json (const struct vv_target_rec *t)
   add (o, "params", params);
   add (o, "price_per_gb_month", vv_json_new_number (t->price_per_gb_month));
   add (o, "created_at", vv_json_string_or_null (t->created_at));
+  add (o, "backups", json_object_new_int64 (t->backups));
+  add (o, "stored_bytes", json_object_new_int64 ((int64_t) t->stored_bytes));
   return o;
 }

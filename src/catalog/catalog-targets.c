@@ -62,13 +62,22 @@ vv_catalog_target_add (struct vv_catalog *c, const struct vv_target_rec *r)
   return 0;
 }
 
-#define TARGET_COLUMNS "name, url, params, price_per_gb_month, created_at"
+/* The last two are counted: completed backups on the target and the
+ * bytes their images take there.
+ */
+#define TARGET_COLUMNS "name, url, params, price_per_gb_month, created_at," \
+  " (SELECT count(*) FROM backups b WHERE b.target = targets.name"        \
+  "   AND b.status = 'completed')," \
+  " (SELECT coalesce (sum (d.stored_bytes), 0) FROM backup_disks d"       \
+  "   JOIN backups b ON b.id = d.backup_id"                               \
+  "   WHERE b.target = targets.name AND b.status = 'completed')"
 
 /* In the order of TARGET_COLUMNS. */
 #define TG(kind, field) VV_CAT_COL (vv_target_rec, kind, field)
 static const struct vv_cat_col target_cols[] = {
   TG (TEXT, name), TG (TEXT, url), TG (TEXT, params),
   TG (DOUBLE, price_per_gb_month), TG (TEXT, created_at),
+  TG (INT64, backups), TG (UINT64, stored_bytes),
 };
 #undef TG
 VV_CAT_ROWTYPE (target_row, vv_target_rec, "a target", target_cols, NULL);

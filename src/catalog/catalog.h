@@ -35,6 +35,9 @@ struct vv_target_rec {
   char *params;               /* JSON array of "key=value" strings, or NULL */
   double price_per_gb_month;  /* 0 = no price */
   char *created_at;
+  /* Read only: completed backups stored there and their images' bytes. */
+  int64_t backups;
+  uint64_t stored_bytes;
 };
 void vv_target_rec_free (struct vv_target_rec *r);
 /* Fails with VV_ERR_BUSY "target 'x' already exists". */

@@ -16,18 +16,6 @@
 /* More than any plugin has keys; the daemon checks them anyway. */
 #define MAX_PARAMS 64
 
-static double
-get_double (json_object *o, const char *key)
-{
-  json_object *v;
-
-  if (o && json_object_object_get_ex (o, key, &v) &&
-      (json_object_is_type (v, json_type_double) ||
-       json_object_is_type (v, json_type_int)))
-    return json_object_get_double (v);
-  return 0;
-}
-
 /* "k=v,k2=v2", or NULL when there are none. */
 static char *
 join_params (json_object *target)
@@ -52,7 +40,8 @@ run_target_list (struct cli *cli, const struct cli_command *cmd,
                  int argc, char **argv)
 {
   static const char *const headers[] = {
-    "NAME", "URL", "PARAMS", ">PRICE/GB-MONTH", "CREATED", NULL
+    "NAME", "URL", "PARAMS", ">BACKUPS", ">STORED", ">PRICE/GB-MONTH",
+    "CREATED", NULL
   };
   _cleanup_json_ json_object *list = NULL;
   _cleanup_table_ struct cli_table *t = NULL;
@@ -66,13 +55,16 @@ run_target_list (struct cli *cli, const struct cli_command *cmd,
   for (size_t i = 0; i < json_object_array_length (list); i++) {
     json_object *tg = json_object_array_get_idx (list, i);
     _cleanup_free_ char *params = join_params (tg);
-    char price[32], created[CLI_TIME_MAX];
+    char price[32], created[CLI_TIME_MAX], backups[32], stored[CLI_SIZE_MAX];
 
-    snprintf (price, sizeof price, "%g", get_double (tg, "price_per_gb_month"));
+    snprintf (price, sizeof price, "%g", cli_get_double (tg, "price_per_gb_month"));
     cli_format_time (cli_get_str (tg, "created_at"), created);
+    snprintf (backups, sizeof backups, "%" PRId64,
+              cli_get_int (tg, "backups", 0));
+    cli_format_size (tg, "stored_bytes", stored);
     if (cli_table_add (t, (const char *const[]) {
           cli_get_str (tg, "name"), cli_get_str (tg, "url"),
-          params, price, created }) < 0)
+          params, backups, stored, price, created }) < 0)
       return CLI_EXIT_FAILED;
   }
   cli_table_print (t, stdout);

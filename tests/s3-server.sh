@@ -65,7 +65,13 @@ start_rgw () {
     . "$D/ports"
     radosgw -c "$D/ceph.conf" -n client.rgw 2>>"$D/log/setup.log" || die "radosgw start"
     local pid code i
-    pid=$(cat "$D/run/client.rgw.pid") || die "radosgw wrote no pid file"
+    # radosgw forks into the background and writes its pid file after
+    for i in $(seq 1 100); do
+        [ -s "$D/run/client.rgw.pid" ] && break
+        [ "$i" = 100 ] && die "radosgw wrote no pid file within 10 s"
+        sleep 0.1
+    done
+    pid=$(cat "$D/run/client.rgw.pid")
     for i in $(seq 1 300); do
         code=$(s3_answers)
         [ "$code" = 200 ] && return 0

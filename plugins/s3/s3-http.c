@@ -361,18 +361,19 @@ s3_http_status_error (struct s3_conn *c, const struct s3_req *req,
   int e = EIO;
   const char *hint = "";
 
-  if (st == 403 || strcmp (code, "AccessDenied") == 0 ||
+  /* RGW answers QuotaExceeded with 403: the code goes first. */
+  if (strcmp (code, "QuotaExceeded") == 0 ||
+      strcmp (code, "InsufficientCapacity") == 0) {
+    e = ENOSPC;
+    hint = "; the bucket or user quota is full";
+  }
+  else if (st == 403 || strcmp (code, "AccessDenied") == 0 ||
       strcmp (code, "SignatureDoesNotMatch") == 0 ||
       strcmp (code, "InvalidAccessKeyId") == 0 ||
       strcmp (code, "RequestTimeTooSkewed") == 0) {
     e = EACCES;
     hint = "; check the credentials file, the key's permissions on the "
       "bucket and the clock";
-  }
-  else if (strcmp (code, "QuotaExceeded") == 0 ||
-           strcmp (code, "InsufficientCapacity") == 0) {
-    e = ENOSPC;
-    hint = "; the bucket or user quota is full";
   }
   else if (strcmp (code, "EntityTooLarge") == 0)
     e = EFBIG;

@@ -51,8 +51,10 @@ s3_pct_encode (char *out, size_t outsz, const char *s, size_t len,
       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
       c == '~' || (c == '/' && keep_slash);
 
-    if (o + (plain ? 1 : 3) >= outsz)
+    if (o + (plain ? 1 : 3) >= outsz) {
+      out[o] = '\0';
       return -1;
+    }
     if (plain)
       out[o++] = c;
     else {

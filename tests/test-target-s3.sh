@@ -70,6 +70,13 @@ out=$(vv target test s3 2>&1) || fail "target test s3: $out"
 k=$(keys vv/.virtvault-test/) || exit 1
 assert_eq "$k" "" "probe objects left by target test"
 
+# ---- the version 2 callbacks, from a program that loads the plugin ----
+"$abs_top_builddir/tests/s3-plugin-driver" "$abs_top_builddir/plugins/s3/.libs/virtvault-s3-plugin.so" \
+    "s3://$bucket/drv-test" "$S3_ENDPOINT" "$cred" || fail "s3-plugin-driver"
+assert_eq "$(uploads)" 0 "unfinished uploads after s3-plugin-driver"
+k=$(keys drv-test/) || exit 1
+assert_eq "$k" "" "objects left by s3-plugin-driver"
+
 # ---- bad credentials ----
 vv target add bad --url "$url" --param "endpoint=$S3_ENDPOINT" \
     --param "credentials_file=$badcred" --param profile=other --param retries=1 >/dev/null ||

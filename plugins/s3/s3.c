@@ -790,7 +790,8 @@ s3_remove_partial (void *handle, const char *prefix)
 {
   struct s3_target *h = handle;
   struct upload_list u = { 0 };
-  size_t qsz = 3 * (2 * KEY_MAX + TOKEN_MAX) + 256, i;
+  /* two markers and the prefix, each percent-encoded (x3) */
+  size_t qsz = 3 * (2 * TOKEN_MAX + KEY_MAX) + 256, i;
   char *query = malloc (qsz), *full = NULL;
   char *kmark = calloc (1, TOKEN_MAX), *umark = calloc (1, TOKEN_MAX);
   struct s3_err e;
@@ -801,6 +802,11 @@ s3_remove_partial (void *handle, const char *prefix)
       asprintf (&full, "%s%s", h->c.prefix, prefix) < 0) {
     full = NULL;
     fail (ENOMEM, "%s", strerror (ENOMEM));
+    goto out;
+  }
+  if (strlen (full) > KEY_MAX) {
+    fail (EINVAL, "removing unfinished uploads in %s: prefix too long",
+          h->c.url);
     goto out;
   }
   for (page = 0; page < LIST_MAX_PAGES; page++) {

@@ -15,6 +15,8 @@ vv_packages=(
     curl jq libxml2-utils e2fsprogs procps sqlite3 valgrind
     # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes
     clang libclang-rt-14-dev
+    # the S3 target tests: a one-node Ceph cluster with radosgw
+    ceph-mon ceph-osd radosgw ceph-common
 )
 
 vv_say () { printf '==> %s\n' "$*"; }

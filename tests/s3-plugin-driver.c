@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Drives the S3 plugin's version 2 callbacks against a real server (run
+ * by test-target-s3.sh, which starts it):
+ *   s3-plugin-driver PLUGIN.so URL ENDPOINT CREDENTIALS_FILE
+ * put_begin2 with a known size (multipart, and single PUT), EFBIG before
+ * any byte, size mismatches, no replacing on either path (EEXIST), read
+ * handles with concurrent pread, capabilities, remove_many,
+ * remove_partial, and put_begin with an unknown size.
+ */
+#include <config.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <virtvault-plugin.h>
+
+static int failures;
+static __thread int last_errno;
+static __thread char last_msg[2048];
+
+#define CHECK(cond) do {                                                \
+    if (!(cond)) {                                                      \
+      fprintf (stderr, "%s:%d: check failed: %s (last error: %s)\n",    \
+               __FILE__, __LINE__, #cond, last_msg);                    \
+      failures++;                                                       \
+    }                                                                   \
+  } while (0)
+
+void
+virtvault_error (const char *fmt, ...)
+{
+  va_list ap;
+
+  last_errno = errno;
+  va_start (ap, fmt);
+  vsnprintf (last_msg, sizeof last_msg, fmt, ap);
+  va_end (ap);
+}
+
+static void
+host_log (enum virtvault_log_level level, const char *fmt, ...)
+{
+  va_list ap;
+  (void) level;
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+}
+
+static int
+not_cancelled (void)
+{
+  return 0;
+}
+
+static const struct virtvault_plugin *p;
+static void *h;
+static unsigned char *data;
+#define BIG (12 * 1024 * 1024 + 12345)
+
+static int
+put (const char *name, uint64_t announced, size_t len, bool v1)
+{
+  void *s = v1 ? p->put_begin (h, name) :
+    p->put_begin2 (h, name, announced, 0);
+  size_t off;
+
+  if (s == NULL)
+    return -1;
+  for (off = 0; off < len; off += 1000000) {
+    size_t n = len - off < 1000000 ? len - off : 1000000;
+    if (p->put_write (s, data + off, n) == -1) {
+      p->put_abort (s);
+      return -1;
+    }
+  }
+  return p->put_commit (s);
+}
+
+struct reader {
+  void *rh;
+  uint64_t off;
+  size_t len;
+  int ok;
+};
+
+static void *
+read_thread (void *opaque)
+{
+  struct reader *r = opaque;
+  unsigned char *buf = malloc (r->len);
+  int i;
+
+  r->ok = 1;
+  for (i = 0; i < 3 && buf; i++)
+    if (p->pread (r->rh, buf, r->len, r->off, 0) != (int64_t) r->len ||
+        memcmp (buf, data + r->off, r->len) != 0)
+      r->ok = 0;
+  free (buf);
+  return NULL;
+}
+
+static int
+count_cb (void *opaque, const char *name, uint64_t size)
+{
+  int *n = opaque;
+  (void) name;
+  (void) size;
+  (*n)++;
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  const struct virtvault_plugin *(*init) (void);
+  struct virtvault_host host = {
+    ._struct_size = sizeof host, .api_version = VIRTVAULT_PLUGIN_API_VERSION,
+    .host_version = "s3-plugin-driver", .log = host_log,
+    .error = virtvault_error, .cancelled = not_cancelled,
+  };
+  struct virtvault_caps caps = { ._struct_size = sizeof caps };
+  char ep[512], cred[512];
+  const char *params[] = { ep, cred, "part_size_mib=5", "parts_in_flight=3",
+                           NULL };
+  void *dl, *rh, *s;
+  uint64_t size;
+  unsigned char tail[100];
+  int n, i;
+
+  if (argc != 5) {
+    fprintf (stderr, "usage: %s PLUGIN.so URL ENDPOINT CREDENTIALS\n",
+             argv[0]);
+    return 2;
+  }
+  snprintf (ep, sizeof ep, "endpoint=%s", argv[3]);
+  snprintf (cred, sizeof cred, "credentials_file=%s", argv[4]);
+  dl = dlopen (argv[1], RTLD_NOW | RTLD_LOCAL);
+  if (dl == NULL) {
+    fprintf (stderr, "dlopen: %s\n", dlerror ());
+    return 1;
+  }
+  init = (const struct virtvault_plugin *(*) (void))
+    dlsym (dl, "virtvault_plugin_init");
+  p = init ();
+  if (p->load_host (&host, 0) == -1 || (h = p->open (argv[2], params)) == NULL) {
+    fprintf (stderr, "load/open: %s\n", last_msg);
+    return 1;
+  }
+  data = malloc (BIG);
+  for (i = 0; i < BIG; i++)
+    data[i] = (unsigned char) (i * 7919 + (i >> 13));
+
+  CHECK (p->capabilities (h, &caps, 0) == 0);
+  CHECK (!(caps.flags & VIRTVAULT_CAP_ATOMIC_PUBLISH));
+  CHECK (caps.flags & VIRTVAULT_CAP_DURABLE_COMMIT);
+  CHECK (caps.max_parallel_reads == 4);
+  CHECK (caps.io_size == 5 * 1024 * 1024);
+  CHECK (caps.max_object_size == 10000 * (UINT64_C (5) << 30));
+  CHECK (p->capabilities (h, &caps, 1) == -1 && last_errno == EINVAL);
+
+  /* Too large for S3: refused before any byte. */
+  CHECK (p->put_begin2 (h, "drv/huge", caps.max_object_size + 1, 0) == NULL);
+  CHECK (last_errno == EFBIG);
+  CHECK (p->put_begin2 (h, "../x", 10, 0) == NULL && last_errno == EINVAL);
+
+  /* Multipart (3 parts of 5 MiB max) with the size known. */
+  CHECK (put ("drv/big", BIG, BIG, false) == 0);
+  /* Not replaced: HEAD before complete. */
+  CHECK (put ("drv/big", BIG, BIG, false) == -1 && last_errno == EEXIST);
+  /* Single PUT with If-None-Match. */
+  CHECK (put ("drv/small", 1000, 1000, false) == 0);
+  CHECK (put ("drv/small", 1000, 1000, false) == -1 && last_errno == EEXIST);
+  CHECK (put ("drv/empty", 0, 0, false) == 0);
+  /* Fewer bytes than announced, then more. */
+  CHECK (put ("drv/short", 6 * 1024 * 1024, 5 * 1024 * 1024 + 1, false) == -1);
+  CHECK (last_errno == EINVAL);
+  CHECK (put ("drv/long", 1000, 2000, false) == -1 && last_errno == EINVAL);
+  /* Unknown size (version 1 put_begin), multipart. */
+  CHECK (put ("drv/v1", 0, 7 * 1024 * 1024, true) == 0);
+
+  /* Read handles, concurrent preads. */
+  rh = p->read_open (h, "drv/big", &size, 0);
+  CHECK (rh != NULL && size == BIG);
+  if (rh) {
+    struct reader r[4];
+    pthread_t th[4];
+    for (i = 0; i < 4; i++) {
+      r[i] = (struct reader) { rh, (uint64_t) i * 3000000 + 17, 2500000, 0 };
+      pthread_create (&th[i], NULL, read_thread, &r[i]);
+    }
+    for (i = 0; i < 4; i++) {
+      pthread_join (th[i], NULL);
+      CHECK (r[i].ok);
+    }
+    CHECK (p->pread (rh, tail, sizeof tail, BIG - 40, 0) == 40);
+    CHECK (memcmp (tail, data + BIG - 40, 40) == 0);
+    CHECK (p->pread (rh, tail, sizeof tail, BIG, 0) == 0);
+    p->read_close (rh);
+  }
+  CHECK (p->read_open (h, "drv/missing", &size, 0) == NULL &&
+         last_errno == ENOENT);
+  CHECK (p->get (h, "drv/v1", tail, 10, 7 * 1024 * 1024 - 5) == 5);
+  CHECK (memcmp (tail, data + 7 * 1024 * 1024 - 5, 5) == 0);
+  CHECK (p->stat (h, "drv/empty", &size) == 1 && size == 0);
+  CHECK (p->stat (h, "drv/short", &size) == 0);
+  n = 0;
+  CHECK (p->list (h, "drv/", count_cb, &n) == 0 && n == 4);
+
+  /* An unfinished upload is removed by remove_partial. */
+  s = p->put_begin2 (h, "drv/partial", BIG, 0);
+  CHECK (s && p->put_write (s, data, 6 * 1024 * 1024) == 0);
+  CHECK (p->remove_partial (h, "drv/") == 0);
+  if (s)
+    p->put_abort (s);
+
+  {
+    const char *names[] = { "drv/big", "drv/small", "drv/empty", "drv/v1",
+                            "drv/never-there" };
+    CHECK (p->remove_many (h, names, 5, 0) == 0);
+  }
+  n = 0;
+  CHECK (p->list (h, "drv/", count_cb, &n) == 0 && n == 0);
+  CHECK (p->remove (h, "drv/big") == 0);
+
+  p->close (h);
+  p->unload ();
+  free (data);
+  if (failures) {
+    fprintf (stderr, "%d checks failed\n", failures);
+    return 1;
+  }
+  printf ("s3-plugin-driver: all checks passed\n");
+  return 0;
+}

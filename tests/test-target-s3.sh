@@ -78,9 +78,17 @@ k=$(keys drv-test/) || exit 1
 assert_eq "$k" "" "objects left by s3-plugin-driver"
 
 # ---- bad credentials ----
-vv target add bad --url "$url" --param "endpoint=$S3_ENDPOINT" \
+# target add checks the target: a wrong secret is refused at once ...
+out=$(vv target add bad --url "$url" --param "endpoint=$S3_ENDPOINT" \
+    --param "credentials_file=$badcred" --param profile=other --param retries=1 2>&1) &&
+    fail "target add with a wrong secret passed"
+assert_contains "$out" "HTTP 403" "target add with a wrong secret"
+case "$out" in *wrongsecret*) fail "the secret key appears in the message: $out" ;; esac
+assert_eq "$(vv target list --json | jq '[.[] | select(.name=="bad")] | length')" 0 "refused target stored"
+# ... and stored with --no-check, target test says why.
+vv target add bad --url "$url" --param "endpoint=$S3_ENDPOINT" --no-check \
     --param "credentials_file=$badcred" --param profile=other --param retries=1 >/dev/null ||
-    fail "target add bad"
+    fail "target add bad --no-check"
 out=$(vv target test bad 2>&1) && fail "target test with a wrong secret passed"
 assert_contains "$out" "HTTP 403" "wrong secret"
 assert_contains "$out" "SignatureDoesNotMatch" "wrong secret"

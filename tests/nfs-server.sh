@@ -11,7 +11,10 @@
 # 127.0.0.1:PORT on the host to port 2049 in the namespace over a UNIX
 # socket in the server directory.
 #
-#   nfs-server.sh start DIR EXPORT_DIR PORT   start; prints nothing, exits 0 when ready
+#   nfs-server.sh start DIR EXPORT_DIR PORT [EXPORT2_DIR]
+#                                             start; exits 0 when ready.
+#                                             EXPORT2_DIR (if given) is a
+#                                             second export, /export2 in v4
 #   nfs-server.sh stop-nfsd DIR               stop ganesha only (server down)
 #   nfs-server.sh start-nfsd DIR              start ganesha again
 #   nfs-server.sh stop DIR                    stop everything
@@ -82,7 +85,7 @@ start_nfsd () {
 
 case $cmd in
 start)
-    export_dir=$3 port=$4
+    export_dir=$3 port=$4 export2=${5:-}
     [ -n "$dir" ] && [ -d "$export_dir" ] && [ -n "$port" ] ||
         die "usage: start DIR EXPORT_DIR PORT"
     command -v ganesha.nfsd >/dev/null || die "ganesha.nfsd not installed (nfs-ganesha)"
@@ -117,6 +120,18 @@ EXPORT {
 }
 LOG { Default_Log_Level = EVENT; }
 CONF
+    if [ -n "$export2" ]; then
+        cat >>"$dir/ganesha.conf" <<CONF
+EXPORT {
+    Export_Id = 2;
+    Path = "$export2";
+    Pseudo = "/export2";
+    Protocols = 3, 4;
+    Transports = TCP;
+    FSAL { Name = VFS; }
+}
+CONF
+    fi
     # The namespace holder: own loopback and own /run (rpcbind's socket).
     unshare --net --mount --propagation private bash -c \
         'ip link set lo up && mount -t tmpfs tmpfs /run && mkdir -p /run/rpcbind &&

@@ -25,11 +25,32 @@ struct io_req {
   int result;             /* bytes, or -errno */
 };
 
+int
+nfs_io_status_errno (const char *msg)
+{
+  const char *p;
+  int e = 0;
+
+  /* "NFS: Write failed with NFS3ERR_NOSPC(-28)": the last "(-N)". */
+  if (!msg || !(p = strrchr (msg, '(')) || p[1] != '-')
+    return 0;
+  for (p += 2; *p >= '0' && *p <= '9' && e < 100000; p++)
+    e = e * 10 + (*p - '0');
+  return *p == ')' ? e : 0;
+}
+
 static void
 io_done (int err, struct nfs_context *nfs, void *data, void *priv)
 {
   struct io_req *r = priv;
-  (void) nfs;
+
+  /* libnfs 4.0 reports a server's error (NFS3ERR_NOSPC ...) to async
+   * callbacks as -EFAULT, with the status only in the message.
+   */
+  if (err == -EFAULT) {
+    int e = nfs_io_status_errno (nfs_get_error (nfs));
+    err = e ? -e : -EIO;
+  }
   r->result = err;
   if (!r->write && err > 0) {
     if ((size_t) err > r->len)      /* a server sending more than asked */

@@ -23,4 +23,7 @@ int64_t nfs_io (struct nfs_context *nfs, struct nfsfh *fh, bool write,
                 void *buf, uint64_t count, uint64_t offset, size_t chunk,
                 int stall_ms, int (*cancelled) (void), bool *broken);
 
+/* The errno in a libnfs message ending in "...NFS3ERR_NOSPC(-28)", or 0. */
+int nfs_io_status_errno (const char *msg);
+
 #endif

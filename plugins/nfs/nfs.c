@@ -3,9 +3,9 @@
  * libnfs in user space (no kernel mount), nfs://server[:port]/path.
  *
  * Object "a/b/c" is the file PATH/a/b/c on the export.  A put creates
- * PATH/a/b/.c.nfspart-XXXXXXXXXXXX with O_EXCL, writes it with large
- * pwrites (libnfs splits each into wsize WRITEs that are all in flight
- * at once), COMMITs it (fsync), hard-links it to its final name (LINK
+ * PATH/a/b/.c.nfspart-XXXXXXXXXXXX with O_EXCL, writes it with wsize
+ * WRITEs, 8 in flight at once (nfs-io.c), COMMITs it (fsync),
+ * hard-links it to its final name (LINK
  * fails if the name exists: nothing is ever replaced) and removes the
  * temporary name.  A server without hard links (NFS4ERR_NOTSUPP) gets a
  * rename after checking the final name is free; between the check and
@@ -50,7 +50,7 @@
 #include "nfs-url.h"
 
 #define NFS_CONFIG_HELP                                                 \
-  "version=3|4        NFS version (default 4; also ?version= in the URL)\n" \
+  "version=3|4        NFS version (default 3; also ?version= in the URL)\n" \
   "nfsport=N          NFS server port (default 2049 for v4, the "        \
   "portmapper for v3)\n"                                                \
   "mountport=N        MOUNT port for version 3 (default: the portmapper)\n" \
@@ -135,8 +135,10 @@ classify (struct nfs_target *h, int r)
 
   if (msg && (strstr (msg, "timed out") || strstr (msg, "timeout")))
     return ETIMEDOUT;
+  if (e == EFAULT && nfs_io_status_errno (msg))
+    return nfs_io_status_errno (msg);
   if (msg && (strstr (msg, "onnection") || strstr (msg, "socket") ||
-              strstr (msg, "reconnect")))
+              strstr (msg, "reconnect") || strstr (msg, "nfs_service")))
     return ECONNRESET;
   if (e == EFAULT || e == EPIPE)
     return ECONNRESET;
@@ -156,6 +158,8 @@ cause (struct nfs_target *h, int e)
   const char *msg = h->nfs ? nfs_get_error (h->nfs) : NULL;
   if (e == ETIMEDOUT)
     return "the server did not answer in time";
+  if (e == ECONNRESET)
+    return "the connection to the server was lost";
   if (msg && *msg && e != ENOENT && e != EEXIST && e != EACCES &&
       e != ENOSPC && e != EDQUOT && e != EROFS)
     return msg;
@@ -616,6 +620,8 @@ nfs_plugin_put_write (void *stream, const void *buf, size_t count)
   return -1;
 }
 
+static void remove_empty_parents (struct nfs_target *h, const char *path);
+
 /* Lock held.  Best effort: remove the temporary file (a dead server
  * leaves it for remove_partial).
  */
@@ -627,8 +633,8 @@ drop_temp (struct nfs_put *s)
   if (stream_live (s))
     nfs_close (h->nfs, s->fh);
   s->fh = NULL;
-  if (h->nfs)
-    nfs_unlink (h->nfs, s->tmp);
+  if (h->nfs && nfs_unlink (h->nfs, s->tmp) == 0)
+    remove_empty_parents (h, s->tmp);
 }
 
 static void

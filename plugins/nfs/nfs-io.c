@@ -51,6 +51,9 @@ io_done (int err, struct nfs_context *nfs, void *data, void *priv)
     int e = nfs_io_status_errno (nfs_get_error (nfs));
     err = e ? -e : -EIO;
   }
+  /* A request that timed out (nfs_set_timeout) comes back as -EINTR. */
+  if (err == -EINTR)
+    err = -ETIMEDOUT;
   r->result = err;
   if (!r->write && err > 0) {
     if ((size_t) err > r->len)      /* a server sending more than asked */

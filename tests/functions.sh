@@ -363,6 +363,22 @@ target_files () {
     (cd "$1" 2>/dev/null && find . -type f | sort)
 }
 
+# backup_with_ref DOM REF EXPECTED_TYPE [options] : a backup of DOM to
+# ${TARGET:-nas}, waited for, that must complete as EXPECTED_TYPE; REF (the
+# reference raw image of its disk) is kept as $VV_TMP/ref-ID.raw, ID is
+# appended to the array ids and the backup's JSON is in $LAST.
+backup_with_ref () {
+    local dom=$1 ref=$2 type=$3 b id
+    shift 3
+    b=$(vv backup "$dom" --target "${TARGET:-nas}" --wait --json "$@") || fail "backup ${#ids[@]}: $b"
+    id=$(jq -r .id <<<"$b")
+    assert_eq "$(jq -r .status <<<"$b")" completed "status of backup $id"
+    assert_eq "$(jq -r .type <<<"$b")" "$type" "type of backup $id ($(jq -r .reason <<<"$b"))"
+    cp --sparse=always "$ref" "$VV_TMP/ref-$id.raw"
+    ids+=("$id")
+    LAST=$b
+}
+
 # import_into_new_catalog NAME URL : stops the daemon, starts a fresh one
 # with an empty catalog (state in $VV_TMP/state2), adds target NAME at URL
 # and rebuilds the catalog from it ('target import'); the import's output

@@ -32,17 +32,7 @@ vv target add nas --url "file://$nas" >/dev/null || fail "target add nas"
 ids=()
 # backup EXPECTED_TYPE [options] : one point on the target, with its
 # reference image kept.
-backup () {
-    local type=$1 b id
-    shift
-    b=$(vv backup "$dom" --target "${TARGET:-nas}" --wait --json "$@") || fail "backup ${#ids[@]}: $b"
-    id=$(jq -r .id <<<"$b")
-    assert_eq "$(jq -r .status <<<"$b")" completed "status of backup $id"
-    assert_eq "$(jq -r .type <<<"$b")" "$type" "type of backup $id ($(jq -r .reason <<<"$b"))"
-    cp --sparse=always "$ref" "$VV_TMP/ref-$id.raw"
-    ids+=("$id")
-    LAST=$b
-}
+backup () { backup_with_ref "$dom" "$ref" "$@"; }
 
 w "write -P 0x11 0 2M"
 w "write -P 0x12 40M 1M"

@@ -360,6 +360,22 @@ target_files () {
     (cd "$1" 2>/dev/null && find . -type f | sort)
 }
 
+# backup_point EXPECTED_TYPE [backup options] : a backup of $dom to target
+# ${TARGET:-nas} that completes with that type; the reference image $ref
+# is kept as $VV_TMP/ref-ID.raw, the id appended to ids, the backup's JSON
+# left in LAST.
+backup_point () {
+    local type=$1 b id
+    shift
+    b=$(vv backup "$dom" --target "${TARGET:-nas}" --wait --json "$@") || fail "backup ${#ids[@]}: $b"
+    id=$(jq -r .id <<<"$b")
+    assert_eq "$(jq -r .status <<<"$b")" completed "status of backup $id"
+    assert_eq "$(jq -r .type <<<"$b")" "$type" "type of backup $id ($(jq -r .reason <<<"$b"))"
+    cp --sparse=always "$ref" "$VV_TMP/ref-$id.raw"
+    ids+=("$id")
+    LAST=$b
+}
+
 # import_into_new_catalog NAME URL : stops the daemon, starts a fresh one
 # with an empty catalog (state in $VV_TMP/state2), adds target NAME at URL
 # and rebuilds the catalog from it ('target import'); the import's output

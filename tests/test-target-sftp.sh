@@ -103,7 +103,7 @@ virsh dominfo "$new" >/dev/null || fail "restored domain $new is not defined"
 
 # ---- the server dies in the middle of an upload ----
 published_before=$(cd "$export_dir" && find . -type f ! -name '.*.tmp-*' | sort)
-w "write -P 0x41 0 24M"
+w "write -P 0x41 0 62M"
 out=$(vv backup "$dom" --target off --full --json) || fail "backup start"
 job=$(jq -r .job.id <<<"$out")
 hold_backup_midway "$dom" "$job"

@@ -8,11 +8,12 @@ vv_packages=(
     build-essential autoconf automake libtool pkg-config
     libvirt-dev libnbd-dev libjson-c-dev libcurl4-openssl-dev
     libsqlite3-dev libmicrohttpd-dev libxml2-dev libssl-dev libnfs-dev
+    libssh-dev
     # run: libvirt + QEMU, qemu-img, nbd tools
     libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
     libnbd-bin
     # tests and examples
-    curl jq libxml2-utils e2fsprogs procps sqlite3 valgrind
+    curl jq libxml2-utils e2fsprogs procps sqlite3 valgrind openssh-server
     # the nfs target tests: nfs-ganesha with its VFS backend in a namespace
     nfs-ganesha nfs-ganesha-vfs rpcbind socat iproute2 util-linux
     # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes

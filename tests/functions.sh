@@ -379,6 +379,10 @@ backup_with_ref () {
     LAST=$b
 }
 
+# backup_point EXPECTED_TYPE [options] : backup_with_ref of "$dom" and
+# "$ref".
+backup_point () { backup_with_ref "$dom" "$ref" "$@"; }
+
 # import_into_new_catalog NAME URL : stops the daemon, starts a fresh one
 # with an empty catalog (state in $VV_TMP/state2), adds target NAME at URL
 # and rebuilds the catalog from it ('target import'); the import's output

@@ -30,18 +30,14 @@ start_daemon
 vv target add nas --url "file://$nas" >/dev/null || fail "target add nas"
 
 ids=()
-# backup EXPECTED_TYPE [options] : one point on the target, with its
-# reference image kept.
-backup () { backup_with_ref "$dom" "$ref" "$@"; }
-
 w "write -P 0x11 0 2M"
 w "write -P 0x12 40M 1M"
-backup full
+backup_point full
 w "write -P 0x21 1M 1M"
-backup incremental
+backup_point incremental
 w "write -P 0x31 10M 512k"
 w "write -z 40M 64k"
-backup incremental
+backup_point incremental
 uuid=$(jq -r .domain_uuid <<<"$LAST")
 chain=$(jq -r .chain_id <<<"$LAST")
 # target list counts the completed backups on a target and their bytes,
@@ -218,7 +214,7 @@ assert_contains "$audit" "65534 forbidden old" "audit of the refused import"
 
 # ---- the next backup continues the imported chain ----
 w "write -P 0x41 20M 2M"
-TARGET=old backup incremental
+TARGET=old backup_point incremental
 assert_eq "$(jq -r .parent_id <<<"$LAST")" "${ids[2]}" "parent of the backup after the import"
 assert_eq "$(jq -r .chain_pos <<<"$LAST")" 3 "position of the backup after the import"
 assert_contains "$(jq -r .reason <<<"$LAST")" "incremental: 3rd since full ${ids[0]}" "reason of the backup after the import"

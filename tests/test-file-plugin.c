@@ -302,9 +302,9 @@ test_loader (void)
   CHECK (p != NULL && p->config_help && strstr (p->config_help, "fsync"));
   CHECK (vv_plugin_for_scheme ("file") == p);        /* cached */
 
-  CHECK (vv_plugin_for_scheme ("sftp") == NULL);
-  CHECK_ERROR ("no storage plugin for 'sftp://' URLs (looked for "
-               "virtvault-sftp-plugin.so in ");
+  CHECK (vv_plugin_for_scheme ("gopher") == NULL);
+  CHECK_ERROR ("no storage plugin for 'gopher://' URLs (looked for "
+               "virtvault-gopher-plugin.so in ");
   CHECK_ERROR (", " PLUGINDIR ")");
   CHECK (vv_get_error_code () == VV_ERR_INVALID);
   CHECK (vv_plugin_for_scheme ("../file") == NULL);
@@ -434,8 +434,11 @@ temp_file_flags (const char *base)
  * whatever the sizes of the writes.
  */
 static void
-test_file_direct (struct vv_target *t)
+test_file_direct (const char *root)
 {
+  const char *params[] = { "direct=true", NULL };
+  _cleanup_free_ char *url = vv_printf ("file://%s", root);
+  struct vv_target *t = url ? vv_target_open ("d", url, params) : NULL;
   const size_t size = 2 * 4 * 1024 * 1024 + 4096 + 13;
   unsigned char *data = malloc (size), *back = malloc (size);
   struct vv_target_writer *w;
@@ -443,8 +446,8 @@ test_file_direct (struct vv_target *t)
   size_t off = 0, step = 1;
   uint64_t got;
 
-  CHECK (data != NULL && back != NULL);
-  if (data == NULL || back == NULL)
+  CHECK (t != NULL && data != NULL && back != NULL);
+  if (t == NULL || data == NULL || back == NULL)
     goto out;
   for (size_t i = 0; i < size; i++)
     data[i] = (unsigned char) (i * 7 + (i >> 12));
@@ -468,6 +471,7 @@ test_file_direct (struct vv_target *t)
   vv_target_reader_close (r);
   CHECK (vv_target_remove (t, "v2/direct") == 0);
  out:
+  vv_target_close (t);
   free (data);
   free (back);
 }
@@ -546,15 +550,15 @@ test_open (void)
   CHECK_ERROR ("without URL escapes");
   CHECK (vv_target_open ("t", "file:///srv", unknown) == NULL);
   CHECK_ERROR ("target 't': unknown file target parameter 'colour'; "
-               "accepted: fsync=true|false, dir_mode=OCTAL");
+               "accepted: fsync=true|false, dir_mode=OCTAL, direct=true|false");
   CHECK (vv_target_open ("t", "file:///srv", twice) == NULL);
   CHECK_ERROR ("'fsync' is given twice");
   CHECK (vv_target_open ("t", "file:///srv", badmode) == NULL);
   CHECK_ERROR ("dir_mode must be an octal mode");
   CHECK (vv_target_open ("t", "file:///srv", noeq) == NULL);
   CHECK_ERROR ("bad parameter 1 of target 't' (its value is not shown)");
-  CHECK (vv_target_open ("t", "sftp://host/x", NULL) == NULL);
-  CHECK_ERROR ("target 't': no storage plugin for 'sftp://' URLs");
+  CHECK (vv_target_open ("t", "gopher://host/x", NULL) == NULL);
+  CHECK_ERROR ("target 't': no storage plugin for 'gopher://' URLs");
   CHECK (vv_target_open ("bad name", "file:///srv", NULL) == NULL);
   CHECK (vv_get_error_code () == VV_ERR_INVALID);
   memset (longurl, 'a', sizeof longurl);
@@ -1101,7 +1105,7 @@ main (void)
   }
   test_put_get (t, root);
   test_file_v2 (t, root);
-  test_file_direct (t);
+  test_file_direct (root);
   test_test (t);
   test_names (t, root);
   test_list_remove (t, root);

@@ -119,6 +119,28 @@ v2_put_begin2 (void *handle, const char *name, uint64_t size, uint32_t flags)
 }
 
 static const char *const v2_secrets[] = { "password", "token", NULL };
+
+/* A hostile listing: names outside the prefix or not valid at all. */
+static int
+v2_list (void *handle, const char *prefix, virtvault_list_cb cb,
+         void *opaque)
+{
+  if (strcmp (prefix, "dots/") == 0)
+    return cb (opaque, "dots/../../etc/passwd", 1);
+  if (strcmp (prefix, "outside/") == 0)
+    return cb (opaque, "elsewhere/x", 1);
+  return cb (opaque, "fine/x", 1);
+}
+
+static int
+v2_remove_many (void *handle, const char *const *names, size_t n,
+                uint32_t flags)
+{
+  errno = 0;
+  virtvault_error ("v2 plugin: remove_many of %zu names from %s", n,
+                   names[0]);
+  return -1;
+}
 #endif
 
 #if defined BAD_HALFREAD
@@ -175,6 +197,8 @@ virtvault_plugin_init (void)
   plugin.capabilities = v2_capabilities;
   plugin.put_begin2 = v2_put_begin2;
   plugin.secret_params = v2_secrets;
+  plugin.list = v2_list;
+  plugin.remove_many = v2_remove_many;
 #else
 #error "define one of BAD_NOCB, BAD_FUTURE, BAD_MISNAMED, BAD_TINY, BAD_HALFREAD, GOOD_V2"
 #endif

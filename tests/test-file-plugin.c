@@ -384,6 +384,14 @@ test_v2_plugin (void)
   CHECK_ERROR ("v2 plugin: the job was cancelled");
   CHECK (vv_get_error_plugin_errno () == ECANCELED);
   vv_progress_set_current (NULL);
+  /* A listing from the target never steers what is removed. */
+  CHECK (vv_target_remove_prefix (t, "dots/") == -1);
+  CHECK_ERROR ("invalid listed object name 'dots/../../etc/passwd'");
+  CHECK (vv_target_remove_prefix (t, "outside/") == -1);
+  CHECK_ERROR ("target 'v' listed elsewhere/x when asked for the objects "
+               "below outside/");
+  CHECK (vv_target_remove_prefix (t, "fine/") == -1);
+  CHECK_ERROR ("v2 plugin: remove_many of 1 names from fine/x");
   /* Secrets: the plugin's keys, and every key of an unloadable plugin. */
   CHECK (vv_target_param_is_secret ("v2://x", "password=hunter2"));
   CHECK (vv_target_param_is_secret ("v2://x", "token="));

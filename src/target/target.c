@@ -870,12 +870,24 @@ struct name_list {
   char **names;
   size_t n, alloc;
   const struct vv_target *t;
+  const char *prefix;
 };
 
 static int
 collect_name (void *opaque, const char *name, uint64_t size)
 {
   struct name_list *l = opaque;
+
+  /* What a plugin lists comes from the target: only names that are valid
+   * and below the prefix are ever handed back to be removed.
+   */
+  if (check_object_name (l->t, "listed object name", name, false) == -1)
+    return -1;
+  if (strncmp (name, l->prefix, strlen (l->prefix)) != 0) {
+    vv_error ("target '%s' listed %.200s when asked for the objects below "
+              "%s; not removing anything", l->t->name, name, l->prefix);
+    return -1;
+  }
 
   if (l->n >= REMOVE_PREFIX_MAX) {
     vv_error ("more than %d objects to remove on target '%s'",
@@ -901,7 +913,7 @@ collect_name (void *opaque, const char *name, uint64_t size)
 int
 vv_target_remove_prefix (struct vv_target *t, const char *prefix)
 {
-  struct name_list l = { .t = t };
+  struct name_list l = { .t = t, .prefix = prefix };
   _cleanup_strv_ char **names = NULL;
   int r;
   size_t i;

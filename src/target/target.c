@@ -839,14 +839,42 @@ vv_target_stat (struct vv_target *t, const char *name, uint64_t *ret_size)
   return r == 1;
 }
 
+struct checked_list {
+  const struct vv_target *t;
+  const char *prefix;
+  virtvault_list_cb cb;
+  void *opaque;
+};
+
+/* What a plugin lists comes from the target: only names that are valid
+ * and below the prefix reach the caller (and are ever removed).
+ */
+static int
+check_listed (void *opaque, const char *name, uint64_t size)
+{
+  struct checked_list *c = opaque;
+
+  if (check_object_name (c->t, "listed object name", name, false) == -1)
+    return -1;
+  if (strncmp (name, c->prefix, strlen (c->prefix)) != 0) {
+    vv_error ("target '%s' listed %.200s when asked for the objects below "
+              "%s", c->t->name, name, c->prefix);
+    return -1;
+  }
+  return c->cb (c->opaque, name, size);
+}
+
 int
 vv_target_list (struct vv_target *t, const char *prefix,
                 virtvault_list_cb cb, void *opaque)
 {
+  struct checked_list c = { .t = t, .prefix = prefix, .cb = cb,
+                            .opaque = opaque };
+
   if (check_object_name (t, "prefix", prefix, true) == -1)
     return -1;
   vv_clear_error ();
-  if (t->plugin->list (t->handle, prefix, cb, opaque) == -1) {
+  if (t->plugin->list (t->handle, prefix, check_listed, &c) == -1) {
     plugin_failed (t, "list", prefix);
     return -1;
   }
@@ -870,24 +898,12 @@ struct name_list {
   char **names;
   size_t n, alloc;
   const struct vv_target *t;
-  const char *prefix;
 };
 
 static int
 collect_name (void *opaque, const char *name, uint64_t size)
 {
   struct name_list *l = opaque;
-
-  /* What a plugin lists comes from the target: only names that are valid
-   * and below the prefix are ever handed back to be removed.
-   */
-  if (check_object_name (l->t, "listed object name", name, false) == -1)
-    return -1;
-  if (strncmp (name, l->prefix, strlen (l->prefix)) != 0) {
-    vv_error ("target '%s' listed %.200s when asked for the objects below "
-              "%s; not removing anything", l->t->name, name, l->prefix);
-    return -1;
-  }
 
   if (l->n >= REMOVE_PREFIX_MAX) {
     vv_error ("more than %d objects to remove on target '%s'",
@@ -913,7 +929,7 @@ collect_name (void *opaque, const char *name, uint64_t size)
 int
 vv_target_remove_prefix (struct vv_target *t, const char *prefix)
 {
-  struct name_list l = { .t = t, .prefix = prefix };
+  struct name_list l = { .t = t };
   _cleanup_strv_ char **names = NULL;
   int r;
   size_t i;

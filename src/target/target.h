@@ -129,6 +129,9 @@ int vv_target_read_all (struct vv_target *t, const char *name, size_t max,
 /* 1 exists, 0 missing, -1 error. */
 int vv_target_stat (struct vv_target *t, const char *name,
                     uint64_t *ret_size);
+/* Fails, naming the target, when the plugin lists a name that is not a
+ * valid object name below prefix.
+ */
 int vv_target_list (struct vv_target *t, const char *prefix,
                     virtvault_list_cb cb, void *opaque);
 int vv_target_remove (struct vv_target *t, const char *name);

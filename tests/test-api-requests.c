@@ -447,12 +447,27 @@ test_targets (void)
          && au->detail && strstr (au->detail, "already exists"));
   vv_audit_rec_free (au);
 
-  /* A target whose directory is missing is stored (open does not touch
-   * storage) but its test says what is wrong.
+  /* A target whose directory is missing is refused, saying why, unless
+   * the admin asks to store it unchecked; its test then says what is
+   * wrong.
    */
   a = call (0, "POST", "/v1/targets", NULL,
             "{\"name\":\"gone\",\"url\":\"file:///nonexistent/dir/x\"}");
+  CHECK (a.status == 503);
+  CHECK (strstr (error_message (a.json), "not adding target 'gone'") &&
+         strstr (error_message (a.json), "/nonexistent/dir/x"));
+  answer_clear (&a);
+  a = call (0, "GET", "/v1/targets/gone", NULL, NULL);
+  CHECK (a.status == 404);
+  answer_clear (&a);
+  a = call (0, "POST", "/v1/targets", NULL,
+            "{\"name\":\"gone\",\"url\":\"file:///nonexistent/dir/x\","
+            "\"check\":false}");
   CHECK (a.status == 200);
+  answer_clear (&a);
+  a = call (0, "POST", "/v1/targets", NULL,
+            "{\"name\":\"gone2\",\"url\":\"file:///x\",\"check\":\"no\"}");
+  CHECK (a.status == 400);
   answer_clear (&a);
   a = call (0, "POST", "/v1/targets/gone/test", NULL, NULL);
   CHECK (a.status >= 400 && error_code (a.json) != NULL);

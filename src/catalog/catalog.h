@@ -78,6 +78,14 @@ struct vv_disk_rec {
   char *backing;              /* relative backing file name of an overlay
                                * ("../bk-.../vda.qcow2"); NULL: standalone */
   bool bitmap;                /* the backup's checkpoint tracks this disk */
+  /* Appended with block digests (schema 8). */
+  char *blocks_object;        /* sidecar of per-block digests of the image
+                               * (target/block-digests.h), full object name
+                               * like object; NULL: none (older backups) */
+  char *blocks_sha256;        /* sha256 of the sidecar; NULL with it */
+  uint32_t block_size;        /* bytes per digested block; 0 with it */
+  uint64_t metadata_bytes;    /* all qcow2 metadata of the image lies in
+                               * its first metadata_bytes; 0: unknown */
 };
 
 struct vv_backup_rec {

@@ -39,9 +39,36 @@ vv_sha256_final (struct vv_sha256 *h, char ret_hex[VV_SHA256_HEX])
   unsigned int len = 0, i;
 
   EVP_DigestFinal_ex (h->ctx, md, &len);
-  for (i = 0; i < len && i < 32; i++)
-    snprintf (ret_hex + 2 * i, 3, "%02x", md[i]);
+  for (i = len; i < VV_SHA256_LEN; i++)
+    md[i] = 0;
+  vv_sha256_to_hex (md, ret_hex);
+}
+
+void
+vv_sha256_to_hex (const unsigned char md[VV_SHA256_LEN],
+                  char ret_hex[VV_SHA256_HEX])
+{
+  static const char hex[] = "0123456789abcdef";
+
+  for (unsigned i = 0; i < VV_SHA256_LEN; i++) {
+    ret_hex[2 * i] = hex[md[i] >> 4];
+    ret_hex[2 * i + 1] = hex[md[i] & 15];
+  }
   ret_hex[64] = '\0';
+}
+
+int
+vv_sha256_digest (const void *buf, size_t len,
+                  unsigned char ret[VV_SHA256_LEN])
+{
+  unsigned int n = 0;
+
+  if (EVP_Digest (buf, len, ret, &n, EVP_sha256 (), NULL) != 1
+      || n != VV_SHA256_LEN) {
+    vv_error ("cannot compute a SHA-256 digest (OpenSSL failed)");
+    return -1;
+  }
+  return 0;
 }
 
 struct vv_sha256 *

@@ -14,4 +14,14 @@ void vv_sha256_update (struct vv_sha256 *h, const void *buf, size_t len);
 void vv_sha256_final (struct vv_sha256 *h, char ret_hex[VV_SHA256_HEX]);
 struct vv_sha256 *vv_sha256_free (struct vv_sha256 *h);
 
+/* The 32-byte digest of buf in one call (block digests); -1 with an
+ * error when OpenSSL fails.
+ */
+#define VV_SHA256_LEN 32
+int vv_sha256_digest (const void *buf, size_t len,
+                       unsigned char ret[VV_SHA256_LEN]);
+/* ret_hex of a 32-byte digest. */
+void vv_sha256_to_hex (const unsigned char md[VV_SHA256_LEN],
+                       char ret_hex[VV_SHA256_HEX]);
+
 #endif

@@ -139,4 +139,34 @@ uint64_t vv_qcow2_reader_virtual_size (const struct vv_qcow2_reader *r);
 int vv_qcow2_reader_map (struct vv_qcow2_reader *r, uint64_t l1_index,
                          uint64_t *map);
 
+/* The merged view of a chain (qcow2-merge.c), one window of
+ * VV_QCOW2_L2_COVERAGE guest bytes at a time.
+ */
+struct vv_qcow2_layer {
+  struct vv_qcow2_reader *r;
+  uint64_t virtual_size;        /* of this image */
+};
+#define VV_QCOW2_NO_LAYER UINT32_MAX
+/* Where the guest data of one cluster of the merged view comes from. */
+struct vv_qcow2_source {
+  uint32_t layer;               /* VV_QCOW2_NO_LAYER: reads as zeros */
+  uint32_t valid;               /* bytes of the cluster inside the chain's
+                                   view; the rest reads as zeros */
+  uint64_t host;                /* offset in the layer's image */
+};
+struct vv_qcow2_merge;          /* scratch space of one merge */
+struct vv_qcow2_merge *vv_qcow2_merge_new (void);
+void vv_qcow2_merge_free (struct vv_qcow2_merge *m);
+/* Windows a disk of virtual_size has. */
+uint64_t vv_qcow2_merge_windows (uint64_t virtual_size);
+/* Fills src[0..VV_QCOW2_L2_ENTRIES) for window w of the chain
+ * layers[0..n) (top first) seen as a disk of virtual_size (the top
+ * image's).  On failure *ret_layer is the image whose map could not be
+ * read.
+ */
+int vv_qcow2_merge_window (struct vv_qcow2_merge *m,
+                           const struct vv_qcow2_layer *layers, size_t n,
+                           uint64_t virtual_size, uint64_t w,
+                           struct vv_qcow2_source *src, size_t *ret_layer);
+
 #endif

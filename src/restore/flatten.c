@@ -5,10 +5,8 @@
  * order), so the merged view of a chain is cheap to compute from the L2
  * tables alone; restores used to run qemu-img convert for it.
  *
- * For every window of guest clusters one L2 table covers, the images are
- * looked at top first; the first that holds data for a cluster, or marks
- * it as reading zeros, decides it.  A backing image smaller than the
- * image above it reads as zeros past its end, as QEMU reads it.
+ * For every window of guest clusters one L2 table covers, the chain is
+ * merged by vv_qcow2_merge_window (src/qcow2/qcow2-merge.c).
  *
  * qcow2 output is laid out by the streaming writer (src/qcow2) in a first
  * pass over the map, then written in a second; raw output is a sparse
@@ -51,26 +49,16 @@
  */
 #define WRITEBACK_EVERY (UINT64_C (64) << 20)
 
-#define NO_LAYER UINT32_MAX
 /* What O_DIRECT needs of offsets and lengths on any disk we know. */
 #define DIRECT_ALIGN UINT64_C (4096)
 
-/* Where the guest data of one cluster of the merged view comes from. */
-struct source {
-  uint32_t layer;               /* NO_LAYER: reads as zeros */
-  uint32_t valid;               /* bytes of the cluster inside the chain's
-                                   view; the rest reads as zeros */
-  uint64_t host;                /* offset in the layer's file */
-};
-
 struct layer {
   int fd;
-  struct vv_qcow2_reader *r;
-  uint64_t virtual_size;
 };
 
 struct flatten {
   struct layer *layers;
+  struct vv_qcow2_layer *chain;  /* the same images, for merging */
   size_t n;
   uint64_t virtual_size;        /* of the top image: the disk's size */
   bool raw;
@@ -79,10 +67,8 @@ struct flatten {
   const char *what;
   struct vv_progress *p;
   void *buf;                    /* VV_RESTORE_BUF_SIZE, for plain copies */
-  uint64_t *map;                /* one L2 table's worth */
-  uint64_t *lim;                /* per cluster of a window: bytes still
-                                   undecided, 0 once decided */
-  struct source *src;           /* one window */
+  struct vv_qcow2_merge *merge;
+  struct vv_qcow2_source *src;  /* one window */
   bool plain_copy;              /* copy_file_range is not possible */
   int direct;                   /* the output again, O_DIRECT; -1: none */
 
@@ -101,61 +87,12 @@ struct flatten {
 static int
 merge_window (struct flatten *f, uint64_t w)
 {
-  uint64_t base = w * VV_QCOW2_L2_COVERAGE;
-  uint64_t *lim = f->lim;
-  size_t pending = 0;
+  size_t k;
 
-  for (size_t j = 0; j < VV_QCOW2_L2_ENTRIES; j++) {
-    uint64_t goff = base + j * CS;
-
-    f->src[j].layer = NO_LAYER;
-    f->src[j].valid = 0;
-    f->src[j].host = 0;
-    if (goff < f->virtual_size) {
-      lim[j] = f->virtual_size - goff < CS ? f->virtual_size - goff : CS;
-      pending++;
-    }
-    else
-      lim[j] = 0;
-  }
-
-  for (size_t k = 0; k < f->n && pending > 0; k++) {
-    struct layer *l = &f->layers[k];
-    int r = vv_qcow2_reader_map (l->r, w, f->map);
-
-    if (r == -1) {
-      vv_error_prefix ("%s, image %zu of the chain: ", f->what, k + 1);
-      return -1;
-    }
-    /* Nothing here, and the image covers the whole window: nothing
-     * decided (sparse disks of many TiB are mostly this).
-     */
-    if (r == 0 && l->virtual_size >= base + VV_QCOW2_L2_COVERAGE)
-      continue;
-    for (size_t j = 0; j < VV_QCOW2_L2_ENTRIES; j++) {
-      uint64_t goff = base + j * CS, m;
-
-      if (lim[j] == 0)
-        continue;
-      /* Past the end of this image: zeros, whatever lies below. */
-      if (goff >= l->virtual_size) {
-        lim[j] = 0;
-        pending--;
-        continue;
-      }
-      if (l->virtual_size - goff < lim[j])
-        lim[j] = l->virtual_size - goff;
-      m = f->map[j];
-      if (m == VV_QCOW2_MAP_UNALLOCATED)
-        continue;
-      if (m != VV_QCOW2_MAP_ZERO) {
-        f->src[j].layer = (uint32_t) k;
-        f->src[j].valid = (uint32_t) lim[j];
-        f->src[j].host = m;
-      }
-      lim[j] = 0;
-      pending--;
-    }
+  if (vv_qcow2_merge_window (f->merge, f->chain, f->n, f->virtual_size, w,
+                             f->src, &k) == -1) {
+    vv_error_prefix ("%s, image %zu of the chain: ", f->what, k + 1);
+    return -1;
   }
   return 0;
 }
@@ -163,8 +100,7 @@ merge_window (struct flatten *f, uint64_t w)
 static uint64_t
 windows (const struct flatten *f)
 {
-  return f->virtual_size / VV_QCOW2_L2_COVERAGE
-    + (f->virtual_size % VV_QCOW2_L2_COVERAGE != 0);
+  return vv_qcow2_merge_windows (f->virtual_size);
 }
 
 /* Bytes of the guest cluster at goff that the output stores (the last
@@ -192,7 +128,8 @@ plan_pass (struct flatten *f, struct vv_qcow2_plan *plan)
       return -1;
     for (size_t j = 0; j <= VV_QCOW2_L2_ENTRIES; j++) {
       uint64_t goff = w * VV_QCOW2_L2_COVERAGE + j * CS;
-      bool data = j < VV_QCOW2_L2_ENTRIES && f->src[j].layer != NO_LAYER;
+      bool data = j < VV_QCOW2_L2_ENTRIES
+                  && f->src[j].layer != VV_QCOW2_NO_LAYER;
 
       if (data) {
         f->data_bytes += f->raw ? f->src[j].valid : stored_len (f, goff);
@@ -403,11 +340,11 @@ copy_pass (struct flatten *f, uint64_t data_start, uint64_t *ret_end)
     if (merge_window (f, w) == -1)
       return -1;
     for (size_t j = 0; j < VV_QCOW2_L2_ENTRIES; j++) {
-      const struct source *s = &f->src[j];
+      const struct vv_qcow2_source *s = &f->src[j];
       uint64_t goff = w * VV_QCOW2_L2_COVERAGE + j * CS;
       uint64_t len;
 
-      if (s->layer == NO_LAYER)
+      if (s->layer == VV_QCOW2_NO_LAYER)
         continue;
       if (f->raw)
         dst = goff;
@@ -529,15 +466,17 @@ vv_restore_flatten (const struct vv_restore_image *v, size_t n,
 
   f.direct = open_direct (out_fd);
   f.layers = calloc (n, sizeof *f.layers);
-  f.map = malloc (VV_QCOW2_L2_ENTRIES * sizeof *f.map);
-  f.lim = malloc (VV_QCOW2_L2_ENTRIES * sizeof *f.lim);
+  f.chain = calloc (n, sizeof *f.chain);
+  f.merge = vv_qcow2_merge_new ();
   f.src = malloc (VV_QCOW2_L2_ENTRIES * sizeof *f.src);
-  if (f.layers == NULL || f.map == NULL || f.lim == NULL || f.src == NULL) {
+  if (f.layers == NULL || f.chain == NULL || f.merge == NULL
+      || f.src == NULL) {
     vv_error_errno (ENOMEM, "restoring %s", what);
     goto out;
   }
   for (size_t k = 0; k < n; k++) {
     struct layer *l = &f.layers[k];
+    struct vv_qcow2_layer *c = &f.chain[k];
     struct stat st;
 
     l->fd = v[k].fd;
@@ -559,34 +498,34 @@ vv_restore_flatten (const struct vv_restore_image *v, size_t n,
       goto out;
     }
     if (vv_qcow2_reader_open (vv_restore_pread_fd, &l->fd,
-                              v[k].d->stored_bytes, &l->r) == -1) {
+                              v[k].d->stored_bytes, &c->r) == -1) {
       vv_error_prefix ("%s, image %zu of the chain: ", what, k + 1);
       goto out;
     }
-    l->virtual_size = vv_qcow2_reader_virtual_size (l->r);
-    if (l->virtual_size != v[k].d->virtual_size) {
+    c->virtual_size = vv_qcow2_reader_virtual_size (c->r);
+    if (c->virtual_size != v[k].d->virtual_size) {
       vv_error ("%s, image %zu of the chain (%s of backup %s): its header "
                 "now gives a virtual size of %" PRIu64 " bytes, the catalog "
                 "says %" PRIu64 "; it changed on the target during the "
                 "restore", what, k + 1,
                 vv_restore_object_base (v[k].d->object), v[k].backup_id,
-                l->virtual_size, v[k].d->virtual_size);
+                c->virtual_size, v[k].d->virtual_size);
       goto out;
     }
   }
-  f.virtual_size = f.layers[0].virtual_size;
+  f.virtual_size = f.chain[0].virtual_size;
   r = f.raw ? flatten_raw (&f) : flatten_qcow2 (&f);
   if (r == 0 && f.reported < weight)
     vv_progress_add (p, weight - f.reported);
 
  out:
-  for (size_t k = 0; f.layers && k < n; k++)
-    vv_qcow2_reader_free (f.layers[k].r);
+  for (size_t k = 0; f.chain && k < n; k++)
+    vv_qcow2_reader_free (f.chain[k].r);
   if (f.direct >= 0)
     close (f.direct);
   free (f.layers);
-  free (f.map);
-  free (f.lim);
+  free (f.chain);
+  vv_qcow2_merge_free (f.merge);
   free (f.src);
   return r;
 }

@@ -374,6 +374,37 @@ vv_qcow2_plan_file_size (const struct vv_qcow2_plan *plan)
 }
 
 int
+vv_qcow2_plan_data_offset (const struct vv_qcow2_plan *plan, uint64_t offset,
+                           uint64_t *ret)
+{
+  uint64_t c = offset / CS, before = 0;
+  const struct region *r;
+  uint32_t i, k;
+  struct layout l;
+
+  if (offset >= plan->virtual_size || kind_at (plan, c) != VV_QCOW2_DATA) {
+    vv_error ("guest offset %" PRIu64 " is not in a data cluster of the "
+              "image being written", offset);
+    return -1;
+  }
+  /* Data clusters go out in guest order: this one follows every data
+   * cluster before it.
+   */
+  for (uint64_t g = 0; g < (c >> L2_SHIFT); g++)
+    if (plan->regions[g])
+      before += plan->regions[g]->ndata;
+  r = plan->regions[c >> L2_SHIFT];
+  i = (uint32_t) (c & (L2_ENTRIES - 1));
+  for (k = 0; k + 4 <= i; k += 4)
+    before += __builtin_popcount (r->map[k / 4] & 0xaa);
+  for (; k < i; k++)
+    before += region_get (r, k) == VV_QCOW2_DATA;
+  compute_layout (plan, &l);
+  *ret = l.data_offset + before * CS + offset % CS;
+  return 0;
+}
+
+int
 vv_qcow2_plan_next_run (const struct vv_qcow2_plan *plan, uint64_t *iter,
                         uint64_t *ret_offset, uint64_t *ret_length)
 {

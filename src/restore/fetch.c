@@ -2,8 +2,10 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -234,6 +236,26 @@ vv_restore_write_failed (int err, const char *path)
             staging && staging > path ? (int) (staging - path) : 1,
             staging && staging > path ? path : "/", strerror (err));
   return -1;
+}
+
+int
+vv_restore_open_direct (int out_fd)
+{
+  char path[64];
+
+  snprintf (path, sizeof path, "/proc/self/fd/%d", out_fd);
+  return open (path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+}
+
+int
+vv_restore_write_stream (void *opaque, const void *buf, size_t count)
+{
+  struct vv_restore_out_stream *o = opaque;
+
+  if (vv_restore_pwrite (o->fd, buf, count, o->off, o->path) == -1)
+    return -1;
+  o->off += count;
+  return 0;
 }
 
 int

@@ -382,28 +382,11 @@ copy_pass (struct flatten *f, uint64_t data_start, uint64_t *ret_end)
   return 0;
 }
 
-struct out_stream {
-  int fd;
-  const char *path;
-  uint64_t off;
-};
-
-static int
-write_out (void *opaque, const void *buf, size_t count)
-{
-  struct out_stream *o = opaque;
-
-  if (vv_restore_pwrite (o->fd, buf, count, o->off, o->path) == -1)
-    return -1;
-  o->off += count;
-  return 0;
-}
-
 static int
 flatten_qcow2 (struct flatten *f)
 {
   struct vv_qcow2_plan *plan;
-  struct out_stream o = { .fd = f->out, .path = f->out_path };
+  struct vv_restore_out_stream o = { .fd = f->out, .path = f->out_path };
   int r = -1;
 
   plan = vv_qcow2_plan_new (f->virtual_size, NULL, NULL);
@@ -411,9 +394,9 @@ flatten_qcow2 (struct flatten *f)
     return -1;
   if (plan_pass (f, plan) == -1)
     goto out;
-  if (vv_qcow2_write_metadata (plan, write_out, &o) == -1
+  if (vv_qcow2_write_metadata (plan, vv_restore_write_stream, &o) == -1
       || copy_pass (f, o.off, &o.off) == -1
-      || vv_qcow2_write_finish (plan, write_out, &o) == -1)
+      || vv_qcow2_write_finish (plan, vv_restore_write_stream, &o) == -1)
     goto out;
   if (o.off != vv_qcow2_plan_file_size (plan)) {
     vv_error ("%s: the restored image is %" PRIu64 " bytes, its layout "
@@ -439,18 +422,6 @@ flatten_raw (struct flatten *f)
   return 0;
 }
 
-/* A second descriptor of the output that bypasses the page cache, or -1
- * where the file system has no O_DIRECT (tmpfs, some FUSE).
- */
-static int
-open_direct (int out_fd)
-{
-  char path[64];
-
-  snprintf (path, sizeof path, "/proc/self/fd/%d", out_fd);
-  return open (path, O_WRONLY | O_DIRECT | O_CLOEXEC);
-}
-
 int
 vv_restore_flatten (const struct vv_restore_image *v, size_t n,
                     const char *format, int out_fd, const char *out_path,
@@ -464,7 +435,7 @@ vv_restore_flatten (const struct vv_restore_image *v, size_t n,
   };
   int r = -1;
 
-  f.direct = open_direct (out_fd);
+  f.direct = vv_restore_open_direct (out_fd);
   f.layers = calloc (n, sizeof *f.layers);
   f.chain = calloc (n, sizeof *f.chain);
   f.merge = vv_qcow2_merge_new ();

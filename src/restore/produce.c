@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "qcow2/qcow2.h"
+#include "restore/point.h"
 #include "restore/restore-internal.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -248,6 +249,28 @@ fetch_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
   }
 }
 
+int
+vv_restore_create_out (struct vv_restore_src *s, struct vv_restore_disk *w,
+                       char **ret_what)
+{
+  _cleanup_free_ char *what = NULL;
+  int fd;
+
+  w->out = vv_printf ("%s/%s.%s", w->staging, w->d->name, w->format);
+  what = vv_printf ("%s of backup %s", vv_restore_object_base (w->d->object),
+                    s->chain.v[0]->id);
+  if (w->out == NULL || what == NULL)
+    return -1;
+  fd = open (w->out, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+             0600);
+  if (fd == -1) {
+    vv_error_errno (errno, "cannot create %s", w->out);
+    return -1;
+  }
+  *ret_what = TAKE_PTR (what);
+  return fd;
+}
+
 /* Makes w->out: the top image itself for a full kept as qcow2, else the
  * chain flattened.
  */
@@ -269,17 +292,8 @@ produce_disk (struct vv_restore_src *s, struct vv_restore_disk *w)
     w->flatten_total = w->chain_bytes;
   }
 
-  w->out = vv_printf ("%s/%s.%s", w->staging, w->d->name, w->format);
-  what = vv_printf ("%s of backup %s", vv_restore_object_base (w->d->object),
-                    s->chain.v[0]->id);
-  if (w->out == NULL || what == NULL)
+  if ((fd = vv_restore_create_out (s, w, &what)) == -1)
     return -1;
-  fd = open (w->out, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-             0600);
-  if (fd == -1) {
-    vv_error_errno (errno, "cannot create %s", w->out);
-    return -1;
-  }
   if (w->local) {
     if (vv_restore_local_flatten (s, w, fd, what) == -1)
       return -1;
@@ -300,6 +314,18 @@ vv_restore_produce (struct vv_restore_src *s, struct vv_restore_disk *w,
    * flattening those chains will need.
    */
   for (size_t i = 0; i < n; i++) {
+    /* A remote chain whose images have block digests is read in place,
+     * only the blocks the point needs.  Local files are read where they
+     * are anyway (local.c).
+     */
+    if (!vv_target_has_local (s->target)) {
+      int r = vv_point_usable (&s->chain, w[i].d,
+                               vv_target_name (s->target));
+      if (r == -1)
+        return -1;
+      if ((w[i].ranged = r == 1))
+        continue;
+    }
     for (size_t k = 0; k < s->chain.n; k++) {
       const struct vv_backup_rec *a = s->chain.v[k];
       size_t j;
@@ -332,10 +358,12 @@ vv_restore_produce (struct vv_restore_src *s, struct vv_restore_disk *w,
   }
 
   for (size_t i = 0; i < n; i++)
-    if (fetch_disk (s, &w[i]) == -1)
+    if (!w[i].ranged && fetch_disk (s, &w[i]) == -1)
       return -1;
   for (size_t i = 0; i < n; i++)
-    if (vv_restore_cancelled (s) == -1 || produce_disk (s, &w[i]) == -1)
+    if (vv_restore_cancelled (s) == -1
+        || (w[i].ranged ? vv_restore_ranged_produce (s, &w[i])
+                        : produce_disk (s, &w[i])) == -1)
       return -1;
   return vv_restore_cancelled (s);
 }

@@ -85,6 +85,18 @@ int vv_restore_pwrite (int fd, const void *buf, size_t count,
 int64_t vv_restore_pread_fd (void *opaque, void *buf, size_t count,
                              uint64_t offset);
 
+/* A second descriptor of the output out_fd that bypasses the page cache,
+ * or -1 where the file system has no O_DIRECT (tmpfs, some FUSE).
+ */
+int vv_restore_open_direct (int out_fd);
+/* A vv_qcow2_write_fn writing one after the other into a restored file. */
+struct vv_restore_out_stream {
+  int fd;
+  const char *path;
+  uint64_t off;
+};
+int vv_restore_write_stream (void *opaque, const void *buf, size_t count);
+
 /* Reports a failed write of path, a file of a restore; a full file
  * system is named by the directory the user chose (the one holding the
  * staging directory), with what to do.  Returns -1.
@@ -187,6 +199,7 @@ struct vv_restore_disk {
   uint64_t chain_bytes;
   char *top;                    /* downloaded top image */
   bool local;                   /* read in place from a local target */
+  bool ranged;                  /* read with ranged reads (ranged.c) */
   struct vv_restore_image *imgs;  /* the chain, top first, open */
 };
 void vv_restore_disk_clear (struct vv_restore_disk *w);
@@ -238,6 +251,17 @@ int vv_restore_local_open (struct vv_restore_src *s, size_t idx,
 int vv_restore_local_flatten (struct vv_restore_src *s,
                               struct vv_restore_disk *w, int out_fd,
                               const char *what);
+/* produce.c: creates w->out (staging/<disk>.<format>, 0600, a new file)
+ * and *ret_what, the disk named for errors.  Returns its descriptor.
+ */
+int vv_restore_create_out (struct vv_restore_src *s,
+                           struct vv_restore_disk *w, char **ret_what);
+/* ranged.c: makes w->out from the point read with ranged reads of only
+ * the blocks it needs (point.h), adding its data bytes to the progress
+ * total.
+ */
+int vv_restore_ranged_produce (struct vv_restore_src *s,
+                               struct vv_restore_disk *w);
 /* Counts every disk in the progress total, then downloads and produces
  * each.  Several disks may share a staging directory.
  */

@@ -14,7 +14,7 @@ source scripts/setup-host.sh
 
 [ "$(id -u)" -eq 0 ] || { echo "run-tests.sh must run as root (libvirt qemu:///system)" >&2; exit 1; }
 
-vv_install_packages || exit 1
+vv_install_packages "${vv_test_packages[@]}" || exit 1
 vv_start_libvirt || exit 1
 
 pass=0 fail=0 skip=0

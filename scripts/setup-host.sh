@@ -3,6 +3,8 @@
 # packages virtvault needs when any is missing, and starts virtlogd and
 # libvirtd when they are not running (a fresh machine runs neither).
 
+# What building and running virtvault needs (quickstart.sh installs
+# these only).
 vv_packages=(
     # build
     build-essential autoconf automake libtool pkg-config
@@ -12,8 +14,13 @@ vv_packages=(
     # run: libvirt + QEMU, qemu-img, nbd tools
     libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
     libnbd-bin
-    # tests and examples
-    curl jq libxml2-utils e2fsprogs procps sqlite3 valgrind openssh-server
+    # the demo
+    curl jq libxml2-utils e2fsprogs procps sqlite3
+)
+# What the test suite needs on top (run-tests.sh): the real servers of
+# the storage targets, the fuzzers, valgrind.  Ceph alone is some 250 MB.
+vv_test_packages=(
+    valgrind openssh-server openssh-sftp-server
     # the nfs target tests: nfs-ganesha with its VFS backend in a namespace
     nfs-ganesha nfs-ganesha-vfs rpcbind socat iproute2 util-linux
     # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes
@@ -24,9 +31,11 @@ vv_packages=(
 
 vv_say () { printf '==> %s\n' "$*"; }
 
+# vv_install_packages [PACKAGE...] : installs those of vv_packages and
+# of the arguments that are missing.
 vv_install_packages () {
     local missing=() p
-    for p in "${vv_packages[@]}"; do
+    for p in "${vv_packages[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
             missing+=("$p")
     done

@@ -7,7 +7,11 @@
 #
 # Sourced:  sftp_server_start DIR [PORT]   sets SFTP_PORT, SFTP_KEY (client
 #               key, root-only), SFTP_KNOWN_HOSTS, SFTP_PID; keeps the keys
-#               of an earlier start in DIR (a restart serves the same key)
+#               of an earlier start in DIR (a restart serves the same key).
+#               With SFTP_READ_LOG=FILE, OpenSSH's sftp-server serves the
+#               sessions and appends its log to FILE: one line per file
+#               closed, 'close "PATH" bytes read N written M', so a test
+#               counts at the server what a client read.
 #           sftp_server_stop DIR           stops it and its sessions
 # Run:      sftp-server.sh start DIR [PORT] | stop DIR
 
@@ -28,6 +32,13 @@ sftp_server_start () {
             ss -Hltn "sport = :$port" | grep -q . || break
         done
     fi
+    local subsystem=internal-sftp
+    if [ -n "${SFTP_READ_LOG:-}" ]; then
+        [ -x /usr/lib/openssh/sftp-server ] || { echo "sftp-server: /usr/lib/openssh/sftp-server missing (install openssh-sftp-server)" >&2; return 1; }
+        printf '#!/bin/sh\nexec /usr/lib/openssh/sftp-server -e -l INFO 2>>%q\n' "$SFTP_READ_LOG" > "$dir/sftp-logged"
+        chmod 0755 "$dir/sftp-logged"
+        subsystem=$dir/sftp-logged
+    fi
     cat > "$dir/sshd_config" <<CONF
 Port $port
 ListenAddress 127.0.0.1
@@ -41,7 +52,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 UseDNS no
-Subsystem sftp internal-sftp
+Subsystem sftp $subsystem
 LogLevel ERROR
 CONF
     echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/host_key.pub")" > "$dir/known_hosts"

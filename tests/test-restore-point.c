@@ -13,6 +13,8 @@
  */
 #include <config.h>
 
+#include <pthread.h>
+
 #include "qcow2-testlib.h"
 #include "restore/point.h"
 #include "restore/restore-internal.h"
@@ -353,6 +355,89 @@ test_records_rule (void)
   disks[1].blocks_object = good;
 }
 
+/* Random reads at any offset and length give what the reference holds,
+ * also from several threads at once.
+ */
+struct reader_arg {
+  struct vv_point *pt;
+  int ref_fd;
+  uint64_t seed;
+  int failed;
+};
+
+static void *
+random_reads (void *opaque)
+{
+  struct reader_arg *a = opaque;
+  static __thread uint8_t got[600 * 1024], want[600 * 1024];
+
+  for (int i = 0; i < 300; i++) {
+    uint64_t z = (a->seed += 0x9e3779b97f4a7c15ULL);
+    uint64_t off, len;
+
+    z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ULL;
+    off = z % DISK_SIZE;
+    len = 1 + (z >> 40) % sizeof got;
+    if (i % 7 == 0)
+      off = off / 4096 * 4096;
+    if (len > DISK_SIZE - off)
+      len = DISK_SIZE - off;
+    if (vv_point_pread (a->pt, got, len, off) == -1
+        || pread (a->ref_fd, want, len, off) != (ssize_t) len
+        || memcmp (got, want, len) != 0) {
+      fprintf (stderr, "pread of %" PRIu64 " bytes at %" PRIu64 ": %s\n",
+               len, off, vv_get_error ());
+      a->failed = 1;
+      break;
+    }
+  }
+  return NULL;
+}
+
+static void
+test_pread (void)
+{
+  struct vv_point *pt;
+  struct reader_arg a[4];
+  pthread_t th[4];
+  int ref_fd = open (ref, O_RDONLY | O_CLOEXEC);
+  uint64_t bytes, requests, needed = disks[2].metadata_bytes + 9 * MiB;
+  uint8_t b[4096];
+
+  CHECK (ref_fd >= 0, "open %s", ref);
+  OK (vv_point_open (target, &chain, &disks[0], "vda of bk-3", &pt));
+  a[0] = (struct reader_arg) { pt, ref_fd, 1, 0 };
+  random_reads (&a[0]);
+  CHECK (!a[0].failed, "random reads");
+  for (int i = 0; i < 4; i++) {
+    a[i] = (struct reader_arg) { pt, ref_fd, 100 + i, 0 };
+    CHECK (pthread_create (&th[i], NULL, random_reads, &a[i]) == 0,
+           "thread");
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join (th[i], NULL);
+    CHECK (!a[i].failed, "random reads in thread %d", i);
+  }
+  vv_point_read_stats (pt, &bytes, &requests);
+  printf ("ok 1500 random reads, 1200 of them in 4 threads: %" PRIu64
+          " bytes read in %" PRIu64 " requests\n", bytes, requests);
+  CHECK (vv_point_pread (pt, b, 2, DISK_SIZE - 1) == -1,
+         "a read past the end");
+  vv_point_close (pt);
+
+  /* A changed byte fails the read that needs it, and only that one. */
+  flip (2, "vda.qcow2", needed);
+  OK (vv_point_open (target, &chain, &disks[0], "vda of bk-3", &pt));
+  CHECK (vv_point_pread (pt, b, sizeof b, 9 * MiB) == -1
+         && strstr (vv_get_error (), "is corrupt: block") != NULL,
+         "a read of the changed block: %s", vv_get_error ());
+  printf ("ok a read of a changed block fails: %s\n", vv_get_error ());
+  OK (vv_point_pread (pt, b, sizeof b, 1 * MiB));
+  vv_point_close (pt);
+  flip (2, "vda.qcow2", needed);
+  close (ref_fd);
+}
+
 /* vv_restore_ranged_produce, both formats: what restore writes. */
 static void
 test_produce (const char *format)
@@ -400,6 +485,7 @@ main (void)
   test_copy ();
   test_corrupt_blocks ();
   test_records_rule ();
+  test_pread ();
   test_produce ("qcow2");
   test_produce ("raw");
   vv_target_close (target);

@@ -1,15 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Reading a stored point with ranged, verified reads (point.h).
  *
- * The point's map is merged one window (one L2 table, 512 MiB of guest
- * space) at a time from the images' metadata, which is all in memory.
- * A window's data becomes pieces (runs of clusters of one image that are
- * adjacent both in the guest and in the image), grouped per image into
- * requests: pieces whose blocks touch share a request, so the blocks
- * between them are read once, and a request reads whole blocks, which is
- * what its digests cover.  Worker threads take the requests of a window
- * one by one; each image's reader is asked for at most as many ranges at
- * once as its target allows.
+ * Opening a point and its map: the images' digests and metadata are
+ * read and checked once and kept in memory; the point's map is merged
+ * from them one window (one L2 table, 512 MiB of guest space) at a time.
+ * Copying the whole point is point-copy.c, random reads point-pread.c.
  */
 #include <config.h>
 
@@ -22,65 +17,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "restore/point.h"
+#include "restore/point-internal.h"
 #include "target/block-digests.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/sha256.h"
 #include "util/strutil.h"
-
-#define CS VV_QCOW2_CLUSTER_SIZE
-/* Metadata and digests of every image of a chain are held at once; a
- * chain needing more is refused (restore then downloads it instead).
- * A 1.5 GiB image has some 320 KiB of metadata and 192 KiB of digests.
- */
-#define POINT_MEMORY_MAX (UINT64_C (256) << 20)
-/* Longest piece and request: each worker holds one request's bytes, so
- * this times POINT_THREADS is the copy's memory; large enough that a
- * request's latency does not show on a remote target.
- */
-#define PIECE_MAX (UINT64_C (4) << 20)
-#define REQUEST_MAX (UINT64_C (4) << 20)
-#define POINT_THREADS 4
-
-struct layer {
-  const struct vv_disk_rec *d;
-  const char *backup_id;
-  char *what;                   /* "vda.qcow2 of backup bk-... on target 'x'" */
-  struct vv_target_reader *rd;
-  unsigned parallel;            /* preads the reader takes at once */
-  unsigned inflight;            /* under vv_point.lock */
-  struct vv_block_digests dig;
-  uint8_t *meta;                /* the first meta_len bytes, checked */
-  uint64_t meta_len;
-};
-
-struct vv_point {
-  struct vv_target *t;
-  char *what;
-  struct layer *layers;
-  struct vv_qcow2_layer *chain;
-  size_t n;
-  uint64_t virtual_size;
-  uint64_t memory;              /* metadata and digests held */
-  struct vv_qcow2_merge *merge;
-  struct vv_qcow2_source *src;  /* one window */
-  pthread_mutex_t lock;
-  pthread_cond_t slot;          /* a layer's reader has room */
-  _Atomic uint64_t bytes_read;
-  _Atomic uint64_t requests;
-};
-
-struct piece {
-  uint32_t layer;
-  uint64_t host, guest, len;
-};
-
-struct request {
-  uint32_t layer;
-  uint64_t start, end;          /* bytes of the image, whole blocks */
-  size_t first, count;          /* its pieces */
-};
 
 int
 vv_point_usable (const struct vv_restore_chain *c, const struct vv_disk_rec *d,
@@ -309,6 +251,7 @@ vv_point_open (struct vv_target *t, const struct vv_restore_chain *c,
     return -1;
   }
   pthread_mutex_init (&pt->lock, NULL);
+  pthread_mutex_init (&pt->map_lock, NULL);
   pthread_cond_init (&pt->slot, NULL);
   pt->t = t;
   pt->what = vv_strdup (what);
@@ -378,7 +321,9 @@ vv_point_close (struct vv_point *pt)
   vv_qcow2_merge_free (pt->merge);
   free (pt->src);
   free (pt->what);
+  vv_point_cache_free (pt->cache);
   pthread_cond_destroy (&pt->slot);
+  pthread_mutex_destroy (&pt->map_lock);
   pthread_mutex_destroy (&pt->lock);
   free (pt);
 }
@@ -397,17 +342,38 @@ vv_point_read_stats (const struct vv_point *pt, uint64_t *ret_bytes,
   *ret_requests = atomic_load (&pt->requests);
 }
 
-static int
-merge (struct vv_point *pt, uint64_t w)
+int
+vv_point_merge (struct vv_point *pt, uint64_t w, struct vv_qcow2_source *src)
 {
   size_t k;
+  int r;
 
-  if (vv_qcow2_merge_window (pt->merge, pt->chain, pt->n, pt->virtual_size,
-                             w, pt->src, &k) == -1) {
+  pthread_mutex_lock (&pt->map_lock);
+  r = vv_qcow2_merge_window (pt->merge, pt->chain, pt->n, pt->virtual_size,
+                             w, src, &k);
+  pthread_mutex_unlock (&pt->map_lock);
+  if (r == -1)
     vv_error_prefix ("%s: ", pt->layers[k].what);
-    return -1;
-  }
-  return 0;
+  return r;
+}
+
+int
+vv_point_layer_read (struct vv_point *pt, struct layer *l, void *buf,
+                     uint64_t off, uint64_t len)
+{
+  int r;
+
+  pthread_mutex_lock (&pt->lock);
+  while (l->inflight >= l->parallel)
+    pthread_cond_wait (&pt->slot, &pt->lock);
+  l->inflight++;
+  pthread_mutex_unlock (&pt->lock);
+  r = read_range (pt, l, buf, off, len);
+  pthread_mutex_lock (&pt->lock);
+  l->inflight--;
+  pthread_cond_broadcast (&pt->slot);
+  pthread_mutex_unlock (&pt->lock);
+  return r;
 }
 
 int
@@ -419,7 +385,7 @@ vv_point_for_each_run (struct vv_point *pt,
   uint64_t run = 0, run_len = 0;
 
   for (uint64_t w = 0; w < vv_qcow2_merge_windows (pt->virtual_size); w++) {
-    if (merge (pt, w) == -1)
+    if (vv_point_merge (pt, w, pt->src) == -1)
       return -1;
     for (size_t j = 0; j < VV_QCOW2_L2_ENTRIES; j++) {
       const struct vv_qcow2_source *s = &pt->src[j];
@@ -442,263 +408,3 @@ vv_point_for_each_run (struct vv_point *pt,
   return 0;
 }
 
-/* ---- copying ---- */
-
-struct copy {
-  struct vv_point *pt;
-  vv_point_sink sink;
-  void *opaque;
-  struct vv_progress *p;
-  /* One window's pieces and requests. */
-  struct piece *pieces;
-  size_t npieces;
-  size_t *last;                 /* per layer: its latest piece + 1, or 0 */
-  struct request *reqs;
-  size_t nreqs;
-  _Atomic size_t next;
-  /* The first failure of a worker, raised again by the caller. */
-  pthread_mutex_t lock;
-  bool failed;
-  struct vv_saved_error err;
-};
-
-/* Adds clusters [guest, guest + len) of the point, stored at host of
- * layer k; they join that layer's latest piece when they continue it in
- * the guest and in the image.
- */
-static void
-add_piece (struct copy *cp, uint32_t k, uint64_t host, uint64_t guest,
-           uint64_t len)
-{
-  if (cp->last[k] > 0) {
-    struct piece *pc = &cp->pieces[cp->last[k] - 1];
-
-    if (pc->guest + pc->len == guest && pc->host + pc->len == host
-        && pc->len % CS == 0 && pc->len + len <= PIECE_MAX) {
-      pc->len += len;
-      return;
-    }
-  }
-  cp->pieces[cp->npieces] = (struct piece) {
-    .layer = k, .host = host, .guest = guest, .len = len,
-  };
-  cp->last[k] = ++cp->npieces;
-}
-
-static int
-cmp_piece (const void *a, const void *b)
-{
-  const struct piece *x = a, *y = b;
-
-  if (x->layer != y->layer)
-    return x->layer < y->layer ? -1 : 1;
-  return x->host < y->host ? -1 : x->host > y->host;
-}
-
-/* The window's pieces (sorted) as requests of whole blocks. */
-static void
-make_requests (struct copy *cp)
-{
-  struct request *rq = NULL;
-
-  cp->nreqs = 0;
-  for (size_t i = 0; i < cp->npieces; i++) {
-    const struct piece *pc = &cp->pieces[i];
-    const struct layer *l = &cp->pt->layers[pc->layer];
-    uint64_t start, end;
-
-    vv_block_digests_cover (&l->dig, pc->host, pc->len, &start, &end);
-    if (rq && rq->layer == pc->layer && start <= rq->end
-        && (end <= rq->end || end - rq->start <= REQUEST_MAX)) {
-      if (end > rq->end)
-        rq->end = end;
-      rq->count++;
-      continue;
-    }
-    rq = &cp->reqs[cp->nreqs++];
-    *rq = (struct request) {
-      .layer = pc->layer, .start = start, .end = end, .first = i, .count = 1,
-    };
-  }
-}
-
-static void
-fail_copy (struct copy *cp)
-{
-  pthread_mutex_lock (&cp->lock);
-  if (!cp->failed) {
-    cp->failed = true;
-    vv_restore_save_error (&cp->err);
-  }
-  pthread_mutex_unlock (&cp->lock);
-}
-
-static bool
-copy_failed (struct copy *cp)
-{
-  bool r;
-
-  pthread_mutex_lock (&cp->lock);
-  r = cp->failed;
-  pthread_mutex_unlock (&cp->lock);
-  return r;
-}
-
-/* Reads, checks and hands on request rq; buf holds its bytes. */
-static int
-do_request (struct copy *cp, const struct request *rq, uint8_t *buf)
-{
-  struct vv_point *pt = cp->pt;
-  struct layer *l = &pt->layers[rq->layer];
-  int r;
-
-  pthread_mutex_lock (&pt->lock);
-  while (l->inflight >= l->parallel)
-    pthread_cond_wait (&pt->slot, &pt->lock);
-  l->inflight++;
-  pthread_mutex_unlock (&pt->lock);
-  r = read_range (pt, l, buf, rq->start, rq->end - rq->start);
-  pthread_mutex_lock (&pt->lock);
-  l->inflight--;
-  pthread_cond_broadcast (&pt->slot);
-  pthread_mutex_unlock (&pt->lock);
-  if (r == -1
-      || vv_block_digests_check (&l->dig, buf, rq->start, rq->end,
-                                 l->what) == -1)
-    return -1;
-  for (size_t k = rq->first; k < rq->first + rq->count; k++) {
-    const struct piece *pc = &cp->pieces[k];
-
-    if (cp->sink (cp->opaque, pc->guest, buf + (pc->host - rq->start),
-                  pc->len) == -1)
-      return -1;
-    vv_progress_add (cp->p, pc->len);
-  }
-  return 0;
-}
-
-/* Workers take requests until none is left or one failed. */
-static void *
-worker (void *opaque)
-{
-  struct copy *cp = opaque;
-  uint8_t *buf = NULL;
-  size_t bufsize = 0;
-
-  /* What a plugin asks through its cancelled() host service. */
-  vv_progress_set_current (cp->p);
-  for (;;) {
-    size_t i = atomic_fetch_add (&cp->next, 1);
-    const struct request *rq;
-
-    if (i >= cp->nreqs || copy_failed (cp))
-      break;
-    rq = &cp->reqs[i];
-    if (vv_progress_cancelled (cp->p)) {
-      vv_error_code (VV_ERR_CANCELLED, "reading %s was cancelled",
-                     cp->pt->what);
-      fail_copy (cp);
-      break;
-    }
-    if (rq->end - rq->start > bufsize) {
-      void *nb = NULL;
-
-      /* Aligned, so a sink may write its pieces with O_DIRECT. */
-      if (posix_memalign (&nb, 4096, rq->end - rq->start) != 0) {
-        vv_error_errno (ENOMEM, "reading %s", cp->pt->what);
-        fail_copy (cp);
-        break;
-      }
-      free (buf);
-      buf = nb;
-      bufsize = rq->end - rq->start;
-    }
-    if (do_request (cp, rq, buf) == -1) {
-      fail_copy (cp);
-      break;
-    }
-  }
-  free (buf);
-  return NULL;
-}
-
-/* Reads the requests of the current window with up to POINT_THREADS
- * workers.
- */
-static int
-run_window (struct copy *cp)
-{
-  pthread_t th[POINT_THREADS];
-  size_t nth = cp->nreqs < POINT_THREADS ? cp->nreqs : POINT_THREADS;
-  size_t started = 0;
-
-  atomic_store (&cp->next, 0);
-  for (; started < nth; started++) {
-    int r = pthread_create (&th[started], NULL, worker, cp);
-
-    if (r != 0) {
-      if (started > 0)
-        break;                  /* fewer workers will do */
-      vv_error_errno (r, "cannot start a thread to read %s", cp->pt->what);
-      return -1;
-    }
-  }
-  for (size_t i = 0; i < started; i++)
-    pthread_join (th[i], NULL);
-  if (cp->failed) {
-    vv_restore_restore_error (&cp->err);
-    return -1;
-  }
-  return 0;
-}
-
-int
-vv_point_copy (struct vv_point *pt, vv_point_sink sink, void *opaque,
-               struct vv_progress *p)
-{
-  struct copy cp = {
-    .pt = pt, .sink = sink, .opaque = opaque, .p = p,
-  };
-  int ret = -1;
-
-  pthread_mutex_init (&cp.lock, NULL);
-  /* A window has at most one piece and one request per cluster. */
-  cp.pieces = malloc (VV_QCOW2_L2_ENTRIES * sizeof *cp.pieces);
-  cp.reqs = malloc (VV_QCOW2_L2_ENTRIES * sizeof *cp.reqs);
-  cp.last = calloc (pt->n, sizeof *cp.last);
-  if (cp.pieces == NULL || cp.reqs == NULL || cp.last == NULL) {
-    vv_error_errno (ENOMEM, "reading %s", pt->what);
-    goto out;
-  }
-  for (uint64_t w = 0; w < vv_qcow2_merge_windows (pt->virtual_size); w++) {
-    if (vv_progress_cancelled (p)) {
-      vv_error_code (VV_ERR_CANCELLED, "reading %s was cancelled", pt->what);
-      goto out;
-    }
-    if (merge (pt, w) == -1)
-      goto out;
-    cp.npieces = 0;
-    memset (cp.last, 0, pt->n * sizeof *cp.last);
-    for (size_t j = 0; j < VV_QCOW2_L2_ENTRIES; j++) {
-      const struct vv_qcow2_source *s = &pt->src[j];
-
-      if (s->layer != VV_QCOW2_NO_LAYER && s->valid > 0)
-        add_piece (&cp, s->layer, s->host,
-                   w * VV_QCOW2_L2_COVERAGE + j * CS, s->valid);
-    }
-    if (cp.npieces == 0)
-      continue;
-    qsort (cp.pieces, cp.npieces, sizeof *cp.pieces, cmp_piece);
-    make_requests (&cp);
-    if (run_window (&cp) == -1)
-      goto out;
-  }
-  ret = 0;
- out:
-  free (cp.pieces);
-  free (cp.reqs);
-  free (cp.last);
-  free (cp.err.message);
-  pthread_mutex_destroy (&cp.lock);
-  return ret;
-}

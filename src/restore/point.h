@@ -64,6 +64,14 @@ typedef int (*vv_point_sink) (void *opaque, uint64_t offset,
 int vv_point_copy (struct vv_point *pt, vv_point_sink sink, void *opaque,
                    struct vv_progress *p);
 
+/* Reads count bytes of the disk at offset (any offset and length inside
+ * the disk): data from the images, every block checked, zeros elsewhere.
+ * Several threads may read at once.  Blocks read are kept (8 MiB), and a
+ * miss reads 1 MiB ahead in the same image.
+ */
+int vv_point_pread (struct vv_point *pt, void *buf, size_t count,
+                    uint64_t offset);
+
 /* What was read from the target so far: bytes and requests (sidecars,
  * metadata and data).
  */

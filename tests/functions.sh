@@ -394,3 +394,44 @@ import_into_new_catalog () {
     vv target add "$1" --url "$2" >/dev/null || fail "target add $1 (new catalog)"
     IMPORT_OUT=$(vv target import "$1") || fail "target import: $IMPORT_OUT"
 }
+
+# ---- restores that read only what the point needs ----
+
+# ranged_chain : on "$dom" (a 64 MiB vda, reference "$ref", written with
+# w), a full of 32 MiB and 5 incrementals that each rewrite the same
+# 8 MiB, to ${TARGET}; sets ids and top (the 5th incremental).
+ranged_chain () {
+    local i
+    ids=()
+    w "write -P 0x11 0 32M"
+    backup_point full
+    for i in 1 2 3 4 5; do
+        w "write -P 0x2$i 8M 8M"
+        backup_point incremental
+    done
+    top=${ids[5]}
+}
+
+# ranged_restores STORED COUNT_FN RESET_FN : restores $top as raw and as
+# qcow2; each must be the disk at backup time and make the server read
+# (COUNT_FN prints what it read since RESET_FN) the point's 32 MiB and
+# at most 6 MiB more (each image's metadata and block digests), not the
+# STORED bytes of the chain.
+ranged_restores () {
+    local stored=$1 count=$2 reset=$3 format out n point_data=$((32 << 20))
+    for format in raw qcow2; do
+        "$reset"
+        vv restore "$top" --to "$VV_TMP/r-$format" --format "$format" >/dev/null ||
+            fail "restore $top as $format"
+        out=$VV_TMP/r-$format/vda.$format
+        "$QEMU_IMG" compare -q -f "$format" -F raw "$out" "$VV_TMP/ref-$top.raw" ||
+            fail "restore of the 5th incremental as $format differs from the disk at backup time"
+        [ "$format" = raw ] || "$QEMU_IMG" check -q "$out" || fail "qemu-img check of the restored qcow2"
+        n=$("$count")
+        [ "$n" -ge "$point_data" ] || fail "the server read $n bytes, less than the point's $point_data: the count is wrong"
+        [ "$n" -le $((point_data + (6 << 20))) ] ||
+            fail "restoring $top as $format read $n bytes at the server; the point holds $point_data and the chain $stored"
+        echo "restore of the 5th incremental as $format: $n bytes read at the server (point data $point_data, chain stored $stored)"
+    done
+    daemon_logged "bytes read in" || fail "the daemon logged no read statistics"
+}

@@ -67,11 +67,16 @@ wait_nfsd () {
 }
 
 # relay NAME HOST_PORT NS_PORT: 127.0.0.1:HOST_PORT here to NS_PORT in
-# the namespace, through the UNIX socket DIR/NAME.sock.
+# the namespace, through the UNIX socket DIR/NAME.sock.  With
+# NFS_RELAY_LOG=FILE, the relay of the NFS port logs to FILE every piece
+# it passes on ("transferred N bytes from A to B"), so a test counts the
+# bytes the server sent.
 relay () {
     bg_ns "$dir/socat-$1-in.pid" "$dir/socat-$1-in.out" \
         socat UNIX-LISTEN:"$dir/$1.sock",fork,unlink-early TCP:127.0.0.1:"$3"
-    socat TCP-LISTEN:"$2",bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:"$dir/$1.sock" \
+    local log=()
+    [ "$1" = nfs ] && [ -n "${NFS_RELAY_LOG:-}" ] && log=(-d -d -d -lf "$NFS_RELAY_LOG")
+    socat "${log[@]}" TCP-LISTEN:"$2",bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:"$dir/$1.sock" \
         </dev/null >"$dir/socat-$1-out.out" 2>&1 &
     echo $! >"$dir/socat-$1-out.pid"
 }

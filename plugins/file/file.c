@@ -36,6 +36,8 @@
 
 #include <virtvault-plugin.h>
 
+#include "direct-writer.h"
+
 #define FILE_CONFIG_HELP                                                \
   "fsync=true|false   fsync files and directories before publishing "  \
   "(default true)\n"                                                    \
@@ -68,15 +70,10 @@
 /* With direct=true, data goes to the disk with O_DIRECT where the file
  * system allows it: on these virtual machines writing 1.5 GiB through the
  * page cache and then fsync took about 6 s, with O_DIRECT about 1.8 s, and
- * it leaves the cache to the guests.  Writes are gathered to DIRECT_BUF
- * bytes, aligned to DIRECT_ALIGN (enough for every logical block size in
- * use).  It is off by default: each write waits for the disk, so reading
- * the guest and writing no longer overlap, and bench/full-backup.sh gave
- * 1.69x nbdcopy with it against 1.38x without (docs/benchmarks.md); a
- * writer thread with two buffers is the next step.
+ * it leaves the cache to the guests.  Writes are gathered in aligned
+ * buffers and written by a thread of the stream (direct-writer.c), so the
+ * copy from the guest goes on while the disk writes.
  */
-#define DIRECT_BUF (4 * 1024 * 1024)
-#define DIRECT_ALIGN 4096
 #define FILE_PARALLEL_READS 4
 
 struct file_target {
@@ -96,11 +93,8 @@ struct file_put {
   off_t written;            /* bytes written so far */
   off_t flushed;            /* writeback started up to here */
   bool no_writeback;        /* sync_file_range not supported here */
-  /* O_DIRECT: data is gathered in an aligned buffer and written in
-   * DIRECT_BUF pieces; NULL when the file system refuses O_DIRECT.
-   */
-  unsigned char *dbuf;
-  size_t dlen;
+  /* O_DIRECT writes; NULL when off or the file system refuses them. */
+  struct direct_writer *dw;
 };
 
 static void
@@ -550,32 +544,13 @@ file_test (void *handle)
 static void
 stream_free (struct file_put *s)
 {
-  free (s->dbuf);
+  direct_writer_free (s->dw);
   if (s->fd >= 0)
     close (s->fd);
   if (s->dirfd >= 0)
     close (s->dirfd);
   free (s->name);
   free (s);
-}
-
-/* Turns O_DIRECT on for the new temporary file if the file system takes
- * it (tmpfs does not, for one); otherwise the stream stays buffered.
- */
-static void
-start_direct (struct file_put *s)
-{
-  int fl = fcntl (s->fd, F_GETFL);
-  void *buf;
-
-  if (fl == -1 || posix_memalign (&buf, DIRECT_ALIGN, DIRECT_BUF) != 0)
-    return;
-  if (fcntl (s->fd, F_SETFL, fl | O_DIRECT) == -1) {
-    free (buf);
-    return;
-  }
-  s->dbuf = buf;
-  s->dlen = 0;
 }
 
 /* Creates the temporary file in s->dirfd; -1 with errno on failure. */
@@ -646,8 +621,9 @@ file_put_begin (void *handle, const char *name)
       goto fail;
     }
     if (create_temp (s) == 0) {
+      /* The file system may refuse O_DIRECT (tmpfs): then buffered. */
       if (h->direct)
-        start_direct (s);
+        s->dw = direct_writer_start (s->fd);
       break;
     }
     if (errno == ENOENT && attempt < CREATE_RETRIES) {
@@ -710,6 +686,18 @@ file_put_begin2 (void *handle, const char *name, uint64_t size,
   return s;
 }
 
+/* The message of a failed write of s. */
+static void
+write_failed (struct file_put *s, int errnum)
+{
+  if (errnum == ENOSPC || errnum == EDQUOT)
+    error_errno (errnum, "no space left on target directory %s while "
+                 "writing %s", s->h->root, s->name);
+  else
+    error_errno (errnum, "cannot write %s in target directory %s",
+                 s->name, s->h->root);
+}
+
 /* Writes all of buf at the end of the temporary file. */
 static int
 write_all (struct file_put *s, const void *buf, size_t count)
@@ -730,12 +718,7 @@ write_all (struct file_put *s, const void *buf, size_t count)
       if (errno == EINVAL && (fl = fcntl (s->fd, F_GETFL)) != -1 &&
           (fl & O_DIRECT) && fcntl (s->fd, F_SETFL, fl & ~O_DIRECT) == 0)
         continue;
-      if (errno == ENOSPC || errno == EDQUOT)
-        error_errno (errno, "no space left on target directory %s while "
-                     "writing %s", s->h->root, s->name);
-      else
-        error_errno (errno, "cannot write %s in target directory %s",
-                     s->name, s->h->root);
+      write_failed (s, errno);
       return -1;
     }
     p += n;
@@ -745,51 +728,15 @@ write_all (struct file_put *s, const void *buf, size_t count)
   return 0;
 }
 
-/* Writes what is gathered in dbuf: all of it if it is aligned, else the
- * aligned head with O_DIRECT and the tail (the end of the object) through
- * the page cache; fsync at commit covers both.
- */
-static int
-flush_direct (struct file_put *s)
-{
-  size_t head = s->dlen & ~(size_t) (DIRECT_ALIGN - 1);
-  int fl;
-
-  if (head > 0 && write_all (s, s->dbuf, head) == -1)
-    return -1;
-  if (head < s->dlen) {
-    fl = fcntl (s->fd, F_GETFL);
-    if (fl == -1 || fcntl (s->fd, F_SETFL, fl & ~O_DIRECT) == -1) {
-      error_errno (errno, "cannot write the end of %s in target "
-                   "directory %s", s->name, s->h->root);
-      return -1;
-    }
-    if (write_all (s, s->dbuf + head, s->dlen - head) == -1)
-      return -1;
-  }
-  s->dlen = 0;
-  return 0;
-}
-
 static int
 file_put_write (void *stream, const void *buf, size_t count)
 {
   struct file_put *s = stream;
-  const char *p = buf;
 
-  if (s->dbuf) {
-    while (count > 0) {
-      size_t n = DIRECT_BUF - s->dlen < count ? DIRECT_BUF - s->dlen : count;
-
-      memcpy (s->dbuf + s->dlen, p, n);
-      s->dlen += n;
-      p += n;
-      count -= n;
-      if (s->dlen == DIRECT_BUF) {
-        if (write_all (s, s->dbuf, DIRECT_BUF) == -1)
-          return -1;
-        s->dlen = 0;
-      }
+  if (s->dw) {
+    if (direct_writer_write (s->dw, buf, count) == -1) {
+      write_failed (s, errno);
+      return -1;
     }
     return 0;
   }
@@ -838,8 +785,10 @@ file_put_commit (void *stream)
   struct file_target *h = s->h;
   int fd = s->fd;
 
-  if (s->dbuf && flush_direct (s) == -1)
+  if (s->dw && direct_writer_finish (s->dw) == -1) {
+    write_failed (s, errno);
     goto fail;
+  }
   if (h->fsync && fsync (fd) == -1) {
     error_errno (errno, "cannot fsync %s in target directory %s",
                  s->name, h->root);

@@ -69,8 +69,11 @@ main (void)
   char url[4096], p_id[4200], p_kh[4200];
   const struct virtvault_plugin *(*init) (void);
   const struct virtvault_plugin *p;
-  struct virtvault_host host = { sizeof host, 2, "test-sftp-plugin", NULL,
-                                 virtvault_error, no_cancel };
+  struct virtvault_host host = {
+    ._struct_size = sizeof host, .api_version = 2,
+    .host_version = "test-sftp-plugin", .error = virtvault_error,
+    .cancelled = no_cancel,
+  };
   struct virtvault_caps caps = { ._struct_size = sizeof caps };
   static char data[300000], back[300000];
   void *lib, *h, *s, *s2, *rd;

@@ -48,6 +48,9 @@
 
 #include "nfs-io.h"
 #include "nfs-url.h"
+#include "plugin-err.h"
+#include "plugin-job.h"
+#include "plugin-name.h"
 
 #define NFS_CONFIG_HELP                                                 \
   "version=3|4        NFS version (default 3; also ?version= in the URL)\n" \
@@ -103,26 +106,7 @@ struct nfs_reader {
 
 /* ---- errors ---- */
 
-static void
-report (int errnum, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
-
-static void
-report (int errnum, const char *fmt, ...)
-{
-  char msg[1024];
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (msg, sizeof msg, fmt, ap);
-  va_end (ap);
-  errno = errnum;
-  if (host && host->error)
-    host->error ("%s", msg);
-  else
-    virtvault_error ("%s", msg);
-  errno = errnum;
-}
+#define report plugin_error
 
 /* libnfs returns -errno; a timeout or a lost connection comes back as
  * EIO or EFAULT with a message naming it.  Classify for the host.
@@ -145,11 +129,11 @@ classify (struct nfs_target *h, int r)
   return e;
 }
 
+/* A lost connection often shows as a plain EIO from libnfs. */
 static bool
 transient (int e)
 {
-  return e == ETIMEDOUT || e == ECONNRESET || e == ECONNREFUSED ||
-    e == EAGAIN || e == EHOSTUNREACH || e == EIO;
+  return plugin_err_transient (e) || e == EIO;
 }
 
 static const char *
@@ -264,25 +248,25 @@ ensure_connected (struct nfs_target *h)
   return 0;
 }
 
+/* Of the calling thread's job: libnfs calls run on the caller's thread. */
 static int
 cancelled (void)
 {
-  return host && host->_struct_size >=
-    offsetof (struct virtvault_host, cancelled) + sizeof host->cancelled &&
-    host->cancelled && host->cancelled ();
+  struct plugin_job job;
+
+  plugin_job_capture (&job, host);
+  return plugin_job_cancelled (&job);
 }
 
 /* Sleep before retry number try (1, 2 ...).  -1 if the job was cancelled. */
 static int
 backoff (int try)
 {
-  long ms = (long) BACKOFF_MS << (try - 1);
-  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+  struct plugin_job job;
+  struct plugin_err ignored;
 
-  if (cancelled ())
-    return -1;
-  nanosleep (&ts, NULL);
-  return cancelled () ? -1 : 0;
+  plugin_job_capture (&job, host);
+  return plugin_backoff (&job, try, BACKOFF_MS, &ignored);
 }
 
 /* ---- names ---- */
@@ -290,22 +274,7 @@ backoff (int try)
 static bool
 valid_name (const char *name)
 {
-  const char *c = name;
-  size_t len = strlen (name);
-
-  if (len == 0 || len > VIRTVAULT_PLUGIN_NAME_MAX || name[0] == '/')
-    return false;
-  while (*c) {
-    const char *slash = strchr (c, '/');
-    size_t n = slash ? (size_t) (slash - c) : strlen (c);
-    if (n == 0 || n > NAME_COMPONENT_MAX ||
-        (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-      return false;
-    c += n;
-    if (*c == '/')
-      c++;
-  }
-  return true;
+  return plugin_valid_object_name (name, strlen (name), NAME_COMPONENT_MAX);
 }
 
 static bool
@@ -1014,19 +983,6 @@ may_match (const char *full, size_t len, const char *prefix, size_t plen)
   return strncmp (full, prefix, n) == 0;
 }
 
-static bool
-valid_component (const char *s)
-{
-  size_t n = strnlen (s, NAME_COMPONENT_MAX + 1);
-  if (n == 0 || n > NAME_COMPONENT_MAX || strcmp (s, ".") == 0 ||
-      strcmp (s, "..") == 0 || strchr (s, '/'))
-    return false;
-  for (; *s; s++)
-    if ((unsigned char) *s < 0x20 || *s == 0x7f)
-      return false;
-  return true;
-}
-
 /* Lock held.  rel is "" or "a/b/" (a directory below the root). */
 static int
 list_dir (struct list_state *ls, const char *rel, int depth)
@@ -1072,7 +1028,7 @@ list_dir (struct list_state *ls, const char *rel, int depth)
               LIST_MAX_ENTRIES, path);
       goto out;
     }
-    if (!valid_component (ent->name))
+    if (!plugin_valid_entry_name (ent->name))
       continue;                 /* a name no put made: not an object */
     n = snprintf (full, sizeof full, "%s%s", rel, ent->name);
     if (n < 0 || (size_t) n > VIRTVAULT_PLUGIN_NAME_MAX)

@@ -179,6 +179,8 @@ curl_errno (CURLcode rc)
   case CURLE_PARTIAL_FILE:
     return ECONNRESET;
   case CURLE_OUT_OF_MEMORY: return ENOMEM;
+  case CURLE_PEER_FAILED_VERIFICATION: return EACCES;
+  case CURLE_SSL_CACERT_BADFILE: return EINVAL;
   default: return EIO;
   }
 }
@@ -194,6 +196,20 @@ transient_curl (CURLcode rc)
   default:
     return false;
   }
+}
+
+static const char *
+tls_hint (const struct s3_conn *c, CURLcode rc)
+{
+  if (rc == CURLE_PEER_FAILED_VERIFICATION)
+    return c->ca_file
+      ? " (the server's certificate is not signed by a CA in ca_file=, or "
+      "is not for this host name)"
+      : " (the server's certificate is not signed by a CA of the system "
+      "store, or is not for this host name; give its CA with ca_file=PATH)";
+  if (rc == CURLE_SSL_CACERT_BADFILE)
+    return " (check the ca_file= parameter: a PEM file of CA certificates)";
+  return "";
 }
 
 void
@@ -256,10 +272,12 @@ give_back (struct s3_conn *c, CURL *curl)
     curl_easy_cleanup (curl);
 }
 
-/* One attempt.  Returns the curl code; req->status set on CURLE_OK. */
+/* One attempt.  Returns the curl code; req->status set on CURLE_OK, and
+ * curl's own account of a failure in why (CURL_ERROR_SIZE bytes).
+ */
 static CURLcode
 attempt (struct s3_conn *c, struct s3_req *req, const char *url,
-         bool *overflow)
+         bool *overflow, char *why)
 {
   struct xfer x = { .req = req, .up = req->body, .up_left = req->body_len };
   struct curl_slist *h = NULL, *t;
@@ -298,6 +316,8 @@ attempt (struct s3_conn *c, struct s3_req *req, const char *url,
     return CURLE_OUT_OF_MEMORY;
   }
 
+  why[0] = '\0';
+  curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, why);
   curl_easy_setopt (curl, CURLOPT_URL, url);
   curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
@@ -335,6 +355,8 @@ attempt (struct s3_conn *c, struct s3_req *req, const char *url,
   rc = curl_easy_perform (curl);
   if (rc == CURLE_OK)
     curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &req->status);
+  /* The pooled handle must not keep pointing at this stack buffer. */
+  curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, NULL);
   *overflow = x.overflow;
   /* A transfer cut short (overflow, callback error) leaves its connection
    * in an unknown state: curl closes it, the handle stays usable.
@@ -354,6 +376,7 @@ s3_http (struct s3_conn *c, struct s3_req *req, struct plugin_err *err)
   char *url = malloc (URL_MAX);
   unsigned i;
   CURLcode rc = CURLE_OK;
+  char why[CURL_ERROR_SIZE];
   struct plugin_job here;
   const struct plugin_job *job = req->cancellable ? req->job : NULL;
 
@@ -383,7 +406,7 @@ s3_http (struct s3_conn *c, struct s3_req *req, struct plugin_err *err)
       free (url);
       return -1;
     }
-    rc = attempt (c, req, url, &overflow);
+    rc = attempt (c, req, url, &overflow, why);
     if (overflow) {
       plugin_err_set (err, EIO, "S3 %s s3://%s/%s: the server sent more than "
                       "was asked for (HTTP %ld)", req->method, c->bucket,
@@ -400,10 +423,10 @@ s3_http (struct s3_conn *c, struct s3_req *req, struct plugin_err *err)
     if (!transient_curl (rc))
       break;
   }
-  plugin_err_set (err, curl_errno (rc), "S3 %s s3://%s/%s at %s failed%s: %s",
-                  req->method, c->bucket, show_key (req), c->base,
+  plugin_err_set (err, curl_errno (rc), "S3 %s s3://%s/%s at %s failed%s: "
+                  "%s%s", req->method, c->bucket, show_key (req), c->base,
                   transient_curl (rc) ? " after retries" : "",
-                  curl_easy_strerror (rc));
+                  why[0] ? why : curl_easy_strerror (rc), tls_hint (c, rc));
   free (url);
   return -1;
 }

@@ -61,7 +61,7 @@ plugin_read_private_file (const char *path, const char *what, size_t max,
   }
   if (st.st_uid != 0 || (st.st_mode & 077) != 0) {
     plugin_err_set (e, EACCES, "%s %s must be owned by root and readable "
-                    "by it only (owner uid %u, mode %04o); run chown root: "
+                    "only by it (owner uid %u, mode %04o); run chown root: "
                     "%s && chmod 600 %s", what, path, (unsigned) st.st_uid,
                     (unsigned) (st.st_mode & 07777), path, path);
     goto fail;

@@ -1094,7 +1094,9 @@ list_objects (struct nfs_target *h, const char *prefix, bool temps,
   slash = strrchr (prefix, '/');
   snprintf (start, sizeof start, "%.*s", slash ? (int) (slash - prefix + 1) : 0,
             prefix);
-  if (start[0] && !valid_name (start)) {
+  /* start ends in '/': its directories must be valid names */
+  if (start[0] && !plugin_valid_object_name (start, strlen (start) - 1,
+                                             NAME_COMPONENT_MAX)) {
     report (EINVAL, "%s: invalid prefix '%.100s'", h->url, prefix);
     return -1;
   }

@@ -25,31 +25,7 @@
 
 #include <virtvault-plugin.h>
 
-static int failures;
-static char last_error[2048];
-static int last_errno;
-
-__attribute__ ((visibility ("default"))) void
-virtvault_error (const char *fmt, ...)
-{
-  va_list ap;
-  last_errno = errno;
-  va_start (ap, fmt);
-  vsnprintf (last_error, sizeof last_error, fmt, ap);
-  va_end (ap);
-}
-
-#define CHECK(cond) check ((cond), #cond, __LINE__)
-
-static void
-check (bool ok, const char *what, int line)
-{
-  if (!ok) {
-    fprintf (stderr, "FAIL line %d: %s\n  last error (errno %d): %s\n",
-             line, what, last_errno, last_error);
-    failures++;
-  }
-}
+#include "plugin-check.h"
 
 struct seen {
   char names[64][256];
@@ -144,7 +120,7 @@ main (int argc, char **argv)
   errno = 0;
   CHECK (p->open ("nfs://127.0.0.1/x?uid=0", no_params) == NULL &&
          last_errno == EINVAL);
-  CHECK (strstr (last_error, "unknown option 'uid'") != NULL);
+  CHECK (strstr (last_msg, "unknown option 'uid'") != NULL);
   CHECK (p->open ("nfs://127.0.0.1/x", bad_params) == NULL);
   CHECK (p->open ("nfs://127.0.0.1/a/../b", no_params) == NULL);
   CHECK (p->open ("nfs://user@127.0.0.1/x", no_params) == NULL);
@@ -255,7 +231,7 @@ main (int argc, char **argv)
   snprintf (path, sizeof path, "%s/c2", argv[3]);
   CHECK (symlink ("/tmp", path) == 0);
   CHECK (put (p, h, "c2/x", "abc", 3, 3) == -1);
-  CHECK (strstr (last_error, "symbolic link") != NULL);
+  CHECK (strstr (last_msg, "symbolic link") != NULL);
   seen.n = 0;
   CHECK (p->list (h, "", collect, &seen) == 0);
   CHECK (seen.n == 2);

@@ -28,28 +28,8 @@
 
 #include <virtvault-plugin.h>
 
-static int failures;
-static __thread int last_errno;
-static __thread char last_msg[2048];
+#include "plugin-check.h"
 
-#define CHECK(cond) do {                                                \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "%s:%d: check failed: %s (last error: %s)\n",    \
-               __FILE__, __LINE__, #cond, last_msg);                    \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
-
-void
-virtvault_error (const char *fmt, ...)
-{
-  va_list ap;
-
-  last_errno = errno;
-  va_start (ap, fmt);
-  vsnprintf (last_msg, sizeof last_msg, fmt, ap);
-  va_end (ap);
-}
 
 static void
 host_log (enum virtvault_log_level level, const char *fmt, ...)
@@ -62,29 +42,7 @@ host_log (enum virtvault_log_level level, const char *fmt, ...)
   fputc ('\n', stderr);
 }
 
-/* Jobs as the daemon has them: a cancel flag, and the job of each thread
- * (none on threads the plugin starts).
- */
 static atomic_int job_cancel;
-static __thread atomic_int *current_job;
-
-static int
-host_cancelled (void)
-{
-  return current_job && atomic_load (current_job);
-}
-
-static void *
-host_current_job (void)
-{
-  return current_job;
-}
-
-static int
-host_job_cancelled (void *job)
-{
-  return job && atomic_load ((atomic_int *) job);
-}
 
 static const struct virtvault_plugin *p;
 static void *h;
@@ -131,14 +89,6 @@ read_once (void *opaque)
   return NULL;
 }
 
-static double
-now (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 struct bench {
   void *rh;
   unsigned n, first;
@@ -181,11 +131,11 @@ bench (unsigned n, size_t size)
     fprintf (stderr, "bench object: %s\n", last_msg);
     return 1;
   }
-  t0 = now ();
+  t0 = test_now ();
   b[0] = (struct bench) { rh, n, 0, size, BIG - size, 0 };
   bench_thread (&b[0]);
   ok &= b[0].ok;
-  t1 = now ();
+  t1 = test_now ();
   for (i = 0; i < 4; i++) {
     b[i] = (struct bench) { rh, n / 4, (unsigned) i * (n / 4), size,
                             BIG - size, 0 };
@@ -195,7 +145,7 @@ bench (unsigned n, size_t size)
     pthread_join (th[i], NULL);
     ok &= b[i].ok;
   }
-  t2 = now ();
+  t2 = test_now ();
   p->read_close (rh);
   p->remove (h, "drv/bench");
   printf ("%u ranged reads of %zu bytes: %.3f s one at a time (%.2f ms "
@@ -240,8 +190,9 @@ main (int argc, char **argv)
   struct virtvault_host host = {
     ._struct_size = sizeof host, .api_version = VIRTVAULT_PLUGIN_API_VERSION,
     .host_version = "s3-plugin-driver", .log = host_log,
-    .error = virtvault_error, .cancelled = host_cancelled,
-    .current_job = host_current_job, .job_cancelled = host_job_cancelled,
+    .error = virtvault_error, .cancelled = test_host_cancelled,
+    .current_job = test_host_current_job,
+    .job_cancelled = test_host_job_cancelled,
   };
   struct virtvault_caps caps = { ._struct_size = sizeof caps };
   char ep[512], cred[512], ca[512];
@@ -273,7 +224,7 @@ main (int argc, char **argv)
     snprintf (ca, sizeof ca, "ca_file=%s", argv[5]);
     params[4] = ca;
   }
-  current_job = &job_cancel;
+  test_thread_job = &job_cancel;
   dl = dlopen (argv[1], RTLD_NOW | RTLD_LOCAL);
   if (dl == NULL) {
     fprintf (stderr, "dlopen: %s\n", dlerror ());
@@ -406,10 +357,8 @@ main (int argc, char **argv)
   p->close (h);
   p->unload ();
   free (data);
-  if (failures) {
-    fprintf (stderr, "%d checks failed\n", failures);
+  if (check_result ("s3-plugin-driver"))
     return 1;
-  }
   printf ("s3-plugin-driver: all checks passed\n");
   return 0;
 }

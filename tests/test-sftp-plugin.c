@@ -21,28 +21,7 @@
 
 #include <virtvault-plugin.h>
 
-static int failures;
-static char last_error[2048];
-static int last_errno;
-
-void
-virtvault_error (const char *fmt, ...)
-{
-  va_list ap;
-
-  last_errno = errno;
-  va_start (ap, fmt);
-  vsnprintf (last_error, sizeof last_error, fmt, ap);
-  va_end (ap);
-}
-
-#define CHECK(cond) do {                                                \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "FAIL line %d: %s\n  last error (errno %d): %s\n", \
-               __LINE__, #cond, last_errno, last_error);                \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
+#include "plugin-check.h"
 
 static int
 count_cb (void *opaque, const char *name, uint64_t size)

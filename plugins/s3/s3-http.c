@@ -398,9 +398,14 @@ s3_http (struct s3_conn *c, struct s3_req *req, struct plugin_err *err)
   for (i = 1; i <= c->tries; i++) {
     bool overflow = false;
 
-    /* job NULL: never cancelled */
+    /* A request with a job of its own (an upload's, a read handle's) does
+     * not start once the job is cancelled.  One of the calling thread's
+     * job gets its first try: it may be the cleanup of a cancelled job
+     * (remove, remove_partial).  Neither tries again.  (job NULL: never
+     * cancelled.)
+     */
     if ((i > 1 && plugin_backoff (job, i - 1, c->backoff_ms, err) == -1) ||
-        plugin_job_cancelled (job)) {
+        ((i > 1 || req->job) && plugin_job_cancelled (job))) {
       plugin_err_set (err, ECANCELED, "S3 %s s3://%s/%s: cancelled",
                       req->method, c->bucket, show_key (req));
       free (url);

@@ -63,8 +63,10 @@ struct s3_req {
   size_t body_len;
   bool md5;                     /* send Content-MD5 of the body */
   /* A request of a job gives up (ECANCELED) once the job is cancelled:
-   * that of job when set (a worker thread's), else that of the calling
-   * thread.  Cleanup requests (abort) are not cancellable.
+   * that of job when set (an upload's or a read handle's, asked from any
+   * thread; checked before the first try too), else that of the calling
+   * thread (checked before retries only).  The abort of an upload is not
+   * cancellable.
    */
   bool cancellable;
   const struct plugin_job *job;

@@ -18,6 +18,10 @@
  * the way are looked up with lstat), and a read never returns more than
  * the size the open file had.
  *
+ * Cancellation: a put stream and a read handle keep the job of the
+ * thread that opened them (the host may read from threads of no job);
+ * the WRITE/READ pipeline and the back-off ask about that job.
+ *
  * Threading: a libnfs context is not thread-safe.  Each handle has one
  * context, connected on first use, and a mutex around every use of it.
  * Every RPC has a timeout (timeout=, default 30 s), so a dead server
@@ -92,6 +96,7 @@ struct nfs_put {
   uint64_t written;
   uint64_t expected;                /* or VIRTVAULT_SIZE_UNKNOWN */
   bool failed;
+  struct plugin_job job;            /* of put_begin's thread */
 };
 
 struct nfs_reader {
@@ -102,6 +107,10 @@ struct nfs_reader {
   uint64_t gen;
   uint64_t size;
   uint64_t ino;
+  /* The job of read_open's thread: the host may pread from threads of
+   * its own, which belong to no job.
+   */
+  struct plugin_job job;
 };
 
 /* ---- errors ---- */
@@ -248,25 +257,15 @@ ensure_connected (struct nfs_target *h)
   return 0;
 }
 
-/* Of the calling thread's job: libnfs calls run on the caller's thread. */
+/* Sleep before retry number try (1, 2 ...) of a request for job.  -1 if
+ * the job was cancelled.
+ */
 static int
-cancelled (void)
+backoff (const struct plugin_job *job, int try)
 {
-  struct plugin_job job;
-
-  plugin_job_capture (&job, host);
-  return plugin_job_cancelled (&job);
-}
-
-/* Sleep before retry number try (1, 2 ...).  -1 if the job was cancelled. */
-static int
-backoff (int try)
-{
-  struct plugin_job job;
   struct plugin_err ignored;
 
-  plugin_job_capture (&job, host);
-  return plugin_backoff (&job, try, BACKOFF_MS, &ignored);
+  return plugin_backoff (job, try, BACKOFF_MS, &ignored);
 }
 
 /* ---- names ---- */
@@ -366,10 +365,12 @@ static int
 path_call_retry (struct nfs_target *h, const char *path,
                  struct nfs_stat_64 *st, const char *verb, const char *what)
 {
+  struct plugin_job job;
   int try, r, e = EIO;
 
+  plugin_job_capture (&job, host);
   for (try = 0; try < TRIES; try++) {
-    if (try && backoff (try) == -1) {
+    if (try && backoff (&job, try) == -1) {
       report (ECANCELED, "%s: %s %s: cancelled", h->url, verb, what);
       return -1;
     }
@@ -496,6 +497,7 @@ nfs_plugin_put_begin2 (void *handle, const char *name, uint64_t size,
   }
   s->h = h;
   s->expected = size;
+  plugin_job_capture (&s->job, host);
 
   pthread_mutex_lock (&h->lock);
   if (ensure_connected (h) == -1 || make_parents (h, s->path, name) == -1)
@@ -564,7 +566,7 @@ nfs_plugin_put_write (void *stream, const void *buf, size_t count)
       goto fail;
     }
     r = nfs_io (h->nfs, s->fh, true, (void *) p, count, s->written,
-                h->wsize, h->u.timeout_ms + 1000, cancelled, &broken);
+                h->wsize, h->u.timeout_ms + 1000, &s->job, &broken);
     if (broken)
       h->nfs = NULL;
     if (r != (int64_t) count) {
@@ -795,9 +797,10 @@ nfs_plugin_read_open (void *handle, const char *name, uint64_t *ret_size,
     return NULL;
   }
   rd->h = h;
+  plugin_job_capture (&rd->job, host);
   pthread_mutex_lock (&h->lock);
   for (try = 0; try < TRIES; try++) {
-    if (try && backoff (try) == -1) {
+    if (try && backoff (&rd->job, try) == -1) {
       e = ECANCELED;
       break;
     }
@@ -874,7 +877,7 @@ nfs_plugin_pread (void *read_handle, void *buf, size_t count,
       }
     }
     r = nfs_io (h->nfs, rd->fh, false, (char *) buf + done, n, offset + done,
-                h->rsize, h->u.timeout_ms + 1000, cancelled, &broken);
+                h->rsize, h->u.timeout_ms + 1000, &rd->job, &broken);
     if (broken) {
       h->nfs = NULL;
       rd->fh = NULL;
@@ -891,6 +894,10 @@ nfs_plugin_pread (void *read_handle, void *buf, size_t count,
       goto fail;
     }
     e = (int) -r;
+    if (e == ECANCELED) {
+      report (e, "%s: reading %s: cancelled", h->url, rd->name);
+      goto fail;
+    }
     if (e == EFAULT || e == EPIPE)
       e = ECONNRESET;
     goto retry;
@@ -900,7 +907,7 @@ nfs_plugin_pread (void *read_handle, void *buf, size_t count,
     disconnect (h);
     rd->fh = NULL;
     pthread_mutex_unlock (&h->lock);
-    if (backoff (try) == -1) {
+    if (backoff (&rd->job, try) == -1) {
       report (ECANCELED, "%s: reading %s: cancelled", h->url, rd->name);
       return -1;
     }
@@ -1084,8 +1091,10 @@ list_objects (struct nfs_target *h, const char *prefix, bool temps,
   struct list_state ls = { h, prefix, strlen (prefix), temps, cb, opaque, 0 };
   char start[VIRTVAULT_PLUGIN_NAME_MAX + 2];
   const char *slash;
+  struct plugin_job job;
   int try, r = -1;
 
+  plugin_job_capture (&job, host);
   if (ls.plen > VIRTVAULT_PLUGIN_NAME_MAX || prefix[0] == '/') {
     report (EINVAL, "%s: invalid prefix '%.100s'", h->url, prefix);
     return -1;
@@ -1102,7 +1111,7 @@ list_objects (struct nfs_target *h, const char *prefix, bool temps,
   }
   pthread_mutex_lock (&h->lock);
   for (try = 0; try < TRIES; try++) {
-    if (try && backoff (try) == -1) {
+    if (try && backoff (&job, try) == -1) {
       report (ECANCELED, "%s: listing: cancelled", h->url);
       break;
     }

@@ -89,6 +89,10 @@ struct sftp_reader {
   sftp_file f;
   uint64_t size;
   struct sftp_reader *next;
+  /* The job of read_open's thread: the host may pread from threads of
+   * its own, which belong to no job.
+   */
+  struct plugin_job job;
 };
 
 struct sftp_put {
@@ -471,17 +475,22 @@ fail_sftp (struct sftp_target *h, struct plugin_err *e, const char *fmt, ...)
 }
 
 /* Runs op with the session, connecting first; an idempotent op whose
- * error is transient is tried again with back-off on a new session.  The
- * error is reported once, here.
+ * error is transient is tried again with back-off on a new session,
+ * unless job (NULL: the calling thread's) was cancelled.  The error is
+ * reported once, here.
  */
 typedef int (*op_fn) (struct sftp_target *h, void *arg, struct plugin_err *e);
 
 static int
-run_op (struct sftp_target *h, bool idempotent, op_fn op, void *arg)
+run_op_for (struct sftp_target *h, const struct plugin_job *job,
+            bool idempotent, op_fn op, void *arg)
 {
-  struct plugin_job job;
+  struct plugin_job here;
 
-  plugin_job_capture (&job, vhost);
+  if (job == NULL) {
+    plugin_job_capture (&here, vhost);
+    job = &here;
+  }
   for (unsigned attempt = 0;; attempt++) {
     struct plugin_err e = { 0 };
     int r;
@@ -495,13 +504,19 @@ run_op (struct sftp_target *h, bool idempotent, op_fn op, void *arg)
       return r;
     if (!idempotent || !plugin_err_transient (e.code) ||
         attempt + 1 >= RETRIES ||
-        plugin_backoff (&job, attempt + 1, BACKOFF_MS, &e) == -1) {
+        plugin_backoff (job, attempt + 1, BACKOFF_MS, &e) == -1) {
       plugin_err_report (&e);
       return -1;
     }
     if (vhost && vhost->log)
       vhost->log (VIRTVAULT_LOG_INFO, "sftp: %s; trying again", e.msg);
   }
+}
+
+static int
+run_op (struct sftp_target *h, bool idempotent, op_fn op, void *arg)
+{
+  return run_op_for (h, NULL, idempotent, op, arg);
 }
 
 static char *
@@ -649,7 +664,8 @@ sftp_read_open (void *handle, const char *name, uint64_t *ret_size,
     return NULL;
   }
   rd->h = h;
-  if (run_op (h, true, op_read_open, rd) == -1) {
+  plugin_job_capture (&rd->job, vhost);
+  if (run_op_for (h, &rd->job, true, op_read_open, rd) == -1) {
     free (rd->path);
     free (rd);
     return NULL;
@@ -734,7 +750,7 @@ sftp_pread_object (void *read_handle, void *buf, size_t count,
 
   if (check_call ("pread", flags, NULL) == -1)
     return -1;
-  if (run_op (rd->h, true, op_pread, &a) == -1)
+  if (run_op_for (rd->h, &rd->job, true, op_pread, &a) == -1)
     return -1;
   if (offset >= rd->size)
     return 0;

@@ -112,6 +112,19 @@ struct virtvault_host {
    * errno ECANCELED.
    */
   int (*cancelled) (void);
+
+  /* Appended to version 2 (check _struct_size): cancellation on the
+   * threads a plugin starts itself, where cancelled() always says 0.
+   * current_job returns a token for the job the calling thread works for
+   * (NULL outside a job); capture it on the host's thread (put_begin,
+   * put_begin2, read_open ...) and keep it with the stream or read
+   * handle.  job_cancelled (token) answers 1 if that job was cancelled,
+   * from any thread, while that stream or read handle is open: the host
+   * closes every stream and read handle of a job before the job ends.
+   * job_cancelled (NULL) is 0.
+   */
+  void *(*current_job) (void);
+  int (*job_cancelled) (void *job);
 };
 
 /* What a target can do, filled by the capabilities callback.  The host

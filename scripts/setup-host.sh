@@ -25,8 +25,9 @@ vv_test_packages=(
     nfs-ganesha nfs-ganesha-vfs rpcbind socat iproute2 util-linux
     # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes
     clang libclang-rt-14-dev
-    # the S3 target tests: a one-node Ceph cluster with radosgw
-    ceph-mon ceph-osd radosgw ceph-common
+    # the S3 target tests: a one-node Ceph cluster with radosgw, and
+    # openssl for its HTTPS certificate
+    ceph-mon ceph-osd radosgw ceph-common openssl
 )
 
 vv_say () { printf '==> %s\n' "$*"; }

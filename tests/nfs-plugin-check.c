@@ -9,12 +9,14 @@
  * plugin left.  Checks ABI 2 callbacks: put_begin2 size checks, no
  * replace on publish (EEXIST), read handles, list hiding temporary
  * names, remove / remove_partial, symlinks refused, URL validation,
- * capabilities.  Prints "nfs-plugin-check: N failures" and exits 1 on any.
+ * capabilities, and a read handle's pread from a thread of no job
+ * stopping once the job that opened it is cancelled.  Prints "nfs-plugin-check: N failures" and exits 1 on any.
  */
 #include <config.h>
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,31 +27,7 @@
 
 #include <virtvault-plugin.h>
 
-static int failures;
-static char last_error[2048];
-static int last_errno;
-
-__attribute__ ((visibility ("default"))) void
-virtvault_error (const char *fmt, ...)
-{
-  va_list ap;
-  last_errno = errno;
-  va_start (ap, fmt);
-  vsnprintf (last_error, sizeof last_error, fmt, ap);
-  va_end (ap);
-}
-
-#define CHECK(cond) check ((cond), #cond, __LINE__)
-
-static void
-check (bool ok, const char *what, int line)
-{
-  if (!ok) {
-    fprintf (stderr, "FAIL line %d: %s\n  last error (errno %d): %s\n",
-             line, what, last_errno, last_error);
-    failures++;
-  }
-}
+#include "plugin-check.h"
 
 struct seen {
   char names[64][256];
@@ -107,9 +85,36 @@ count_files (const char *dir)
   return n;
 }
 
+static atomic_int job_flag;
+
+struct reader {
+  const struct virtvault_plugin *p;
+  void *rd;
+  char *buf;
+  int64_t got;
+  int err;
+};
+
+/* A thread of no job (the daemon's restore readers) reads 1 MiB. */
+static void *
+read_thread (void *opaque)
+{
+  struct reader *r = opaque;
+
+  r->got = r->p->pread (r->rd, r->buf, 1024 * 1024, 4096, 0);
+  r->err = last_errno;
+  return NULL;
+}
+
 int
 main (int argc, char **argv)
 {
+  const struct virtvault_host host = {
+    ._struct_size = sizeof host, .api_version = VIRTVAULT_PLUGIN_API_VERSION,
+    .host_version = "nfs-plugin-check", .error = virtvault_error,
+    .cancelled = test_host_cancelled, .current_job = test_host_current_job,
+    .job_cancelled = test_host_job_cancelled,
+  };
   const struct virtvault_plugin *(*init) (void);
   const struct virtvault_plugin *p;
   const char *bad_params[] = { "uid=0", NULL };
@@ -139,12 +144,14 @@ main (int argc, char **argv)
   p = init ();
   CHECK (strcmp (p->name, "nfs") == 0);
   CHECK (p->_api_version == 2);
+  CHECK (p->load_host (&host, 0) == 0);
+  test_thread_job = &job_flag;
 
   /* URL validation: bad input is refused before any network use. */
   errno = 0;
   CHECK (p->open ("nfs://127.0.0.1/x?uid=0", no_params) == NULL &&
          last_errno == EINVAL);
-  CHECK (strstr (last_error, "unknown option 'uid'") != NULL);
+  CHECK (strstr (last_msg, "unknown option 'uid'") != NULL);
   CHECK (p->open ("nfs://127.0.0.1/x", bad_params) == NULL);
   CHECK (p->open ("nfs://127.0.0.1/a/../b", no_params) == NULL);
   CHECK (p->open ("nfs://user@127.0.0.1/x", no_params) == NULL);
@@ -186,6 +193,27 @@ main (int argc, char **argv)
     CHECK (memcmp (back, big + 65536 + 3, 100) == 0);
     CHECK (p->pread (rd, back, 100, sizeof big - 10, 0) == 10);
     CHECK (p->pread (rd, back, 100, sizeof big + 10, 0) == 0);
+    p->read_close (rd);
+  }
+  /* The job that opened a read handle is cancelled: a pread from a
+   * thread of no job stops (cancelled () answers 0 there); the job
+   * token reaches it.
+   */
+  rd = p->read_open (h, "c1/ch/bk/vda.qcow2", &size, 0);
+  CHECK (rd != NULL);
+  if (rd) {
+    struct reader r = { p, rd, back, 0, 0 };
+    pthread_t th;
+
+    CHECK (pthread_create (&th, NULL, read_thread, &r) == 0);
+    pthread_join (th, NULL);
+    CHECK (r.got == 1024 * 1024 && memcmp (back, big + 4096, r.got) == 0);
+    atomic_store (&job_flag, 1);
+    CHECK (pthread_create (&th, NULL, read_thread, &r) == 0);
+    pthread_join (th, NULL);
+    CHECK (r.got == -1 && r.err == ECANCELED);
+    atomic_store (&job_flag, 0);
+    CHECK (p->pread (rd, back, 100, 0, 0) == 100);
     p->read_close (rd);
   }
   CHECK (p->get (h, "c1/ch/bk/vda.qcow2", back, 1000, 5000) == 1000);
@@ -255,7 +283,7 @@ main (int argc, char **argv)
   snprintf (path, sizeof path, "%s/c2", argv[3]);
   CHECK (symlink ("/tmp", path) == 0);
   CHECK (put (p, h, "c2/x", "abc", 3, 3) == -1);
-  CHECK (strstr (last_error, "symbolic link") != NULL);
+  CHECK (strstr (last_msg, "symbolic link") != NULL);
   seen.n = 0;
   CHECK (p->list (h, "", collect, &seen) == 0);
   CHECK (seen.n == 2);

@@ -26,17 +26,34 @@ cmd=$1 dir=$2
 die () { echo "nfs-server.sh: $*" >&2; exit 1; }
 
 pid_alive () { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+gone () { ! kill -0 "$1" 2>/dev/null; }
+
+# poll N CMD... : true as soon as CMD is, trying N times 0.1 s apart.
+poll () {
+    local n=$1 i; shift
+    for (( i = 0; i < n; i++ )); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_until N WHAT CMD... : poll, and fail here saying WHAT if CMD
+# never succeeded.
+wait_until () {
+    local n=$1 what=$2; shift 2
+    poll "$n" "$@" || die "$what (waited $(( n / 10 )) s)"
+}
 
 stop_pidfile () {
-    local f=$1 p i
+    local f=$1 p
     [ -s "$f" ] || return 0
     p=$(cat "$f")
     kill "$p" 2>/dev/null || { rm -f "$f"; return 0; }
-    for i in $(seq 100); do
-        kill -0 "$p" 2>/dev/null || { rm -f "$f"; return 0; }
-        sleep 0.1
-    done
-    kill -9 "$p" 2>/dev/null || :
+    if ! poll 100 gone "$p"; then
+        kill -9 "$p" 2>/dev/null || :
+        wait_until 50 "pid $p of $f did not exit after SIGKILL" gone "$p"
+    fi
     rm -f "$f"
 }
 
@@ -52,19 +69,23 @@ bg_ns () {
     echo $! >"$pidfile"
 }
 
-# Wait (bounded) until something answers on port 2049 in the namespace.
-wait_nfsd () {
-    local i
-    for i in $(seq 150); do
-        if in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/2049' 2>/dev/null; then
-            return 0
-        fi
-        pid_alive "$dir/nfsd.pid" || break
-        sleep 0.2
-    done
+# Something answers on port 2049 in the namespace; ganesha exiting fails
+# at once.
+nfsd_answers () {
+    in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/2049' 2>/dev/null && return 0
+    pid_alive "$dir/nfsd.pid" && return 1
     tail -20 "$dir/ganesha.log" >&2
-    die "ganesha did not start (log: $dir/ganesha.log)"
+    die "ganesha exited while starting (log: $dir/ganesha.log, $dir/ganesha.out)"
 }
+
+wait_nfsd () {
+    poll 300 nfsd_answers && return 0
+    tail -20 "$dir/ganesha.log" >&2
+    die "ganesha did not answer on port 2049 within 30 s (log: $dir/ganesha.log)"
+}
+
+ns_port_answers () { in_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+port_answers () { bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 # relay NAME HOST_PORT NS_PORT: 127.0.0.1:HOST_PORT here to NS_PORT in
 # the namespace, through the UNIX socket DIR/NAME.sock.  With
@@ -143,29 +164,18 @@ CONF
          touch "$0/ns-ready" && exec sleep infinity' "$dir" \
         </dev/null >"$dir/holder.out" 2>&1 &
     echo $! >"$dir/holder.pid"
-    for i in $(seq 50); do
-        [ -e "$dir/ns-ready" ] && break
-        sleep 0.1
-    done
-    [ -e "$dir/ns-ready" ] || die "cannot make the namespace: $(cat "$dir/holder.out")"
+    poll 50 test -e "$dir/ns-ready" ||
+        die "cannot make the namespace within 5 s: $(cat "$dir/holder.out")"
     # rpcbind -h crashes (double free) in Debian 12's rpcbind: it listens on
     # all addresses of the namespace, which has only its own loopback.
     bg_ns "$dir/rpcbind.pid" "$dir/rpcbind.out" rpcbind -f
-    for i in $(seq 50); do
-        in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/111' 2>/dev/null && break
-        sleep 0.1
-    done
-    in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/111' 2>/dev/null ||
-        die "rpcbind did not start: $(cat "$dir/rpcbind.out")"
+    poll 50 ns_port_answers 111 ||
+        die "rpcbind did not answer on port 111 within 5 s: $(cat "$dir/rpcbind.out")"
     relay nfs "$port" 2049
     # NFSv3's MOUNT service (ganesha's MNT_Port) on PORT+1.
     relay mnt "$((port + 1))" 20048
     start_nfsd
-    for i in $(seq 50); do
-        bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null && exit 0
-        sleep 0.1
-    done
-    die "port $port does not answer"
+    wait_until 50 "the relay on 127.0.0.1:$port does not answer" port_answers "$port"
     ;;
 stop-nfsd)
     stop_pidfile "$dir/nfsd.pid"

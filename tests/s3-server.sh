@@ -6,13 +6,20 @@
 #
 #   eval "$(tests/s3-server.sh start DIR)"   prints S3_ENDPOINT S3_REGION
 #                                            S3_ACCESS_KEY S3_SECRET_KEY S3_PORT
+#   S3_SERVER_TLS=1 tests/s3-server.sh start DIR
+#                                            also serves HTTPS with a
+#                                            self-signed certificate made in
+#                                            DIR/tls: prints S3_TLS_ENDPOINT
+#                                            (https://127.0.0.1:PORT) and
+#                                            S3_CA_FILE (that certificate)
 #   tests/s3-server.sh stop-rgw DIR          stops radosgw only (the S3 side)
 #   tests/s3-server.sh start-rgw DIR         starts it again
 #   tests/s3-server.sh stop DIR              stops everything, removes DIR
 #
 # Ports: a base below the ephemeral range (32768-60999), picked from the
 # caller's pid so parallel runs do not collide, moved on if one is taken.
-# Needs ceph-mon ceph-osd radosgw ceph-common (scripts/setup-host.sh).
+# Needs ceph-mon ceph-osd radosgw ceph-common, and openssl for HTTPS
+# (scripts/setup-host.sh).
 set -euo pipefail
 
 cmd=${1:?usage: s3-server.sh start|stop|stop-rgw|start-rgw DIR}
@@ -55,10 +62,11 @@ kill_daemons () {
     done
 }
 
+# s3_answers [CURL ARGS] URL : the HTTP code of a signed bucket listing.
 s3_answers () {
     curl -s -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" \
         --user "$AK:$SK" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
-        "http://127.0.0.1:$RGW_PORT/" 2>/dev/null || true
+        "$@" 2>/dev/null || true
 }
 
 start_rgw () {
@@ -73,7 +81,10 @@ start_rgw () {
     done
     pid=$(cat "$D/run/client.rgw.pid")
     for i in $(seq 1 300); do
-        code=$(s3_answers)
+        code=$(s3_answers "http://127.0.0.1:$RGW_PORT/")
+        # the HTTPS side must answer too, with the certificate checked
+        [ "$code" = 200 ] && [ -n "${RGW_TLS_PORT:-}" ] &&
+            code=$(s3_answers --cacert "$D/tls/cert.pem" "https://127.0.0.1:$RGW_TLS_PORT/")
         [ "$code" = 200 ] && return 0
         kill -0 "$pid" 2>/dev/null || die "radosgw exited"
         sleep 0.2
@@ -104,11 +115,12 @@ mkdir -p "$D"/{run,log,mon.a,osd.0}
 D=$(cd "$D" && pwd)
 export CEPH_CONF=$D/ceph.conf
 
-# A free base port: mon BASE, OSD BASE+10..BASE+40, rgw BASE+80.
+# A free base port: mon BASE, OSD BASE+10..BASE+40, rgw BASE+80 (and
+# BASE+81 for HTTPS).
 base=$(( 20000 + ($$ % 120) * 100 ))
 for try in 1 2 3 4 5 6 7 8 9 10; do
     busy=
-    for p in $base $((base + 80)) $(seq $((base + 10)) $((base + 40))); do
+    for p in $base $((base + 80)) $((base + 81)) $(seq $((base + 10)) $((base + 40))); do
         if ss -Hltn "sport = :$p" | grep -q .; then busy=1; break; fi
     done
     [ -z "$busy" ] && break
@@ -118,6 +130,20 @@ done
 MON_PORT=$base
 RGW_PORT=$((base + 80))
 echo "RGW_PORT=$RGW_PORT" > "$D/ports"
+frontends="beast endpoint=127.0.0.1:$RGW_PORT"
+if [ "${S3_SERVER_TLS:-0}" = 1 ]; then
+    command -v openssl >/dev/null || die "openssl is needed for S3_SERVER_TLS=1"
+    RGW_TLS_PORT=$((base + 81))
+    echo "RGW_TLS_PORT=$RGW_TLS_PORT" >> "$D/ports"
+    mkdir -p "$D/tls"
+    # Self-signed for the loopback address: it is its own CA (ca_file=).
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$D/tls/key.pem" -out "$D/tls/cert.pem" -days 2 \
+        -subj "/CN=virtvault test S3 server" -addext "subjectAltName=IP:127.0.0.1" \
+        2>>"$D/log/setup.log" || die "openssl req (test certificate)"
+    frontends+=" ssl_endpoint=127.0.0.1:$RGW_TLS_PORT"
+    frontends+=" ssl_certificate=$D/tls/cert.pem ssl_private_key=$D/tls/key.pem"
+fi
 FSID=$(uuidgen)
 
 cat > "$D/ceph.conf" <<CONF
@@ -174,7 +200,7 @@ osd op num shards = 1
 osd op num threads per shard = 2
 
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
+rgw frontends = $frontends
 rgw thread pool size = 32
 rgw dns name = localhost
 rgw enable usage log = false
@@ -218,3 +244,7 @@ S3_REGION=us-east-1
 S3_ACCESS_KEY=$AK
 S3_SECRET_KEY=$SK
 ENV
+if [ -n "${RGW_TLS_PORT:-}" ]; then
+    echo "S3_TLS_ENDPOINT=https://127.0.0.1:$RGW_TLS_PORT"
+    echo "S3_CA_FILE=$D/tls/cert.pem"
+fi

@@ -6,6 +6,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -83,19 +84,45 @@ v2_load_host (const struct virtvault_host *h, uint32_t flags)
   return 0;
 }
 
+/* What a thread the plugin starts itself learns of the job: the job's
+ * token is taken on the host's thread.
+ */
+struct asker {
+  void *job;
+  int cancelled, job_cancelled;
+};
+
+static void *
+ask_thread (void *opaque)
+{
+  struct asker *a = opaque;
+
+  a->cancelled = host->cancelled ();
+  a->job_cancelled = host->job_cancelled (a->job);
+  return NULL;
+}
+
 /* Says through the host what it saw: the test checks the message. */
 static int
 v2_test (void *handle)
 {
+  struct asker a = { host->current_job (), -1, -1 };
+  pthread_t th;
+
   host->log (VIRTVAULT_LOG_INFO, "v2 plugin test on %s", host->host_version);
+  if (pthread_create (&th, NULL, ask_thread, &a) == 0)
+    pthread_join (th, NULL);
   if (host->cancelled ()) {
     errno = ECANCELED;
-    host->error ("v2 plugin: the job was cancelled");
+    host->error ("v2 plugin: the job was cancelled (on the plugin's own "
+                 "thread: cancelled %d, job_cancelled %d)", a.cancelled,
+                 a.job_cancelled);
     return -1;
   }
   errno = ETIMEDOUT;
-  host->error ("v2 plugin: host %s, not cancelled, timing out on purpose",
-               host->host_version);
+  host->error ("v2 plugin: host %s, not cancelled (own thread: "
+               "job_cancelled %d), timing out on purpose",
+               host->host_version, a.job_cancelled);
   return -1;
 }
 

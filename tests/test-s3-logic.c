@@ -93,19 +93,19 @@ test_names (void)
 {
   char big[VIRTVAULT_PLUGIN_NAME_MAX + 2];
 
-  CHECK (s3_valid_name ("a/b.qcow2", 9));
-  CHECK (s3_valid_name (".virtvault-test/p", 17));
-  CHECK (!s3_valid_name ("", 0));
-  CHECK (!s3_valid_name ("/a", 2));
-  CHECK (!s3_valid_name ("a//b", 4));
-  CHECK (!s3_valid_name ("a/", 2));
-  CHECK (!s3_valid_name ("a/../b", 6));
-  CHECK (!s3_valid_name ("./b", 3));
-  CHECK (!s3_valid_name ("a/..", 4));
-  CHECK (!s3_valid_name ("a\nb", 3));
+  CHECK (plugin_valid_object_name ("a/b.qcow2", 9, 0));
+  CHECK (plugin_valid_object_name (".virtvault-test/p", 17, 0));
+  CHECK (!plugin_valid_object_name ("", 0, 0));
+  CHECK (!plugin_valid_object_name ("/a", 2, 0));
+  CHECK (!plugin_valid_object_name ("a//b", 4, 0));
+  CHECK (!plugin_valid_object_name ("a/", 2, 0));
+  CHECK (!plugin_valid_object_name ("a/../b", 6, 0));
+  CHECK (!plugin_valid_object_name ("./b", 3, 0));
+  CHECK (!plugin_valid_object_name ("a/..", 4, 0));
+  CHECK (!plugin_valid_object_name ("a\nb", 3, 0));
   memset (big, 'x', sizeof big);
-  CHECK (s3_valid_name (big, VIRTVAULT_PLUGIN_NAME_MAX));
-  CHECK (!s3_valid_name (big, VIRTVAULT_PLUGIN_NAME_MAX + 1));
+  CHECK (plugin_valid_object_name (big, VIRTVAULT_PLUGIN_NAME_MAX, 0));
+  CHECK (!plugin_valid_object_name (big, VIRTVAULT_PLUGIN_NAME_MAX + 1, 0));
 }
 
 struct seen {
@@ -248,7 +248,7 @@ test_credentials (void)
 {
   char dir[] = "/tmp/test-s3-logic.XXXXXX", path[128], link[128];
   char *id, *secret;
-  struct s3_err e;
+  struct plugin_err e;
   FILE *f;
 
   CHECK (mkdtemp (dir) != NULL);
@@ -266,25 +266,25 @@ test_credentials (void)
     CHECK (s3_read_credentials (path, "default", &id, &secret, &e) == 0);
     CHECK (strcmp (id, "AK") == 0 && strcmp (secret, "SK") == 0);
     free (id);
-    s3_free_secret (secret);
+    plugin_free_secret (secret);
     CHECK (s3_read_credentials (path, "other", &id, &secret, &e) == 0);
     CHECK (strcmp (id, "O") == 0 && strcmp (secret, "osecret") == 0);
     free (id);
-    s3_free_secret (secret);
+    plugin_free_secret (secret);
     CHECK (s3_read_credentials (path, "none", &id, &secret, &e) == -1);
-    CHECK (e.errnum == EINVAL && strstr (e.msg, "osecret") == NULL);
+    CHECK (e.code == EINVAL && strstr (e.msg, "osecret") == NULL);
   }
   else {
     CHECK (s3_read_credentials (path, "default", &id, &secret, &e) == -1);
-    CHECK (e.errnum == EACCES && strstr (e.msg, "owned by root"));
+    CHECK (e.code == EACCES && strstr (e.msg, "owned by root"));
   }
   CHECK (chmod (path, 0640) == 0);
   CHECK (s3_read_credentials (path, "default", &id, &secret, &e) == -1);
-  CHECK (e.errnum == EACCES && strstr (e.msg, "SK") == NULL);
+  CHECK (e.code == EACCES && strstr (e.msg, "SK") == NULL);
   CHECK (chmod (path, 0600) == 0);
   CHECK (symlink (path, link) == 0);
   CHECK (s3_read_credentials (link, "default", &id, &secret, &e) == -1);
-  CHECK (e.errnum == EACCES && strstr (e.msg, "symbolic link"));
+  CHECK (e.code == EACCES && strstr (e.msg, "symbolic link"));
   CHECK (s3_read_credentials (dir, "default", &id, &secret, &e) == -1);
   unlink (link);
   unlink (path);

@@ -21,28 +21,7 @@
 
 #include <virtvault-plugin.h>
 
-static int failures;
-static char last_error[2048];
-static int last_errno;
-
-void
-virtvault_error (const char *fmt, ...)
-{
-  va_list ap;
-
-  last_errno = errno;
-  va_start (ap, fmt);
-  vsnprintf (last_error, sizeof last_error, fmt, ap);
-  va_end (ap);
-}
-
-#define CHECK(cond) do {                                                \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "FAIL line %d: %s\n  last error (errno %d): %s\n", \
-               __LINE__, #cond, last_errno, last_error);                \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
+#include "plugin-check.h"
 
 static int
 count_cb (void *opaque, const char *name, uint64_t size)
@@ -69,8 +48,11 @@ main (void)
   char url[4096], p_id[4200], p_kh[4200];
   const struct virtvault_plugin *(*init) (void);
   const struct virtvault_plugin *p;
-  struct virtvault_host host = { sizeof host, 2, "test-sftp-plugin", NULL,
-                                 virtvault_error, no_cancel };
+  struct virtvault_host host = {
+    ._struct_size = sizeof host, .api_version = 2,
+    .host_version = "test-sftp-plugin", .error = virtvault_error,
+    .cancelled = no_cancel,
+  };
   struct virtvault_caps caps = { ._struct_size = sizeof caps };
   static char data[300000], back[300000];
   void *lib, *h, *s, *s2, *rd;

@@ -8,17 +8,19 @@
 # is refused; the server stopped in the middle of an upload fails the
 # backup cleanly, and once it is back the next backup succeeds and no
 # object or unfinished multipart upload of the failed one remains; a
-# fresh daemon imports the backups; a full user quota fails a backup as
-# "no space" (QuotaExceeded).
+# fresh daemon imports the backups; over HTTPS (the server's self-signed
+# certificate) a backup and restore work with ca_file=, and without it
+# the target is refused with the certificate error; a full user quota
+# fails a backup as "no space" (QuotaExceeded).
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
-requires_cmd ceph-mon ceph-osd radosgw radosgw-admin monmaptool uuidgen ss
+requires_cmd ceph-mon ceph-osd radosgw radosgw-admin monmaptool uuidgen ss openssl
 export VIRTVAULT_PLUGIN_PATH=${VIRTVAULT_PLUGIN_PATH:+$VIRTVAULT_PLUGIN_PATH:}$abs_top_builddir/plugins/s3/.libs
 
 # ---- the server ----
 srv=$VV_TMP/s3srv
 cleanup_fn "'$abs_top_srcdir/tests/s3-server.sh' stop '$srv'"
-env_out=$("$abs_top_srcdir/tests/s3-server.sh" start "$srv") || fail "cannot start the S3 server: $env_out"
+env_out=$(S3_SERVER_TLS=1 "$abs_top_srcdir/tests/s3-server.sh" start "$srv") || fail "cannot start the S3 server: $env_out"
 eval "$env_out"
 bucket=vvtest
 # s3 METHOD PATH [curl args] : a signed request; body in $VV_TMP/s3body;
@@ -170,6 +172,26 @@ vv target add s3 --url "$url" "${params[@]}" >/dev/null || fail "target add s3 (
 out=$(vv target import s3) || fail "target import: $out"
 after=$(vv list --json | jq -c '[.[] | select(.status == "completed") | .id] | sort')
 assert_eq "$after" "$before" "backups imported into a new catalog"
+
+# ---- HTTPS: the server's certificate is self-signed ----
+tls=(--param "endpoint=$S3_TLS_ENDPOINT" --param "credentials_file=$cred"
+     --param part_size_mib=5 --param retries=2)
+vv target add s3tls --url "s3://$bucket/tls" "${tls[@]}" --param "ca_file=$S3_CA_FILE" >/dev/null ||
+    fail "target add over HTTPS with ca_file"
+b=$(vv backup "$dom" --target s3tls --wait --json) || fail "backup over HTTPS: $b"
+assert_eq "$(jq -r .status <<<"$b")" completed "backup over HTTPS"
+k=$(keys tls/) || exit 1
+assert_contains "$k" "$(jq -r .id <<<"$b")" "objects stored over HTTPS"
+rm -rf "$VV_TMP/r"
+vv restore "$(jq -r .id <<<"$b")" --to "$VV_TMP/r" --format raw >/dev/null || fail "restore over HTTPS"
+"$QEMU_IMG" compare -q -f raw -F raw "$VV_TMP/r/vda.raw" "$ref" || fail "restore over HTTPS differs"
+# Without ca_file the system CA store is used, which does not know it.
+out=$(vv target add s3tls-noca --url "s3://$bucket/tls" "${tls[@]}" 2>&1) &&
+    fail "target add over HTTPS without ca_file passed: $out"
+echo "HTTPS without ca_file: $out"
+assert_contains "$out" "not adding target 's3tls-noca'" "HTTPS without ca_file names the target"
+assert_contains "$out" "SSL certificate problem: self-signed certificate" "HTTPS without ca_file"
+assert_contains "$out" "ca_file=PATH" "HTTPS without ca_file says what to do"
 
 # ---- out of space: a user quota ----
 radosgw-admin -c "$srv/ceph.conf" -n client.rgw quota set --quota-scope=user \

@@ -76,7 +76,7 @@ now_ms (void)
 int64_t
 nfs_io (struct nfs_context *nfs, struct nfsfh *fh, bool write, void *buf,
         uint64_t count, uint64_t offset, size_t chunk, int stall_ms,
-        int (*cancelled) (void), bool *broken)
+        const struct plugin_job *job, bool *broken)
 {
   struct io_req req[NFS_IO_INFLIGHT];
   uint64_t next = 0;            /* next byte to request */
@@ -86,6 +86,9 @@ nfs_io (struct nfs_context *nfs, struct nfsfh *fh, bool write, void *buf,
   int64_t last_progress = now_ms ();
 
   *broken = false;
+  /* Nothing is sent for a cancelled job (the context stays usable). */
+  if (plugin_job_cancelled (job))
+    return -ECANCELED;
   if (chunk == 0)
     chunk = 65536;
   memset (req, 0, sizeof req);
@@ -157,7 +160,7 @@ nfs_io (struct nfs_context *nfs, struct nfsfh *fh, bool write, void *buf,
       *broken = true;
       break;
     }
-    if (cancelled && cancelled () && inflight > 0) {
+    if (inflight > 0 && plugin_job_cancelled (job)) {
       err = -ECANCELED;
       *broken = true;
       break;

@@ -18,6 +18,10 @@
  * the way are looked up with lstat), and a read never returns more than
  * the size the open file had.
  *
+ * Cancellation: a put stream and a read handle keep the job of the
+ * thread that opened them (the host may read from threads of no job);
+ * the WRITE/READ pipeline and the back-off ask about that job.
+ *
  * Threading: a libnfs context is not thread-safe.  Each handle has one
  * context, connected on first use, and a mutex around every use of it.
  * Every RPC has a timeout (timeout=, default 30 s), so a dead server
@@ -48,6 +52,9 @@
 
 #include "nfs-io.h"
 #include "nfs-url.h"
+#include "plugin-err.h"
+#include "plugin-job.h"
+#include "plugin-name.h"
 
 #define NFS_CONFIG_HELP                                                 \
   "version=3|4        NFS version (default 3; also ?version= in the URL)\n" \
@@ -89,6 +96,7 @@ struct nfs_put {
   uint64_t written;
   uint64_t expected;                /* or VIRTVAULT_SIZE_UNKNOWN */
   bool failed;
+  struct plugin_job job;            /* of put_begin's thread */
 };
 
 struct nfs_reader {
@@ -99,30 +107,15 @@ struct nfs_reader {
   uint64_t gen;
   uint64_t size;
   uint64_t ino;
+  /* The job of read_open's thread: the host may pread from threads of
+   * its own, which belong to no job.
+   */
+  struct plugin_job job;
 };
 
 /* ---- errors ---- */
 
-static void
-report (int errnum, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
-
-static void
-report (int errnum, const char *fmt, ...)
-{
-  char msg[1024];
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (msg, sizeof msg, fmt, ap);
-  va_end (ap);
-  errno = errnum;
-  if (host && host->error)
-    host->error ("%s", msg);
-  else
-    virtvault_error ("%s", msg);
-  errno = errnum;
-}
+#define report plugin_error
 
 /* libnfs returns -errno; a timeout or a lost connection comes back as
  * EIO or EFAULT with a message naming it.  Classify for the host.
@@ -145,11 +138,11 @@ classify (struct nfs_target *h, int r)
   return e;
 }
 
+/* A lost connection often shows as a plain EIO from libnfs. */
 static bool
 transient (int e)
 {
-  return e == ETIMEDOUT || e == ECONNRESET || e == ECONNREFUSED ||
-    e == EAGAIN || e == EHOSTUNREACH || e == EIO;
+  return plugin_err_transient (e) || e == EIO;
 }
 
 static const char *
@@ -264,25 +257,15 @@ ensure_connected (struct nfs_target *h)
   return 0;
 }
 
+/* Sleep before retry number try (1, 2 ...) of a request for job.  -1 if
+ * the job was cancelled.
+ */
 static int
-cancelled (void)
+backoff (const struct plugin_job *job, int try)
 {
-  return host && host->_struct_size >=
-    offsetof (struct virtvault_host, cancelled) + sizeof host->cancelled &&
-    host->cancelled && host->cancelled ();
-}
+  struct plugin_err ignored;
 
-/* Sleep before retry number try (1, 2 ...).  -1 if the job was cancelled. */
-static int
-backoff (int try)
-{
-  long ms = (long) BACKOFF_MS << (try - 1);
-  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-  if (cancelled ())
-    return -1;
-  nanosleep (&ts, NULL);
-  return cancelled () ? -1 : 0;
+  return plugin_backoff (job, try, BACKOFF_MS, &ignored);
 }
 
 /* ---- names ---- */
@@ -290,22 +273,7 @@ backoff (int try)
 static bool
 valid_name (const char *name)
 {
-  const char *c = name;
-  size_t len = strlen (name);
-
-  if (len == 0 || len > VIRTVAULT_PLUGIN_NAME_MAX || name[0] == '/')
-    return false;
-  while (*c) {
-    const char *slash = strchr (c, '/');
-    size_t n = slash ? (size_t) (slash - c) : strlen (c);
-    if (n == 0 || n > NAME_COMPONENT_MAX ||
-        (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-      return false;
-    c += n;
-    if (*c == '/')
-      c++;
-  }
-  return true;
+  return plugin_valid_object_name (name, strlen (name), NAME_COMPONENT_MAX);
 }
 
 static bool
@@ -397,10 +365,12 @@ static int
 path_call_retry (struct nfs_target *h, const char *path,
                  struct nfs_stat_64 *st, const char *verb, const char *what)
 {
+  struct plugin_job job;
   int try, r, e = EIO;
 
+  plugin_job_capture (&job, host);
   for (try = 0; try < TRIES; try++) {
-    if (try && backoff (try) == -1) {
+    if (try && backoff (&job, try) == -1) {
       report (ECANCELED, "%s: %s %s: cancelled", h->url, verb, what);
       return -1;
     }
@@ -527,6 +497,7 @@ nfs_plugin_put_begin2 (void *handle, const char *name, uint64_t size,
   }
   s->h = h;
   s->expected = size;
+  plugin_job_capture (&s->job, host);
 
   pthread_mutex_lock (&h->lock);
   if (ensure_connected (h) == -1 || make_parents (h, s->path, name) == -1)
@@ -595,7 +566,7 @@ nfs_plugin_put_write (void *stream, const void *buf, size_t count)
       goto fail;
     }
     r = nfs_io (h->nfs, s->fh, true, (void *) p, count, s->written,
-                h->wsize, h->u.timeout_ms + 1000, cancelled, &broken);
+                h->wsize, h->u.timeout_ms + 1000, &s->job, &broken);
     if (broken)
       h->nfs = NULL;
     if (r != (int64_t) count) {
@@ -826,9 +797,10 @@ nfs_plugin_read_open (void *handle, const char *name, uint64_t *ret_size,
     return NULL;
   }
   rd->h = h;
+  plugin_job_capture (&rd->job, host);
   pthread_mutex_lock (&h->lock);
   for (try = 0; try < TRIES; try++) {
-    if (try && backoff (try) == -1) {
+    if (try && backoff (&rd->job, try) == -1) {
       e = ECANCELED;
       break;
     }
@@ -905,7 +877,7 @@ nfs_plugin_pread (void *read_handle, void *buf, size_t count,
       }
     }
     r = nfs_io (h->nfs, rd->fh, false, (char *) buf + done, n, offset + done,
-                h->rsize, h->u.timeout_ms + 1000, cancelled, &broken);
+                h->rsize, h->u.timeout_ms + 1000, &rd->job, &broken);
     if (broken) {
       h->nfs = NULL;
       rd->fh = NULL;
@@ -922,6 +894,10 @@ nfs_plugin_pread (void *read_handle, void *buf, size_t count,
       goto fail;
     }
     e = (int) -r;
+    if (e == ECANCELED) {
+      report (e, "%s: reading %s: cancelled", h->url, rd->name);
+      goto fail;
+    }
     if (e == EFAULT || e == EPIPE)
       e = ECONNRESET;
     goto retry;
@@ -931,7 +907,7 @@ nfs_plugin_pread (void *read_handle, void *buf, size_t count,
     disconnect (h);
     rd->fh = NULL;
     pthread_mutex_unlock (&h->lock);
-    if (backoff (try) == -1) {
+    if (backoff (&rd->job, try) == -1) {
       report (ECANCELED, "%s: reading %s: cancelled", h->url, rd->name);
       return -1;
     }
@@ -1014,19 +990,6 @@ may_match (const char *full, size_t len, const char *prefix, size_t plen)
   return strncmp (full, prefix, n) == 0;
 }
 
-static bool
-valid_component (const char *s)
-{
-  size_t n = strnlen (s, NAME_COMPONENT_MAX + 1);
-  if (n == 0 || n > NAME_COMPONENT_MAX || strcmp (s, ".") == 0 ||
-      strcmp (s, "..") == 0 || strchr (s, '/'))
-    return false;
-  for (; *s; s++)
-    if ((unsigned char) *s < 0x20 || *s == 0x7f)
-      return false;
-  return true;
-}
-
 /* Lock held.  rel is "" or "a/b/" (a directory below the root). */
 static int
 list_dir (struct list_state *ls, const char *rel, int depth)
@@ -1072,7 +1035,7 @@ list_dir (struct list_state *ls, const char *rel, int depth)
               LIST_MAX_ENTRIES, path);
       goto out;
     }
-    if (!valid_component (ent->name))
+    if (!plugin_valid_entry_name (ent->name))
       continue;                 /* a name no put made: not an object */
     n = snprintf (full, sizeof full, "%s%s", rel, ent->name);
     if (n < 0 || (size_t) n > VIRTVAULT_PLUGIN_NAME_MAX)
@@ -1128,8 +1091,10 @@ list_objects (struct nfs_target *h, const char *prefix, bool temps,
   struct list_state ls = { h, prefix, strlen (prefix), temps, cb, opaque, 0 };
   char start[VIRTVAULT_PLUGIN_NAME_MAX + 2];
   const char *slash;
+  struct plugin_job job;
   int try, r = -1;
 
+  plugin_job_capture (&job, host);
   if (ls.plen > VIRTVAULT_PLUGIN_NAME_MAX || prefix[0] == '/') {
     report (EINVAL, "%s: invalid prefix '%.100s'", h->url, prefix);
     return -1;
@@ -1138,13 +1103,15 @@ list_objects (struct nfs_target *h, const char *prefix, bool temps,
   slash = strrchr (prefix, '/');
   snprintf (start, sizeof start, "%.*s", slash ? (int) (slash - prefix + 1) : 0,
             prefix);
-  if (start[0] && !valid_name (start)) {
+  /* start ends in '/': its directories must be valid names */
+  if (start[0] && !plugin_valid_object_name (start, strlen (start) - 1,
+                                             NAME_COMPONENT_MAX)) {
     report (EINVAL, "%s: invalid prefix '%.100s'", h->url, prefix);
     return -1;
   }
   pthread_mutex_lock (&h->lock);
   for (try = 0; try < TRIES; try++) {
-    if (try && backoff (try) == -1) {
+    if (try && backoff (&job, try) == -1) {
       report (ECANCELED, "%s: listing: cancelled", h->url);
       break;
     }

@@ -10,6 +10,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,8 @@ curl_errno (CURLcode rc)
   case CURLE_PARTIAL_FILE:
     return ECONNRESET;
   case CURLE_OUT_OF_MEMORY: return ENOMEM;
+  case CURLE_PEER_FAILED_VERIFICATION: return EACCES;
+  case CURLE_SSL_CACERT_BADFILE: return EINVAL;
   default: return EIO;
   }
 }
@@ -195,6 +198,20 @@ transient_curl (CURLcode rc)
   }
 }
 
+static const char *
+tls_hint (const struct s3_conn *c, CURLcode rc)
+{
+  if (rc == CURLE_PEER_FAILED_VERIFICATION)
+    return c->ca_file
+      ? " (the server's certificate is not signed by a CA in ca_file=, or "
+      "is not for this host name)"
+      : " (the server's certificate is not signed by a CA of the system "
+      "store, or is not for this host name; give its CA with ca_file=PATH)";
+  if (rc == CURLE_SSL_CACERT_BADFILE)
+    return " (check the ca_file= parameter: a PEM file of CA certificates)";
+  return "";
+}
+
 void
 s3_req_free (struct s3_req *req)
 {
@@ -209,16 +226,64 @@ show_key (const struct s3_req *req)
   return req->key ? req->key : "";
 }
 
-/* One attempt.  Returns the curl code; req->status set on CURLE_OK. */
+void
+s3_conn_init (struct s3_conn *c)
+{
+  pthread_mutex_init (&c->pool_lock, NULL);
+  c->pooled = 0;
+}
+
+void
+s3_conn_free_pool (struct s3_conn *c)
+{
+  while (c->pooled > 0)
+    curl_easy_cleanup (c->pool[--c->pooled]);
+  pthread_mutex_destroy (&c->pool_lock);
+}
+
+/* An easy handle for one request: an idle one (its options reset, its
+ * connections kept), else a new one.
+ */
+static CURL *
+take_handle (struct s3_conn *c)
+{
+  CURL *curl = NULL;
+
+  pthread_mutex_lock (&c->pool_lock);
+  if (c->pooled > 0)
+    curl = c->pool[--c->pooled];
+  pthread_mutex_unlock (&c->pool_lock);
+  if (curl == NULL)
+    return curl_easy_init ();
+  curl_easy_reset (curl);
+  return curl;
+}
+
+static void
+give_back (struct s3_conn *c, CURL *curl)
+{
+  pthread_mutex_lock (&c->pool_lock);
+  if (c->pooled < S3_POOL_MAX) {
+    c->pool[c->pooled++] = curl;
+    curl = NULL;
+  }
+  pthread_mutex_unlock (&c->pool_lock);
+  if (curl)
+    curl_easy_cleanup (curl);
+}
+
+/* One attempt.  Returns the curl code; req->status set on CURLE_OK, and
+ * curl's own account of a failure in why (CURL_ERROR_SIZE bytes).
+ */
 static CURLcode
 attempt (struct s3_conn *c, struct s3_req *req, const char *url,
-         bool *overflow)
+         bool *overflow, char *why)
 {
   struct xfer x = { .req = req, .up = req->body, .up_left = req->body_len };
   struct curl_slist *h = NULL, *t;
   char md5[32], line[96];
   CURLcode rc;
-  CURL *curl = curl_easy_init ();
+  CURL *curl = take_handle (c);
 
   if (curl == NULL)
     return CURLE_OUT_OF_MEMORY;
@@ -247,10 +312,12 @@ attempt (struct s3_conn *c, struct s3_req *req, const char *url,
    * empty expect header that it does not send (403 SignatureDoesNotMatch).
    */
   if (h == NULL) {
-    curl_easy_cleanup (curl);
+    give_back (c, curl);
     return CURLE_OUT_OF_MEMORY;
   }
 
+  why[0] = '\0';
+  curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, why);
   curl_easy_setopt (curl, CURLOPT_URL, url);
   curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
@@ -288,8 +355,13 @@ attempt (struct s3_conn *c, struct s3_req *req, const char *url,
   rc = curl_easy_perform (curl);
   if (rc == CURLE_OK)
     curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &req->status);
+  /* The pooled handle must not keep pointing at this stack buffer. */
+  curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, NULL);
   *overflow = x.overflow;
-  curl_easy_cleanup (curl);
+  /* A transfer cut short (overflow, callback error) leaves its connection
+   * in an unknown state: curl closes it, the handle stays usable.
+   */
+  give_back (c, curl);
   curl_slist_free_all (h);
   if (rc == CURLE_OK && (req->status < 200 || req->status >= 300) &&
       req->resp_len > 0)
@@ -299,39 +371,51 @@ attempt (struct s3_conn *c, struct s3_req *req, const char *url,
 }
 
 long
-s3_http (struct s3_conn *c, struct s3_req *req, struct s3_err *err)
+s3_http (struct s3_conn *c, struct s3_req *req, struct plugin_err *err)
 {
   char *url = malloc (URL_MAX);
   unsigned i;
   CURLcode rc = CURLE_OK;
+  char why[CURL_ERROR_SIZE];
+  struct plugin_job here;
+  const struct plugin_job *job = req->cancellable ? req->job : NULL;
 
   if (url == NULL) {
-    s3_err_set (err, ENOMEM, "S3 %s %s: out of memory", req->method, c->url);
+    plugin_err_set (err, ENOMEM, "S3 %s %s: out of memory", req->method,
+                    c->url);
     return -1;
   }
   if (build_url (c, req, url, URL_MAX) == -1) {
-    s3_err_set (err, EINVAL, "S3 object name %.100s... is too long",
-                show_key (req));
+    plugin_err_set (err, EINVAL, "S3 object name %.100s... is too long",
+                    show_key (req));
     free (url);
     return -1;
+  }
+  if (req->cancellable && req->job == NULL) {
+    plugin_job_capture (&here, c->host);
+    job = &here;
   }
   for (i = 1; i <= c->tries; i++) {
     bool overflow = false;
 
-    if (i > 1) {
-      if (req->main_thread && c->cancelled && c->cancelled ()) {
-        s3_err_set (err, ECANCELED, "S3 %s s3://%s/%s: cancelled",
-                    req->method, c->bucket, show_key (req));
-        free (url);
-        return -1;
-      }
-      s3_backoff_sleep (i - 1, c->backoff_ms);
+    /* A request with a job of its own (an upload's, a read handle's) does
+     * not start once the job is cancelled.  One of the calling thread's
+     * job gets its first try: it may be the cleanup of a cancelled job
+     * (remove, remove_partial).  Neither tries again.  (job NULL: never
+     * cancelled.)
+     */
+    if ((i > 1 && plugin_backoff (job, i - 1, c->backoff_ms, err) == -1) ||
+        ((i > 1 || req->job) && plugin_job_cancelled (job))) {
+      plugin_err_set (err, ECANCELED, "S3 %s s3://%s/%s: cancelled",
+                      req->method, c->bucket, show_key (req));
+      free (url);
+      return -1;
     }
-    rc = attempt (c, req, url, &overflow);
+    rc = attempt (c, req, url, &overflow, why);
     if (overflow) {
-      s3_err_set (err, EIO, "S3 %s s3://%s/%s: the server sent more than "
-                  "was asked for (HTTP %ld)", req->method, c->bucket,
-                  show_key (req), req->status);
+      plugin_err_set (err, EIO, "S3 %s s3://%s/%s: the server sent more than "
+                      "was asked for (HTTP %ld)", req->method, c->bucket,
+                      show_key (req), req->status);
       free (url);
       return -1;
     }
@@ -344,17 +428,17 @@ s3_http (struct s3_conn *c, struct s3_req *req, struct s3_err *err)
     if (!transient_curl (rc))
       break;
   }
-  s3_err_set (err, curl_errno (rc), "S3 %s s3://%s/%s at %s failed%s: %s",
-              req->method, c->bucket, show_key (req), c->base,
-              transient_curl (rc) ? " after retries" : "",
-              curl_easy_strerror (rc));
+  plugin_err_set (err, curl_errno (rc), "S3 %s s3://%s/%s at %s failed%s: "
+                  "%s%s", req->method, c->bucket, show_key (req), c->base,
+                  transient_curl (rc) ? " after retries" : "",
+                  why[0] ? why : curl_easy_strerror (rc), tls_hint (c, rc));
   free (url);
   return -1;
 }
 
 void
 s3_http_status_error (struct s3_conn *c, const struct s3_req *req,
-                      const char *what, struct s3_err *err)
+                      const char *what, struct plugin_err *err)
 {
   const char *code = req->code;
   long st = req->status;
@@ -386,6 +470,6 @@ s3_http_status_error (struct s3_conn *c, const struct s3_req *req,
     e = EEXIST;
   else if (transient_status (st, code))
     e = EAGAIN;
-  s3_err_set (err, e, "%s s3://%s/%s: HTTP %ld%s%s%s", what, c->bucket,
-              show_key (req), st, *code ? " " : "", code, hint);
+  plugin_err_set (err, e, "%s s3://%s/%s: HTTP %ld%s%s%s", what, c->bucket,
+                  show_key (req), st, *code ? " " : "", code, hint);
 }

@@ -7,11 +7,19 @@
 #ifndef VV_S3_HTTP_H
 #define VV_S3_HTTP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include <virtvault-plugin.h>
+
 #include "s3-util.h"
+
+/* Idle connections kept per target handle: as many as can be busy at
+ * once (parts_in_flight and max_parallel_reads at their maximum).
+ */
+#define S3_POOL_MAX 48
 
 struct s3_conn {
   char *url;                    /* s3://bucket/prefix as given, for messages */
@@ -26,8 +34,21 @@ struct s3_conn {
   char *ca_file;
   unsigned tries;               /* attempts per request (>= 1) */
   unsigned backoff_ms;
-  int (*cancelled) (void);      /* host service or NULL */
+  const struct virtvault_host *host;    /* for cancellation, or NULL */
+
+  /* Idle curl easy handles with their open connections: a request takes
+   * one and gives it back, so the next request reuses the connection
+   * (and the TLS session) instead of connecting again.  A handle serves
+   * one request at a time; the lock guards only the list.
+   */
+  pthread_mutex_t pool_lock;
+  void *pool[S3_POOL_MAX];
+  unsigned pooled;
 };
+
+/* Set up and free c's handle pool (s3_conn_init before any request). */
+void s3_conn_init (struct s3_conn *c);
+void s3_conn_free_pool (struct s3_conn *c);
 
 /* Largest error or listing body kept. */
 #define S3_BODY_MAX (2 * 1024 * 1024)
@@ -41,7 +62,14 @@ struct s3_req {
   const void *body;             /* request body (PUT, POST) */
   size_t body_len;
   bool md5;                     /* send Content-MD5 of the body */
-  bool main_thread;             /* may ask the host whether it is cancelled */
+  /* A request of a job gives up (ECANCELED) once the job is cancelled:
+   * that of job when set (an upload's or a read handle's, asked from any
+   * thread; checked before the first try too), else that of the calling
+   * thread (checked before retries only).  The abort of an upload is not
+   * cancellable.
+   */
+  bool cancellable;
+  const struct plugin_job *job;
 
   /* Response: a 2xx body goes to out (at most out_max bytes: more is an
    * error) when out is set, else to resp (bounded by S3_BODY_MAX).
@@ -59,18 +87,19 @@ struct s3_req {
 };
 
 /* Perform req, retrying transient failures (connection errors, 5xx, 429,
- * RequestTimeout, BadDigest).  Returns the final HTTP status (any), or -1
- * with err set (transport failure after all tries, cancellation, memory).
+ * RequestTimeout, BadDigest) with back-off.  Returns the final HTTP status
+ * (any), or -1 with err set (transport failure after all tries,
+ * cancellation, memory).  Safe to call from several threads at once.
  * Free req->resp with s3_req_free.
  */
-long s3_http (struct s3_conn *c, struct s3_req *req, struct s3_err *err);
+long s3_http (struct s3_conn *c, struct s3_req *req, struct plugin_err *err);
 void s3_req_free (struct s3_req *req);
 
 /* Record in err the failure of a finished req with a non-2xx status:
  * "what s3://bucket/key: HTTP 403 AccessDenied ..." with its errno class.
  */
 void s3_http_status_error (struct s3_conn *c, const struct s3_req *req,
-                           const char *what, struct s3_err *err);
+                           const char *what, struct plugin_err *err);
 
 /* Content-MD5 value (base64) of buf. */
 void s3_md5_base64 (const void *buf, size_t len, char out[32]);

@@ -39,11 +39,15 @@ struct slot {
   char *buf;
   size_t len;
   int result;
-  struct s3_err err;
+  struct plugin_err err;
 };
 
 struct s3_put {
   struct s3_conn *c;
+  /* The job of the put_begin thread: part threads give up once it is
+   * cancelled (the host's cancelled () answers 0 on them).
+   */
+  struct plugin_job job;
   char *key;
   uint64_t size;                /* expected, or VIRTVAULT_SIZE_UNKNOWN */
   uint64_t part_size;
@@ -59,7 +63,7 @@ struct s3_put {
   struct slot *slots;
   unsigned next_slot;           /* round robin: the oldest busy slot */
   bool failed;
-  struct s3_err err;            /* the first failure */
+  struct plugin_err err;            /* the first failure */
 };
 
 static void *
@@ -70,13 +74,14 @@ part_thread (void *opaque)
   size_t qlen = strlen (p->upload_q) + 32;
   char *q = malloc (qlen);
   struct s3_req r = { .method = "PUT", .key = p->key, .body = s->buf,
-                      .body_len = s->len, .md5 = true };
+                      .body_len = s->len, .md5 = true, .cancellable = true,
+                      .job = &p->job };
   long st;
 
   s->result = -1;
   if (q == NULL) {
-    s3_err_set (&s->err, ENOMEM, "uploading part %u of s3://%s/%s: %s",
-                s->part, p->c->bucket, p->key, strerror (ENOMEM));
+    plugin_err_set (&s->err, ENOMEM, "uploading part %u of s3://%s/%s: %s",
+                    s->part, p->c->bucket, p->key, strerror (ENOMEM));
     return NULL;
   }
   /* canonical order: partNumber < uploadId */
@@ -85,8 +90,8 @@ part_thread (void *opaque)
   st = s3_http (p->c, &r, &s->err);
   if (st == 200) {
     if (r.etag[0] == '\0')
-      s3_err_set (&s->err, EIO, "uploading part %u of s3://%s/%s: no ETag "
-                  "in the answer", s->part, p->c->bucket, p->key);
+      plugin_err_set (&s->err, EIO, "uploading part %u of s3://%s/%s: no ETag "
+                      "in the answer", s->part, p->c->bucket, p->key);
     else {
       memcpy (p->etags[s->part - 1], r.etag, sizeof r.etag);
       s->result = 0;
@@ -126,10 +131,10 @@ join_all (struct s3_put *p)
 }
 
 static int
-initiate (struct s3_put *p, struct s3_err *e)
+initiate (struct s3_put *p, struct plugin_err *e)
 {
   struct s3_req r = { .method = "POST", .key = p->key, .query = "uploads=",
-                      .main_thread = true };
+                      .cancellable = true, .job = &p->job };
   char id[1024];
   long st = s3_http (p->c, &r, e);
   size_t ilen;
@@ -143,8 +148,8 @@ initiate (struct s3_put *p, struct s3_err *e)
   }
   if (s3_xml_find_text (r.resp, r.resp_len, "UploadId", id, sizeof id) == -1
       || id[0] == '\0' || strlen (id) >= sizeof id - 1) {
-    s3_err_set (e, EIO, "starting the upload of s3://%s/%s: no UploadId in "
-                "the answer", p->c->bucket, p->key);
+    plugin_err_set (e, EIO, "starting the upload of s3://%s/%s: no UploadId "
+                    "in the answer", p->c->bucket, p->key);
     s3_req_free (&r);
     return -1;
   }
@@ -153,7 +158,7 @@ initiate (struct s3_put *p, struct s3_err *e)
   p->upload_id = strdup (id);
   p->upload_q = malloc (ilen);
   if (p->upload_id == NULL || p->upload_q == NULL) {
-    s3_err_set (e, ENOMEM, "%s", strerror (ENOMEM));
+    plugin_err_set (e, ENOMEM, "%s", strerror (ENOMEM));
     return -1;
   }
   strcpy (p->upload_q, "uploadId=");
@@ -163,17 +168,17 @@ initiate (struct s3_put *p, struct s3_err *e)
 
 /* Hand the filled buffer to a worker as the next part. */
 static int
-send_part (struct s3_put *p, struct s3_err *e)
+send_part (struct s3_put *p, struct plugin_err *e)
 {
   struct slot *s;
   char *spare;
   int rc;
 
   if (p->parts >= S3_MAX_PARTS) {
-    s3_err_set (e, EFBIG, "s3://%s/%s is larger than %u parts of %" PRIu64
-                " MiB (%" PRIu64 " GiB); raise part_size_mib", p->c->bucket,
-                p->key, S3_MAX_PARTS, p->part_size / S3_MIB,
-                p->part_size * S3_MAX_PARTS >> 30);
+    plugin_err_set (e, EFBIG, "s3://%s/%s is larger than %u parts of "
+                    "%" PRIu64 " MiB (%" PRIu64 " GiB); raise part_size_mib",
+                    p->c->bucket, p->key, S3_MAX_PARTS, p->part_size / S3_MIB,
+                    p->part_size * S3_MAX_PARTS >> 30);
     return -1;
   }
   if (p->upload_id == NULL && initiate (p, e) == -1)
@@ -181,7 +186,7 @@ send_part (struct s3_put *p, struct s3_err *e)
   if (p->etags == NULL) {
     p->etags = calloc (S3_MAX_PARTS, sizeof *p->etags);
     if (p->etags == NULL) {
-      s3_err_set (e, ENOMEM, "%s", strerror (ENOMEM));
+      plugin_err_set (e, ENOMEM, "%s", strerror (ENOMEM));
       return -1;
     }
   }
@@ -201,13 +206,13 @@ send_part (struct s3_put *p, struct s3_err *e)
   p->len = 0;
   rc = pthread_create (&s->th, NULL, part_thread, s);
   if (rc != 0) {
-    s3_err_set (e, rc, "uploading s3://%s/%s: cannot start a thread: %s",
-                p->c->bucket, p->key, strerror (rc));
+    plugin_err_set (e, rc, "uploading s3://%s/%s: cannot start a thread: %s",
+                    p->c->bucket, p->key, strerror (rc));
     return -1;
   }
   s->busy = true;
   if (p->buf == NULL && (p->buf = malloc (p->cap)) == NULL) {
-    s3_err_set (e, ENOMEM, "%s", strerror (ENOMEM));
+    plugin_err_set (e, ENOMEM, "%s", strerror (ENOMEM));
     return -1;
   }
   return 0;
@@ -215,21 +220,23 @@ send_part (struct s3_put *p, struct s3_err *e)
 
 struct s3_put *
 s3_put_begin (struct s3_conn *c, const char *key, uint64_t size,
-              uint64_t preferred_part, unsigned in_flight, struct s3_err *e)
+              uint64_t preferred_part, unsigned in_flight,
+              struct plugin_err *e)
 {
   struct s3_put *p;
   uint64_t part = s3_choose_part_size (size, preferred_part);
 
   if (part == 0) {
-    s3_err_set (e, EFBIG, "s3://%s/%s: %" PRIu64 " bytes is more than S3 "
-                "accepts in one object (10000 parts of 5 GiB)", c->bucket,
-                key, size);
+    plugin_err_set (e, EFBIG, "s3://%s/%s: %" PRIu64 " bytes is more than S3 "
+                    "accepts in one object (10000 parts of 5 GiB)", c->bucket,
+                    key, size);
     return NULL;
   }
   p = calloc (1, sizeof *p);
   if (p == NULL)
     goto nomem;
   p->c = c;
+  plugin_job_capture (&p->job, c->host);
   p->size = size;
   p->part_size = part;
   p->in_flight = in_flight;
@@ -244,8 +251,8 @@ s3_put_begin (struct s3_conn *c, const char *key, uint64_t size,
   return p;
 
  nomem:
-  s3_err_set (e, ENOMEM, "uploading s3://%s/%s: %s", c->bucket, key,
-              strerror (ENOMEM));
+  plugin_err_set (e, ENOMEM, "uploading s3://%s/%s: %s", c->bucket, key,
+                  strerror (ENOMEM));
   if (p) {
     free (p->key);
     free (p->slots);
@@ -256,7 +263,7 @@ s3_put_begin (struct s3_conn *c, const char *key, uint64_t size,
 
 int
 s3_put_write (struct s3_put *p, const void *buf, size_t count,
-              struct s3_err *e)
+              struct plugin_err *e)
 {
   const char *b = buf;
 
@@ -265,8 +272,8 @@ s3_put_write (struct s3_put *p, const void *buf, size_t count,
     return -1;
   }
   if (p->size != VIRTVAULT_SIZE_UNKNOWN && count > p->size - p->written) {
-    s3_err_set (e, EINVAL, "uploading s3://%s/%s: more than the %" PRIu64
-                " bytes announced", p->c->bucket, p->key, p->size);
+    plugin_err_set (e, EINVAL, "uploading s3://%s/%s: more than the %" PRIu64
+                    " bytes announced", p->c->bucket, p->key, p->size);
     return -1;
   }
   while (count > 0) {
@@ -313,7 +320,7 @@ abort_upload (struct s3_put *p)
 {
   struct s3_req r = { .method = "DELETE", .key = p->key,
                       .query = p->upload_q };
-  struct s3_err ignored;
+  struct plugin_err ignored;
 
   join_all (p);
   if (p->upload_id == NULL)
@@ -331,11 +338,11 @@ s3_put_abort (struct s3_put *p)
 }
 
 static int
-single_put (struct s3_put *p, struct s3_err *e)
+single_put (struct s3_put *p, struct plugin_err *e)
 {
   struct s3_req r = { .method = "PUT", .key = p->key, .body = p->buf,
                       .body_len = p->len, .md5 = true, .if_none_match = true,
-                      .main_thread = true };
+                      .cancellable = true, .job = &p->job };
   long st = s3_http (p->c, &r, e);
 
   if (st < 0)
@@ -344,18 +351,19 @@ single_put (struct s3_put *p, struct s3_err *e)
   if (st == 200)
     return 0;
   s3_http_status_error (p->c, &r, "uploading", e);
-  if (e->errnum == EEXIST)
-    s3_err_set (e, EEXIST, "uploading s3://%s/%s: the object exists "
-                "already (HTTP 412); nothing was replaced", p->c->bucket,
-                p->key);
+  if (e->code == EEXIST)
+    plugin_err_set (e, EEXIST, "uploading s3://%s/%s: the object exists "
+                    "already (HTTP 412); nothing was replaced", p->c->bucket,
+                    p->key);
   return -1;
 }
 
 static int
-complete (struct s3_put *p, struct s3_err *e)
+complete (struct s3_put *p, struct plugin_err *e)
 {
   struct s3_req r = { .method = "POST", .key = p->key,
-                      .query = p->upload_q, .main_thread = true };
+                      .query = p->upload_q, .cancellable = true,
+                      .job = &p->job };
   char *body = NULL, code[64];
   size_t len = 0;
   FILE *f = open_memstream (&body, &len);
@@ -363,7 +371,7 @@ complete (struct s3_put *p, struct s3_err *e)
   unsigned i;
 
   if (f == NULL) {
-    s3_err_set (e, ENOMEM, "%s", strerror (ENOMEM));
+    plugin_err_set (e, ENOMEM, "%s", strerror (ENOMEM));
     return -1;
   }
   fputs ("<CompleteMultipartUpload>", f);
@@ -382,7 +390,7 @@ complete (struct s3_put *p, struct s3_err *e)
   fputs ("</CompleteMultipartUpload>", f);
   if (fclose (f) != 0) {
     free (body);
-    s3_err_set (e, ENOMEM, "%s", strerror (ENOMEM));
+    plugin_err_set (e, ENOMEM, "%s", strerror (ENOMEM));
     return -1;
   }
   r.body = body;
@@ -395,8 +403,8 @@ complete (struct s3_put *p, struct s3_err *e)
   if (st == 200 && r.resp_len > 0 &&
       s3_xml_find_text (r.resp, r.resp_len, "Code", code, sizeof code) == 0 &&
       strstr (r.resp, "<Error") != NULL) {
-    s3_err_set (e, EIO, "completing the upload of s3://%s/%s: %s",
-                p->c->bucket, p->key, code);
+    plugin_err_set (e, EIO, "completing the upload of s3://%s/%s: %s",
+                    p->c->bucket, p->key, code);
     s3_req_free (&r);
     return -1;
   }
@@ -410,7 +418,7 @@ complete (struct s3_put *p, struct s3_err *e)
 }
 
 int
-s3_put_commit (struct s3_put *p, struct s3_err *e)
+s3_put_commit (struct s3_put *p, struct plugin_err *e)
 {
   int ret = -1;
 
@@ -419,9 +427,9 @@ s3_put_commit (struct s3_put *p, struct s3_err *e)
     goto fail;
   }
   if (p->size != VIRTVAULT_SIZE_UNKNOWN && p->written != p->size) {
-    s3_err_set (e, EINVAL, "uploading s3://%s/%s: %" PRIu64 " bytes written, "
-                "%" PRIu64 " announced", p->c->bucket, p->key, p->written,
-                p->size);
+    plugin_err_set (e, EINVAL, "uploading s3://%s/%s: %" PRIu64 " bytes "
+                    "written, %" PRIu64 " announced", p->c->bucket, p->key,
+                    p->written, p->size);
     goto fail;
   }
   if (p->upload_id == NULL) {
@@ -437,14 +445,15 @@ s3_put_commit (struct s3_put *p, struct s3_err *e)
     goto fail;
   }
   {
-    struct s3_req r = { .method = "HEAD", .key = p->key, .main_thread = true };
+    struct s3_req r = { .method = "HEAD", .key = p->key, .cancellable = true,
+                        .job = &p->job };
     long st = s3_http (p->c, &r, e);
     s3_req_free (&r);
     if (st < 0)
       goto fail;
     if (st == 200) {
-      s3_err_set (e, EEXIST, "uploading s3://%s/%s: the object exists "
-                  "already; nothing was replaced", p->c->bucket, p->key);
+      plugin_err_set (e, EEXIST, "uploading s3://%s/%s: the object exists "
+                      "already; nothing was replaced", p->c->bucket, p->key);
       goto fail;
     }
     if (st != 404) {

@@ -19,11 +19,11 @@ struct s3_put;
  */
 struct s3_put *s3_put_begin (struct s3_conn *c, const char *key,
                              uint64_t size, uint64_t preferred_part,
-                             unsigned in_flight, struct s3_err *e);
+                             unsigned in_flight, struct plugin_err *e);
 int s3_put_write (struct s3_put *p, const void *buf, size_t count,
-                  struct s3_err *e);
+                  struct plugin_err *e);
 /* Both free p whatever the result. */
-int s3_put_commit (struct s3_put *p, struct s3_err *e);
+int s3_put_commit (struct s3_put *p, struct plugin_err *e);
 void s3_put_abort (struct s3_put *p);
 
 #endif

@@ -11,9 +11,11 @@
  * completes the upload; any failure aborts it, so no parts stay behind.
  * Memory of one put: (parts_in_flight + 1) x part size.
  *
- * Threading: a handle is never modified after open; every request uses
- * its own curl easy handle, so handles, streams and read handles may be
- * used from several threads at once.
+ * Threading: a handle is never modified after open; every request takes
+ * a curl easy handle of its own from the handle's pool (s3-http.c) and
+ * gives it back with its connection open for the next request, so
+ * handles, streams and read handles may be used from several threads at
+ * once.
  */
 #include <config.h>
 
@@ -75,18 +77,7 @@ struct s3_target {
   unsigned max_parallel_reads;
 };
 
-static void __attribute__ ((format (printf, 2, 3)))
-fail (int errnum, const char *fmt, ...)
-{
-  struct s3_err e;
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (e.msg, sizeof e.msg, fmt, ap);
-  va_end (ap);
-  e.errnum = errnum;
-  s3_err_report (&e);
-}
+#define fail plugin_error
 
 static void __attribute__ ((format (printf, 1, 2)))
 log_warning (const char *fmt, ...)
@@ -133,16 +124,6 @@ s3_unload (void)
   host = NULL;
 }
 
-static int
-host_cancelled (void)
-{
-  if (host && host->_struct_size >=
-      offsetof (struct virtvault_host, cancelled) + sizeof host->cancelled &&
-      host->cancelled)
-    return host->cancelled ();
-  return 0;
-}
-
 /* ---- open / close ---- */
 
 static void
@@ -157,8 +138,9 @@ free_target (struct s3_target *h)
   free (h->c.region);
   free (h->c.sigv4);
   free (h->c.key_id);
-  s3_free_secret (h->c.secret);
+  plugin_free_secret (h->c.secret);
   free (h->c.ca_file);
+  s3_conn_free_pool (&h->c);
   free (h);
 }
 
@@ -180,17 +162,12 @@ static int
 parse_uint (const char *key, const char *v, unsigned long min,
             unsigned long max, unsigned long *ret)
 {
-  char *end;
-  unsigned long n;
+  struct plugin_err e;
 
-  errno = 0;
-  n = strtoul (v, &end, 10);
-  if (*v < '0' || *v > '9' || *end || errno || n < min || n > max) {
-    fail (EINVAL, "s3 target parameter %s must be a number from %lu to %lu, "
-          "not '%s'", key, min, max, v);
+  if (plugin_param_uint ("s3", key, v, min, max, ret, &e) == -1) {
+    plugin_err_report (&e);
     return -1;
   }
-  *ret = n;
   return 0;
 }
 
@@ -225,7 +202,7 @@ s3_open (const char *url, const char *const *params)
   unsigned long part_mib = DEFAULT_PART_MIB, inflight = DEFAULT_IN_FLIGHT;
   unsigned long reads = 4, tries = 5;
   char *aws_endpoint = NULL;
-  struct s3_err e;
+  struct plugin_err e;
   size_t i, blen;
 
   if (strncmp (url, "s3://", 5) != 0) {
@@ -245,7 +222,8 @@ s3_open (const char *url, const char *const *params)
     const char *p = slash + 1;
     if (p[plen - 1] == '/')
       plen--;
-    if (!s3_valid_name (p, plen) || plen > 512 || strpbrk (p, "?#%")) {
+    if (!plugin_valid_object_name (p, plen, 0) || plen > 512 ||
+        strpbrk (p, "?#%")) {
       fail (EINVAL, "s3 URL %s: the prefix '%s' must be a relative path "
             "without '.', '..' or empty components, '?', '#' or '%%'",
             url, p);
@@ -258,41 +236,42 @@ s3_open (const char *url, const char *const *params)
     fail (ENOMEM, "opening s3 target %s: %s", url, strerror (ENOMEM));
     return NULL;
   }
+  s3_conn_init (&h->c);
   for (i = 0; params[i]; i++) {
     const char *p = params[i], *v;
     unsigned long b;
 
-    if ((v = s3_param_value (p, "endpoint")))
+    if ((v = plugin_param_value (p, "endpoint")))
       endpoint = v;
-    else if ((v = s3_param_value (p, "region")))
+    else if ((v = plugin_param_value (p, "region")))
       region = v;
-    else if ((v = s3_param_value (p, "credentials_file")))
+    else if ((v = plugin_param_value (p, "credentials_file")))
       cred = v;
-    else if ((v = s3_param_value (p, "profile")))
+    else if ((v = plugin_param_value (p, "profile")))
       profile = v;
-    else if ((v = s3_param_value (p, "ca_file"))) {
+    else if ((v = plugin_param_value (p, "ca_file"))) {
       free (h->c.ca_file);
       if ((h->c.ca_file = strdup (v)) == NULL)
         goto nomem;
     }
-    else if ((v = s3_param_value (p, "path_style"))) {
+    else if ((v = plugin_param_value (p, "path_style"))) {
       if (parse_uint ("path_style", v, 0, 1, &b) == -1)
         goto err;
       path_style = b;
     }
-    else if ((v = s3_param_value (p, "part_size_mib"))) {
+    else if ((v = plugin_param_value (p, "part_size_mib"))) {
       if (parse_uint ("part_size_mib", v, 5, 5120, &part_mib) == -1)
         goto err;
     }
-    else if ((v = s3_param_value (p, "parts_in_flight"))) {
+    else if ((v = plugin_param_value (p, "parts_in_flight"))) {
       if (parse_uint ("parts_in_flight", v, 1, MAX_IN_FLIGHT, &inflight) == -1)
         goto err;
     }
-    else if ((v = s3_param_value (p, "max_parallel_reads"))) {
+    else if ((v = plugin_param_value (p, "max_parallel_reads"))) {
       if (parse_uint ("max_parallel_reads", v, 1, 32, &reads) == -1)
         goto err;
     }
-    else if ((v = s3_param_value (p, "retries"))) {
+    else if ((v = plugin_param_value (p, "retries"))) {
       if (parse_uint ("retries", v, 1, 20, &tries) == -1)
         goto err;
     }
@@ -341,14 +320,14 @@ s3_open (const char *url, const char *const *params)
   }
   if (s3_read_credentials (cred, profile, &h->c.key_id, &h->c.secret,
                            &e) == -1) {
-    s3_err_report (&e);
+    plugin_err_report (&e);
     goto err;
   }
 
   h->c.path_style = path_style;
   h->c.tries = tries;
   h->c.backoff_ms = 250;
-  h->c.cancelled = host_cancelled;
+  h->c.host = host;
   h->part_size = part_mib * S3_MIB;
   h->parts_in_flight = inflight;
   h->max_parallel_reads = reads;
@@ -393,7 +372,7 @@ full_key (struct s3_target *h, const char *name)
   char *k;
   size_t nlen = strlen (name);
 
-  if (!s3_valid_name (name, nlen)) {
+  if (!plugin_valid_object_name (name, nlen, 0)) {
     fail (EINVAL, "'%.100s' is not a valid object name", name);
     return NULL;
   }
@@ -413,9 +392,9 @@ full_key (struct s3_target *h, const char *name)
 
 static int
 head_key (struct s3_target *h, const char *key, uint64_t *size,
-          struct s3_err *e)
+          struct plugin_err *e)
 {
-  struct s3_req r = { .method = "HEAD", .key = key, .main_thread = true };
+  struct s3_req r = { .method = "HEAD", .key = key, .cancellable = true };
   long st = s3_http (&h->c, &r, e);
 
   if (st < 0)
@@ -428,8 +407,8 @@ head_key (struct s3_target *h, const char *key, uint64_t *size,
     return 0;
   if (st == 200) {
     if (!r.have_length) {
-      s3_err_set (e, EIO, "HEAD s3://%s/%s: no Content-Length in the answer",
-                  h->c.bucket, key);
+      plugin_err_set (e, EIO, "HEAD s3://%s/%s: no Content-Length in the "
+                      "answer", h->c.bucket, key);
       return -1;
     }
     *size = r.content_length;
@@ -444,26 +423,29 @@ s3_stat (void *handle, const char *name, uint64_t *ret_size)
 {
   struct s3_target *h = handle;
   char *key = full_key (h, name);
-  struct s3_err e;
+  struct plugin_err e;
   int r;
 
   if (key == NULL)
     return -1;
   r = head_key (h, key, ret_size, &e);
   if (r == -1)
-    s3_err_report (&e);
+    plugin_err_report (&e);
   free (key);
   return r;
 }
 
-/* Ranged GET of key into buf.  Returns bytes read, -1 with e set. */
+/* Ranged GET of key into buf for job (NULL: the calling thread's).
+ * Returns bytes read, -1 with e set.
+ */
 static int64_t
-get_range (struct s3_target *h, const char *key, void *buf, size_t count,
-           uint64_t offset, struct s3_err *e)
+get_range (struct s3_target *h, const struct plugin_job *job, const char *key,
+           void *buf, size_t count, uint64_t offset, struct plugin_err *e)
 {
   char range[64];
   struct s3_req r = { .method = "GET", .key = key, .range = range,
-                      .out = buf, .out_max = count, .main_thread = true };
+                      .out = buf, .out_max = count, .cancellable = true,
+                      .job = job };
   long st;
 
   if (count == 0)
@@ -492,24 +474,24 @@ s3_get (void *handle, const char *name, void *buf, size_t count,
 {
   struct s3_target *h = handle;
   char *key = full_key (h, name);
-  struct s3_err e;
+  struct plugin_err e;
   int64_t n;
 
   if (key == NULL)
     return -1;
-  n = get_range (h, key, buf, count, offset, &e);
+  n = get_range (h, NULL, key, buf, count, offset, &e);
   if (n == -1)
-    s3_err_report (&e);
+    plugin_err_report (&e);
   free (key);
   return n;
 }
 
 static int
 delete_key (struct s3_target *h, const char *key, const char *query,
-            struct s3_err *e)
+            struct plugin_err *e)
 {
   struct s3_req r = { .method = "DELETE", .key = key, .query = query,
-                      .main_thread = true };
+                      .cancellable = true };
   long st = s3_http (&h->c, &r, e);
 
   if (st < 0)
@@ -528,14 +510,14 @@ s3_remove (void *handle, const char *name)
 {
   struct s3_target *h = handle;
   char *key = full_key (h, name);
-  struct s3_err e;
+  struct plugin_err e;
   int r;
 
   if (key == NULL)
     return -1;
   r = delete_key (h, key, NULL, &e);
   if (r == -1)
-    s3_err_report (&e);
+    plugin_err_report (&e);
   free (key);
   return r;
 }
@@ -555,7 +537,7 @@ list_key (void *opaque, const char *key, size_t keylen, uint64_t size)
   struct list_ctx *l = opaque;
 
   if (keylen <= l->plen || memcmp (key, l->h->c.prefix, l->plen) != 0 ||
-      !s3_valid_name (key + l->plen, keylen - l->plen) ||
+      !plugin_valid_object_name (key + l->plen, keylen - l->plen, 0) ||
       strlen (key) != keylen) {
     log_warning ("s3 target %s: skipping key '%.200s' that is not a valid "
                  "object name", l->h->c.url, key);
@@ -573,7 +555,7 @@ s3_list (void *handle, const char *prefix, virtvault_list_cb cb,
   char *query = malloc (3 * (KEY_MAX + TOKEN_MAX) + 256);
   char *token = calloc (1, TOKEN_MAX), *prev = calloc (1, TOKEN_MAX);
   char *full = NULL;
-  struct s3_err e;
+  struct plugin_err e;
   unsigned page;
   int ret = -1;
 
@@ -588,7 +570,8 @@ s3_list (void *handle, const char *prefix, virtvault_list_cb cb,
     goto out;
   }
   for (page = 0; page < LIST_MAX_PAGES; page++) {
-    struct s3_req r = { .method = "GET", .query = query, .main_thread = true };
+    struct s3_req r = { .method = "GET", .query = query,
+                        .cancellable = true };
     bool truncated;
     long st;
     int pr;
@@ -605,12 +588,12 @@ s3_list (void *handle, const char *prefix, virtvault_list_cb cb,
                    strlen (full), false);
     st = s3_http (&h->c, &r, &e);
     if (st < 0) {
-      s3_err_report (&e);
+      plugin_err_report (&e);
       goto out;
     }
     if (st != 200) {
       s3_http_status_error (&h->c, &r, "listing", &e);
-      s3_err_report (&e);
+      plugin_err_report (&e);
       s3_req_free (&r);
       goto out;
     }
@@ -668,8 +651,8 @@ delete_batch (struct s3_target *h, const char *const *names, size_t n)
   char *body = NULL, ekey[256], ecode[64];
   size_t len = 0, j;
   struct s3_req r = { .method = "POST", .query = "delete=", .md5 = true,
-                      .main_thread = true };
-  struct s3_err e;
+                      .cancellable = true };
+  struct plugin_err e;
   FILE *f;
   long st;
   int bad;
@@ -703,12 +686,12 @@ delete_batch (struct s3_target *h, const char *const *names, size_t n)
   st = s3_http (&h->c, &r, &e);
   free (body);
   if (st < 0) {
-    s3_err_report (&e);
+    plugin_err_report (&e);
     return -1;
   }
   if (st != 200) {
     s3_http_status_error (&h->c, &r, "deleting objects in", &e);
-    s3_err_report (&e);
+    plugin_err_report (&e);
     s3_req_free (&r);
     return -1;
   }
@@ -794,7 +777,7 @@ s3_remove_partial (void *handle, const char *prefix)
   size_t qsz = 3 * (2 * TOKEN_MAX + KEY_MAX) + 256, i;
   char *query = malloc (qsz), *full = NULL;
   char *kmark = calloc (1, TOKEN_MAX), *umark = calloc (1, TOKEN_MAX);
-  struct s3_err e;
+  struct plugin_err e;
   unsigned page;
   int ret = -1;
 
@@ -810,7 +793,8 @@ s3_remove_partial (void *handle, const char *prefix)
     goto out;
   }
   for (page = 0; page < LIST_MAX_PAGES; page++) {
-    struct s3_req r = { .method = "GET", .query = query, .main_thread = true };
+    struct s3_req r = { .method = "GET", .query = query,
+                        .cancellable = true };
     bool truncated;
     long st;
     int pr;
@@ -830,12 +814,12 @@ s3_remove_partial (void *handle, const char *prefix)
     strcat (query, "&uploads=");
     st = s3_http (&h->c, &r, &e);
     if (st < 0) {
-      s3_err_report (&e);
+      plugin_err_report (&e);
       goto out;
     }
     if (st != 200) {
       s3_http_status_error (&h->c, &r, "listing unfinished uploads in", &e);
-      s3_err_report (&e);
+      plugin_err_report (&e);
       s3_req_free (&r);
       goto out;
     }
@@ -879,7 +863,7 @@ s3_remove_partial (void *handle, const char *prefix)
     r = delete_key (h, u.keys[i], q, &e);
     free (q);
     if (r == -1) {
-      s3_err_report (&e);
+      plugin_err_report (&e);
       goto out;
     }
   }
@@ -905,7 +889,7 @@ s3_put_begin2 (void *handle, const char *name, uint64_t size, uint32_t flags)
 {
   struct s3_target *h = handle;
   struct s3_put *p;
-  struct s3_err e;
+  struct plugin_err e;
   char *key;
 
   if (flags) {
@@ -918,7 +902,7 @@ s3_put_begin2 (void *handle, const char *name, uint64_t size, uint32_t flags)
   p = s3_put_begin (&h->c, key, size, h->part_size, h->parts_in_flight, &e);
   free (key);
   if (p == NULL)
-    s3_err_report (&e);
+    plugin_err_report (&e);
   return p;
 }
 
@@ -931,10 +915,10 @@ s3_put_begin_v1 (void *handle, const char *name)
 static int
 s3_put_write_cb (void *stream, const void *buf, size_t count)
 {
-  struct s3_err e;
+  struct plugin_err e;
 
   if (s3_put_write (stream, buf, count, &e) == -1) {
-    s3_err_report (&e);
+    plugin_err_report (&e);
     return -1;
   }
   return 0;
@@ -943,10 +927,10 @@ s3_put_write_cb (void *stream, const void *buf, size_t count)
 static int
 s3_put_commit_cb (void *stream)
 {
-  struct s3_err e;
+  struct plugin_err e;
 
   if (s3_put_commit (stream, &e) == -1) {
-    s3_err_report (&e);
+    plugin_err_report (&e);
     return -1;
   }
   return 0;
@@ -964,6 +948,10 @@ struct s3_read {
   struct s3_target *h;
   char *key;
   uint64_t size;
+  /* The job of the read_open thread: the host may pread from threads of
+   * its own that belong to no job.
+   */
+  struct plugin_job job;
 };
 
 static void *
@@ -972,7 +960,7 @@ s3_read_open (void *handle, const char *name, uint64_t *ret_size,
 {
   struct s3_target *h = handle;
   struct s3_read *rh;
-  struct s3_err e;
+  struct plugin_err e;
   char *key;
   int r;
 
@@ -985,9 +973,9 @@ s3_read_open (void *handle, const char *name, uint64_t *ret_size,
     return NULL;
   r = head_key (h, key, ret_size, &e);
   if (r == 0)
-    s3_err_set (&e, ENOENT, "s3://%s/%s does not exist", h->c.bucket, key);
+    plugin_err_set (&e, ENOENT, "s3://%s/%s does not exist", h->c.bucket, key);
   if (r != 1) {
-    s3_err_report (&e);
+    plugin_err_report (&e);
     free (key);
     return NULL;
   }
@@ -1000,6 +988,7 @@ s3_read_open (void *handle, const char *name, uint64_t *ret_size,
   rh->h = h;
   rh->key = key;
   rh->size = *ret_size;
+  plugin_job_capture (&rh->job, host);
   return rh;
 }
 
@@ -1008,7 +997,7 @@ s3_pread (void *read_handle, void *buf, size_t count, uint64_t offset,
           uint32_t flags)
 {
   struct s3_read *rh = read_handle;
-  struct s3_err e;
+  struct plugin_err e;
   int64_t n;
 
   if (flags) {
@@ -1019,9 +1008,9 @@ s3_pread (void *read_handle, void *buf, size_t count, uint64_t offset,
     return 0;
   if (count > rh->size - offset)
     count = rh->size - offset;
-  n = get_range (rh->h, rh->key, buf, count, offset, &e);
+  n = get_range (rh->h, &rh->job, rh->key, buf, count, offset, &e);
   if (n == -1) {
-    s3_err_report (&e);
+    plugin_err_report (&e);
     return -1;
   }
   if ((size_t) n != count) {
@@ -1086,7 +1075,7 @@ s3_test (void *handle)
   unsigned char rnd[8];
   struct probe_find f = { name, false };
   struct s3_put *p;
-  struct s3_err e;
+  struct plugin_err e;
   int64_t n;
   int ret = -1;
   char *key;
@@ -1109,19 +1098,20 @@ s3_test (void *handle)
   }
   if (s3_put_commit (p, &e) == -1)
     goto report;
-  n = get_range (h, key, back, 8, 4, &e);
+  n = get_range (h, NULL, key, back, 8, 4, &e);
   if (n == -1)
     goto report_rm;
   if (n != 8 || memcmp (back, data + 4, 8) != 0) {
-    s3_err_set (&e, EIO, "s3 target %s: a ranged read of the probe "
-                "s3://%s/%s gave different bytes", h->c.url, h->c.bucket, key);
+    plugin_err_set (&e, EIO, "s3 target %s: a ranged read of the probe "
+                    "s3://%s/%s gave different bytes", h->c.url, h->c.bucket,
+                    key);
     goto report_rm;
   }
   if (s3_list (h, ".virtvault-test/", probe_cb, &f) == -1)
     goto rm;
   if (!f.found) {
-    s3_err_set (&e, EIO, "s3 target %s: the probe s3://%s/%s is missing "
-                "from the listing", h->c.url, h->c.bucket, key);
+    plugin_err_set (&e, EIO, "s3 target %s: the probe s3://%s/%s is missing "
+                    "from the listing", h->c.url, h->c.bucket, key);
     goto report_rm;
   }
   if (delete_key (h, key, NULL, &e) == -1)
@@ -1130,12 +1120,12 @@ s3_test (void *handle)
   goto out;
 
  report_rm:
-  s3_err_report (&e);
+  plugin_err_report (&e);
  rm:
   delete_key (h, key, NULL, &e);
   goto out;
  report:
-  s3_err_report (&e);
+  plugin_err_report (&e);
  out:
   free (key);
   return ret;

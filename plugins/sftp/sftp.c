@@ -40,7 +40,11 @@
 
 #include <virtvault-plugin.h>
 
-#include "sftp-util.h"
+#include "plugin-err.h"
+#include "plugin-file.h"
+#include "plugin-job.h"
+#include "plugin-name.h"
+#include "plugin-param.h"
 
 #define SFTP_CONFIG_HELP                                                \
   "identity=PATH      private key file (root-owned, mode 0600); "       \
@@ -57,6 +61,7 @@
 /* Read requests in flight on one handle: CHUNK * INFLIGHT per pread. */
 #define INFLIGHT 16
 #define RETRIES 4
+#define BACKOFF_MS 250              /* first back-off, doubled each time */
 #define MAX_DEPTH 16
 #define MAX_ENTRIES (1024 * 1024)
 #define KEY_MAX (64 * 1024)
@@ -84,6 +89,10 @@ struct sftp_reader {
   sftp_file f;
   uint64_t size;
   struct sftp_reader *next;
+  /* The job of read_open's thread: the host may pread from threads of
+   * its own, which belong to no job.
+   */
+  struct plugin_job job;
 };
 
 struct sftp_put {
@@ -97,7 +106,7 @@ struct sftp_put {
 /* ---- URL and parameters ---- */
 
 static int
-parse_url (struct sftp_target *h, const char *url, struct vv_err *e)
+parse_url (struct sftp_target *h, const char *url, struct plugin_err *e)
 {
   const char *p, *at, *slash, *colon;
   char *end;
@@ -130,7 +139,7 @@ parse_url (struct sftp_target *h, const char *url, struct vv_err *e)
   h->host = strndup (p, colon - p);
   h->root = strdup (slash);
   if (!h->user || !h->host || !h->root) {
-    vv_err_set (e, ENOMEM, "out of memory");
+    plugin_err_set (e, ENOMEM, "out of memory");
     return -1;
   }
   /* Strip trailing slashes but keep "/". */
@@ -144,56 +153,54 @@ parse_url (struct sftp_target *h, const char *url, struct vv_err *e)
   return 0;
 
  bad:
-  vv_err_set (e, EINVAL, "bad sftp URL %s: expected sftp://USER@HOST[:PORT]"
-              "/ABSOLUTE/PATH", url);
+  plugin_err_set (e, EINVAL, "bad sftp URL %s: expected "
+                  "sftp://USER@HOST[:PORT]/ABSOLUTE/PATH", url);
   return -1;
 }
 
 static int
 parse_params (struct sftp_target *h, const char *const *params,
-              struct vv_err *e)
+              struct plugin_err *e)
 {
   for (size_t i = 0; params && params[i]; i++) {
-    const char *kv = params[i], *v = strchr (kv, '=');
+    const char *kv = params[i], *v;
     size_t klen;
-    if (v == NULL) {
-      vv_err_set (e, EINVAL, "parameter %s is not KEY=VALUE", kv);
+
+    if ((v = plugin_param_split (kv, &klen)) == NULL) {
+      plugin_err_set (e, EINVAL, "parameter %s is not KEY=VALUE", kv);
       return -1;
     }
-    klen = v++ - kv;
 #define IS(k) (klen == sizeof k - 1 && strncmp (kv, k, klen) == 0)
     if (IS ("identity") || IS ("known_hosts")) {
       char **dst = IS ("identity") ? &h->identity : &h->known_hosts;
       if (*v != '/') {
-        vv_err_set (e, EINVAL, "parameter %.*s must be an absolute path",
-                    (int) klen, kv);
+        plugin_err_set (e, EINVAL, "parameter %.*s must be an absolute path",
+                        (int) klen, kv);
         return -1;
       }
       free (*dst);
       if ((*dst = strdup (v)) == NULL) {
-        vv_err_set (e, ENOMEM, "out of memory");
+        plugin_err_set (e, ENOMEM, "out of memory");
         return -1;
       }
     }
     else if (IS ("timeout")) {
-      char *end;
-      errno = 0;
-      h->timeout = strtol (v, &end, 10);
-      if (errno || *end || end == v || h->timeout < 1 || h->timeout > 600) {
-        vv_err_set (e, EINVAL, "timeout=%s: expected seconds, 1 to 600", v);
+      unsigned long secs;
+      if (plugin_param_uint ("sftp", "timeout", v, 1, 600, &secs, e) == -1)
         return -1;
-      }
+      h->timeout = secs;
     }
     else {
-      vv_err_set (e, EINVAL, "unknown parameter %.*s for sftp targets "
-                  "(known: identity, known_hosts, timeout)", (int) klen, kv);
+      plugin_err_set (e, EINVAL, "unknown parameter %.*s for sftp targets "
+                      "(known: identity, known_hosts, timeout)", (int) klen,
+                      kv);
       return -1;
     }
 #undef IS
   }
   if (h->identity == NULL || h->known_hosts == NULL) {
-    vv_err_set (e, EINVAL, "sftp targets need identity=PATH and "
-                "known_hosts=PATH");
+    plugin_err_set (e, EINVAL, "sftp targets need identity=PATH and "
+                    "known_hosts=PATH");
     return -1;
   }
   return 0;
@@ -206,7 +213,7 @@ static void *
 sftp_open_target (const char *url, const char *const *params)
 {
   struct sftp_target *h = calloc (1, sizeof *h);
-  struct vv_err e = { 0 };
+  struct plugin_err e = { 0 };
   struct stat st;
   char *key = NULL;
 
@@ -220,26 +227,26 @@ sftp_open_target (const char *url, const char *const *params)
   if (parse_url (h, url, &e) == -1 || parse_params (h, params, &e) == -1)
     goto fail;
   if ((h->url = strdup (url)) == NULL) {
-    vv_err_set (&e, ENOMEM, "out of memory");
+    plugin_err_set (&e, ENOMEM, "out of memory");
     goto fail;
   }
   /* Local checks only: the network is used from the first request on. */
-  if (vv_read_private_file (h->identity, "identity", KEY_MAX, &key, &e)
-      == -1)
+  if (plugin_read_private_file (h->identity, "identity", KEY_MAX, &key,
+                                NULL, &e) == -1)
     goto fail;
-  free (key);
+  plugin_free_secret (key);
   if (stat (h->known_hosts, &st) == -1 || !S_ISREG (st.st_mode)) {
-    vv_err_set (&e, errno == ENOENT ? ENOENT : EINVAL,
-                "known_hosts file %s of target %s is not a readable file; "
-                "add the server's key to it (ssh-keyscan)", h->known_hosts,
-                url);
+    plugin_err_set (&e, errno == ENOENT ? ENOENT : EINVAL,
+                    "known_hosts file %s of target %s is not a readable file; "
+                    "add the server's key to it (ssh-keyscan)", h->known_hosts,
+                    url);
     goto fail;
   }
   return h;
 
  fail:
   target_free (h);
-  vv_err_report (&e);
+  plugin_err_report (&e);
   return NULL;
 }
 
@@ -279,7 +286,7 @@ ssh_errno (ssh_session s)
 }
 
 static int
-check_host_key (struct sftp_target *h, struct vv_err *e)
+check_host_key (struct sftp_target *h, struct plugin_err *e)
 {
   enum ssh_known_hosts_e state = ssh_session_is_known_server (h->ssh);
   ssh_key key = NULL;
@@ -296,27 +303,27 @@ check_host_key (struct sftp_target *h, struct vv_err *e)
   switch (state) {
   case SSH_KNOWN_HOSTS_CHANGED:
   case SSH_KNOWN_HOSTS_OTHER:
-    vv_err_set (e, EACCES, "host key of %s port %u CHANGED: the server "
-                "offers %s %s, which does not match the key %s holds for "
-                "it; someone may be intercepting the connection. If the "
-                "server's key really changed, replace its line in %s",
-                h->host, h->port, key ? ssh_key_type_to_char
-                (ssh_key_type (key)) : "?", fp ? fp : "(unknown)",
-                h->known_hosts, h->known_hosts);
+    plugin_err_set (e, EACCES, "host key of %s port %u CHANGED: the server "
+                    "offers %s %s, which does not match the key %s holds for "
+                    "it; someone may be intercepting the connection. If the "
+                    "server's key really changed, replace its line in %s",
+                    h->host, h->port, key ? ssh_key_type_to_char
+                    (ssh_key_type (key)) : "?", fp ? fp : "(unknown)",
+                    h->known_hosts, h->known_hosts);
     break;
   case SSH_KNOWN_HOSTS_UNKNOWN:
   case SSH_KNOWN_HOSTS_NOT_FOUND:
-    vv_err_set (e, EACCES, "host key %s %s of %s port %u is not in %s: "
-                "verify the fingerprint with the server's administrator and "
-                "add the key to that file (ssh-keyscan -p %u %s)",
-                key ? ssh_key_type_to_char (ssh_key_type (key)) : "?",
-                fp ? fp : "(unknown)", h->host, h->port, h->known_hosts,
-                h->port, h->host);
+    plugin_err_set (e, EACCES, "host key %s %s of %s port %u is not in %s: "
+                    "verify the fingerprint with the server's administrator "
+                    "and add the key to that file (ssh-keyscan -p %u %s)",
+                    key ? ssh_key_type_to_char (ssh_key_type (key)) : "?",
+                    fp ? fp : "(unknown)", h->host, h->port, h->known_hosts,
+                    h->port, h->host);
     break;
   default:
-    vv_err_set (e, EACCES, "cannot check the host key of %s port %u "
-                "against %s: %s", h->host, h->port, h->known_hosts,
-                ssh_get_error (h->ssh));
+    plugin_err_set (e, EACCES, "cannot check the host key of %s port %u "
+                    "against %s: %s", h->host, h->port, h->known_hosts,
+                    ssh_get_error (h->ssh));
   }
   if (fp)
     ssh_string_free_char (fp);
@@ -328,7 +335,7 @@ check_host_key (struct sftp_target *h, struct vv_err *e)
 
 /* Called with the lock held. */
 static int
-ensure_session (struct sftp_target *h, struct vv_err *e)
+ensure_session (struct sftp_target *h, struct plugin_err *e)
 {
   char *b64 = NULL;
   ssh_key key = NULL;
@@ -337,20 +344,20 @@ ensure_session (struct sftp_target *h, struct vv_err *e)
 
   if (h->sftp)
     return 0;
-  if (vv_read_private_file (h->identity, "identity", KEY_MAX, &b64, e) == -1)
+  if (plugin_read_private_file (h->identity, "identity", KEY_MAX, &b64, NULL,
+                                e) == -1)
     return -1;
   r = ssh_pki_import_privkey_base64 (b64, NULL, NULL, NULL, &key);
-  explicit_bzero (b64, strlen (b64));
-  free (b64);
+  plugin_free_secret (b64);
   if (r != SSH_OK) {
-    vv_err_set (e, EINVAL, "identity %s is not a private key libssh can "
-                "read (without a passphrase)", h->identity);
+    plugin_err_set (e, EINVAL, "identity %s is not a private key libssh can "
+                    "read (without a passphrase)", h->identity);
     return -1;
   }
 
   h->ssh = ssh_new ();
   if (h->ssh == NULL) {
-    vv_err_set (e, ENOMEM, "out of memory");
+    plugin_err_set (e, ENOMEM, "out of memory");
     goto fail;
   }
   if (ssh_options_set (h->ssh, SSH_OPTIONS_PROCESS_CONFIG, &no) ||
@@ -367,14 +374,14 @@ ensure_session (struct sftp_target *h, struct vv_err *e)
        * ACK (Nagle): 2 MiB/s on loopback.
        */
       ssh_options_set (h->ssh, SSH_OPTIONS_NODELAY, &yes)) {
-    vv_err_set (e, EINVAL, "cannot set SSH options for %s: %s", h->url,
-                ssh_get_error (h->ssh));
+    plugin_err_set (e, EINVAL, "cannot set SSH options for %s: %s", h->url,
+                    ssh_get_error (h->ssh));
     goto fail;
   }
   if (ssh_connect (h->ssh) != SSH_OK) {
-    vv_err_set (e, ssh_errno (h->ssh), "cannot connect to %s port %u "
-                "(target %s): %s", h->host, h->port, h->url,
-                ssh_get_error (h->ssh));
+    plugin_err_set (e, ssh_errno (h->ssh), "cannot connect to %s port %u "
+                    "(target %s): %s", h->host, h->port, h->url,
+                    ssh_get_error (h->ssh));
     goto fail;
   }
   if (check_host_key (h, e) == -1)
@@ -382,20 +389,20 @@ ensure_session (struct sftp_target *h, struct vv_err *e)
   r = ssh_userauth_publickey (h->ssh, NULL, key);
   if (r != SSH_AUTH_SUCCESS) {
     if (r == SSH_AUTH_ERROR)
-      vv_err_set (e, ssh_errno (h->ssh), "authenticating to %s port %u "
-                  "failed: %s", h->host, h->port, ssh_get_error (h->ssh));
+      plugin_err_set (e, ssh_errno (h->ssh), "authenticating to %s port %u "
+                      "failed: %s", h->host, h->port, ssh_get_error (h->ssh));
     else
-      vv_err_set (e, EACCES, "%s port %u refused key %s for user %s; add "
-                  "its public key to the user's authorized_keys on the "
-                  "server", h->host, h->port, h->identity, h->user);
+      plugin_err_set (e, EACCES, "%s port %u refused key %s for user %s; add "
+                      "its public key to the user's authorized_keys on the "
+                      "server", h->host, h->port, h->identity, h->user);
     goto fail;
   }
   ssh_key_free (key);
   key = NULL;
   h->sftp = sftp_new (h->ssh);
   if (h->sftp == NULL || sftp_init (h->sftp) != SSH_OK) {
-    vv_err_set (e, ECONNRESET, "cannot start the SFTP subsystem on %s port "
-                "%u: %s", h->host, h->port, ssh_get_error (h->ssh));
+    plugin_err_set (e, ECONNRESET, "cannot start the SFTP subsystem on %s "
+                    "port %u: %s", h->host, h->port, ssh_get_error (h->ssh));
     goto fail;
   }
   h->fsync_ext = sftp_extension_supported (h->sftp, "fsync@openssh.com",
@@ -414,7 +421,7 @@ ensure_session (struct sftp_target *h, struct vv_err *e)
  * connection is dropped here so the next request makes a new one.
  */
 static int __attribute__ ((format (printf, 3, 4)))
-fail_sftp (struct sftp_target *h, struct vv_err *e, const char *fmt, ...)
+fail_sftp (struct sftp_target *h, struct plugin_err *e, const char *fmt, ...)
 {
   char what[512];
   const char *cause;
@@ -428,8 +435,8 @@ fail_sftp (struct sftp_target *h, struct vv_err *e, const char *fmt, ...)
   if (h->ssh == NULL || !ssh_is_connected (h->ssh) ||
       ssh_get_error_code (h->ssh) == SSH_FATAL || st <= 0) {
     code = ssh_is_connected (h->ssh) ? ETIMEDOUT : ECONNRESET;
-    vv_err_set (e, code, "%s: connection to %s port %u lost: %s", what,
-                h->host, h->port, h->ssh ? ssh_get_error (h->ssh) : "");
+    plugin_err_set (e, code, "%s: connection to %s port %u lost: %s", what,
+                    h->host, h->port, h->ssh ? ssh_get_error (h->ssh) : "");
     drop_session (h);
     return -1;
   }
@@ -463,21 +470,29 @@ fail_sftp (struct sftp_target *h, struct vv_err *e, const char *fmt, ...)
     if (sv)
       sftp_statvfs_free (sv);
   }
-  vv_err_set (e, code, "%s: %s", what, cause);
+  plugin_err_set (e, code, "%s: %s", what, cause);
   return -1;
 }
 
 /* Runs op with the session, connecting first; an idempotent op whose
- * error is transient is tried again with back-off on a new session.  The
- * error is reported once, here.
+ * error is transient is tried again with back-off on a new session,
+ * unless job (NULL: the calling thread's) was cancelled.  The error is
+ * reported once, here.
  */
-typedef int (*op_fn) (struct sftp_target *h, void *arg, struct vv_err *e);
+typedef int (*op_fn) (struct sftp_target *h, void *arg, struct plugin_err *e);
 
 static int
-run_op (struct sftp_target *h, bool idempotent, op_fn op, void *arg)
+run_op_for (struct sftp_target *h, const struct plugin_job *job,
+            bool idempotent, op_fn op, void *arg)
 {
+  struct plugin_job here;
+
+  if (job == NULL) {
+    plugin_job_capture (&here, vhost);
+    job = &here;
+  }
   for (unsigned attempt = 0;; attempt++) {
-    struct vv_err e = { 0 };
+    struct plugin_err e = { 0 };
     int r;
 
     pthread_mutex_lock (&h->lock);
@@ -487,9 +502,10 @@ run_op (struct sftp_target *h, bool idempotent, op_fn op, void *arg)
     pthread_mutex_unlock (&h->lock);
     if (r >= 0)
       return r;
-    if (!idempotent || !vv_err_transient (e.code) || attempt + 1 >= RETRIES
-        || vv_backoff (vhost, attempt, &e) == -1) {
-      vv_err_report (&e);
+    if (!idempotent || !plugin_err_transient (e.code) ||
+        attempt + 1 >= RETRIES ||
+        plugin_backoff (job, attempt + 1, BACKOFF_MS, &e) == -1) {
+      plugin_err_report (&e);
       return -1;
     }
     if (vhost && vhost->log)
@@ -497,14 +513,20 @@ run_op (struct sftp_target *h, bool idempotent, op_fn op, void *arg)
   }
 }
 
+static int
+run_op (struct sftp_target *h, bool idempotent, op_fn op, void *arg)
+{
+  return run_op_for (h, NULL, idempotent, op, arg);
+}
+
 static char *
-full_path (struct sftp_target *h, const char *name, struct vv_err *e)
+full_path (struct sftp_target *h, const char *name, struct plugin_err *e)
 {
   char *p;
 
   if (asprintf (&p, "%s%s%s", h->root, strcmp (h->root, "/") ? "/" : "",
                 name) == -1) {
-    vv_err_set (e, ENOMEM, "out of memory");
+    plugin_err_set (e, ENOMEM, "out of memory");
     return NULL;
   }
   return p;
@@ -513,7 +535,7 @@ full_path (struct sftp_target *h, const char *name, struct vv_err *e)
 static int
 check_name (const char *name)
 {
-  if (vv_valid_object_name (name))
+  if (plugin_valid_object_name (name, strlen (name), 0))
     return 0;
   errno = EINVAL;
   virtvault_error ("invalid object name \"%.100s\"", name);
@@ -540,7 +562,7 @@ struct stat_arg {
 };
 
 static int
-op_stat (struct sftp_target *h, void *arg, struct vv_err *e)
+op_stat (struct sftp_target *h, void *arg, struct plugin_err *e)
 {
   struct stat_arg *a = arg;
   char *path = full_path (h, a->name, e);
@@ -557,7 +579,8 @@ op_stat (struct sftp_target *h, void *arg, struct vv_err *e)
       fail_sftp (h, e, "cannot stat %s on %s", a->name, h->url);
   }
   else if (at->type != SSH_FILEXFER_TYPE_REGULAR) {
-    vv_err_set (e, EINVAL, "%s on %s is not a regular file", a->name, h->url);
+    plugin_err_set (e, EINVAL, "%s on %s is not a regular file", a->name,
+                    h->url);
   }
   else {
     a->size = at->size;
@@ -585,7 +608,7 @@ sftp_stat_object (void *handle, const char *name, uint64_t *ret_size)
 /* ---- read handles ---- */
 
 static int
-reader_open_file (struct sftp_reader *rd, struct vv_err *e)
+reader_open_file (struct sftp_reader *rd, struct plugin_err *e)
 {
   struct sftp_target *h = rd->h;
   sftp_attributes at;
@@ -598,8 +621,8 @@ reader_open_file (struct sftp_reader *rd, struct vv_err *e)
     return fail_sftp (h, e, "cannot stat %s on %s", rd->path, h->url);
   if (at->type != SSH_FILEXFER_TYPE_REGULAR) {
     sftp_attributes_free (at);
-    vv_err_set (e, EINVAL, "%s on %s is not a regular file", rd->path,
-                h->url);
+    plugin_err_set (e, EINVAL, "%s on %s is not a regular file", rd->path,
+                    h->url);
     return -1;
   }
   rd->size = at->size;
@@ -608,7 +631,7 @@ reader_open_file (struct sftp_reader *rd, struct vv_err *e)
 }
 
 static int
-op_read_open (struct sftp_target *h, void *arg, struct vv_err *e)
+op_read_open (struct sftp_target *h, void *arg, struct plugin_err *e)
 {
   struct sftp_reader *rd = arg;
 
@@ -629,7 +652,7 @@ sftp_read_open (void *handle, const char *name, uint64_t *ret_size,
 {
   struct sftp_target *h = handle;
   struct sftp_reader *rd;
-  struct vv_err e = { 0 };
+  struct plugin_err e = { 0 };
 
   if (check_call ("read_open", flags, name) == -1)
     return NULL;
@@ -641,7 +664,8 @@ sftp_read_open (void *handle, const char *name, uint64_t *ret_size,
     return NULL;
   }
   rd->h = h;
-  if (run_op (h, true, op_read_open, rd) == -1) {
+  plugin_job_capture (&rd->job, vhost);
+  if (run_op_for (h, &rd->job, true, op_read_open, rd) == -1) {
     free (rd->path);
     free (rd);
     return NULL;
@@ -660,7 +684,7 @@ struct pread_arg {
 
 /* Reads [offset, offset+count) with up to INFLIGHT requests in flight. */
 static int
-op_pread (struct sftp_target *h, void *arg, struct vv_err *e)
+op_pread (struct sftp_target *h, void *arg, struct plugin_err *e)
 {
   struct pread_arg *a = arg;
   struct sftp_reader *rd = a->rd;
@@ -707,9 +731,9 @@ op_pread (struct sftp_target *h, void *arg, struct vv_err *e)
         gap = true;             /* read the rest again from here */
     }
     if (got == 0) {
-      vv_err_set (e, EIO, "%s on %s ended at %" PRIu64 " bytes, before its "
-                  "size %" PRIu64 " (changed while reading?)", rd->path,
-                  h->url, a->offset + done, rd->size);
+      plugin_err_set (e, EIO, "%s on %s ended at %" PRIu64 " bytes, before "
+                      "its size %" PRIu64 " (changed while reading?)",
+                      rd->path, h->url, a->offset + done, rd->size);
       return -1;
     }
     done += got;
@@ -726,7 +750,7 @@ sftp_pread_object (void *read_handle, void *buf, size_t count,
 
   if (check_call ("pread", flags, NULL) == -1)
     return -1;
-  if (run_op (rd->h, true, op_pread, &a) == -1)
+  if (run_op_for (rd->h, &rd->job, true, op_pread, &a) == -1)
     return -1;
   if (offset >= rd->size)
     return 0;
@@ -792,14 +816,14 @@ is_temp_name (const char *base)
 
 /* Creates the directories of path below the root (0750). */
 static int
-make_parents (struct sftp_target *h, const char *path, struct vv_err *e)
+make_parents (struct sftp_target *h, const char *path, struct plugin_err *e)
 {
   size_t rootlen = strlen (h->root);
   char *p = strdup (path), *s;
   int r = 0;
 
   if (p == NULL) {
-    vv_err_set (e, ENOMEM, "out of memory");
+    plugin_err_set (e, ENOMEM, "out of memory");
     return -1;
   }
   for (s = p + rootlen + 1; (s = strchr (s, '/')) != NULL; s++) {
@@ -810,7 +834,8 @@ make_parents (struct sftp_target *h, const char *path, struct vv_err *e)
       if (at == NULL || at->type != SSH_FILEXFER_TYPE_DIRECTORY) {
         sftp_attributes_free (at);
         if (at)
-          vv_err_set (e, ENOTDIR, "%s on %s is not a directory", p, h->url);
+          plugin_err_set (e, ENOTDIR, "%s on %s is not a directory", p,
+                          h->url);
         else
           fail_sftp (h, e, "cannot create directory %s on %s", p, h->url);
         r = -1;
@@ -825,7 +850,7 @@ make_parents (struct sftp_target *h, const char *path, struct vv_err *e)
 }
 
 static int
-op_put_begin (struct sftp_target *h, void *arg, struct vv_err *e)
+op_put_begin (struct sftp_target *h, void *arg, struct plugin_err *e)
 {
   struct sftp_put *s = arg;
   sftp_attributes at;
@@ -836,14 +861,14 @@ op_put_begin (struct sftp_target *h, void *arg, struct vv_err *e)
   at = sftp_lstat (h->sftp, s->path);
   if (at) {
     sftp_attributes_free (at);
-    vv_err_set (e, EEXIST, "%s already exists on %s; nothing is replaced",
-                s->path, h->url);
+    plugin_err_set (e, EEXIST, "%s already exists on %s; nothing is replaced",
+                    s->path, h->url);
     return -1;
   }
   if (sftp_get_error (h->sftp) != SSH_FX_NO_SUCH_FILE)
     return fail_sftp (h, e, "cannot stat %s on %s", s->path, h->url);
   if (getrandom (rnd, sizeof rnd, 0) != sizeof rnd) {
-    vv_err_set (e, errno, "getrandom: %s", strerror (errno));
+    plugin_err_set (e, errno, "getrandom: %s", strerror (errno));
     return -1;
   }
   free (s->temp);
@@ -851,7 +876,7 @@ op_put_begin (struct sftp_target *h, void *arg, struct vv_err *e)
                 (int) dirlen, s->path, base, rnd[0], rnd[1], rnd[2], rnd[3])
       == -1) {
     s->temp = NULL;
-    vv_err_set (e, ENOMEM, "out of memory");
+    plugin_err_set (e, ENOMEM, "out of memory");
     return -1;
   }
   s->f = sftp_open (h->sftp, s->temp, O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -880,7 +905,7 @@ sftp_put_begin2 (void *handle, const char *name, uint64_t size,
 {
   struct sftp_target *h = handle;
   struct sftp_put *s;
-  struct vv_err e = { 0 };
+  struct plugin_err e = { 0 };
 
   if (check_call ("put_begin2", flags, name) == -1)
     return NULL;
@@ -909,13 +934,13 @@ sftp_put_begin (void *handle, const char *name)
 
 /* With the lock held: the stream's session is still the current one. */
 static int
-put_session_ok (struct sftp_put *s, struct vv_err *e)
+put_session_ok (struct sftp_put *s, struct plugin_err *e)
 {
   if (s->f && s->gen == s->h->gen && s->h->sftp)
     return 0;
-  vv_err_set (e, ECONNRESET, "connection to %s port %u was lost while "
-              "writing %s; the upload is not resumed", s->h->host,
-              s->h->port, s->path);
+  plugin_err_set (e, ECONNRESET, "connection to %s port %u was lost while "
+                  "writing %s; the upload is not resumed", s->h->host,
+                  s->h->port, s->path);
   s->f = NULL;                  /* freed with the old session */
   return -1;
 }
@@ -925,7 +950,7 @@ sftp_put_write (void *stream, const void *buf, size_t count)
 {
   struct sftp_put *s = stream;
   struct sftp_target *h = s->h;
-  struct vv_err e = { 0 };
+  struct plugin_err e = { 0 };
   const char *p = buf;
   int r = 0;
 
@@ -952,7 +977,7 @@ sftp_put_write (void *stream, const void *buf, size_t count)
   }
   pthread_mutex_unlock (&h->lock);
   if (r == -1)
-    vv_err_report (&e);
+    plugin_err_report (&e);
   return r;
 }
 
@@ -979,7 +1004,7 @@ sftp_put_commit (void *stream)
 {
   struct sftp_put *s = stream;
   struct sftp_target *h = s->h;
-  struct vv_err e = { 0 };
+  struct plugin_err e = { 0 };
   int r = -1;
 
   if (s->size != VIRTVAULT_SIZE_UNKNOWN && s->written != s->size) {
@@ -1008,8 +1033,8 @@ sftp_put_commit (void *stream)
     sftp_attributes at = h->sftp ? sftp_lstat (h->sftp, s->path) : NULL;
     if (at) {
       sftp_attributes_free (at);
-      vv_err_set (&e, EEXIST, "cannot publish %s on %s: the name exists; "
-                  "nothing was replaced", s->path, h->url);
+      plugin_err_set (&e, EEXIST, "cannot publish %s on %s: the name exists; "
+                      "nothing was replaced", s->path, h->url);
     }
     else
       fail_sftp (h, &e, "cannot rename %s to %s on %s", s->temp, s->path,
@@ -1026,7 +1051,7 @@ sftp_put_commit (void *stream)
   }
   pthread_mutex_unlock (&h->lock);
   if (r == -1)
-    vv_err_report (&e);
+    plugin_err_report (&e);
   put_free (s);
   return r;
 }
@@ -1064,7 +1089,7 @@ may_match (const char *rel, size_t len, const char *prefix)
 
 static int
 walk (struct sftp_target *h, struct list_arg *a, const char *rel,
-      unsigned depth, struct vv_err *e)
+      unsigned depth, struct plugin_err *e)
 {
   char *path = full_path (h, rel, e), *sub;
   sftp_dir d;
@@ -1086,7 +1111,7 @@ walk (struct sftp_target *h, struct list_arg *a, const char *rel,
     const char *nm = at->name;
     if (nm == NULL || strcmp (nm, ".") == 0 || strcmp (nm, "..") == 0)
       goto next;
-    if (!vv_valid_entry_name (nm) ||
+    if (!plugin_valid_entry_name (nm) ||
         strlen (rel) + strlen (nm) + 1 > VIRTVAULT_PLUGIN_NAME_MAX) {
       if (vhost && vhost->log)
         vhost->log (VIRTVAULT_LOG_WARNING, "sftp: ignoring an invalid name "
@@ -1094,7 +1119,7 @@ walk (struct sftp_target *h, struct list_arg *a, const char *rel,
       goto next;
     }
     if (asprintf (&sub, "%s%s%s", rel, rel[0] ? "/" : "", nm) == -1) {
-      vv_err_set (e, ENOMEM, "out of memory");
+      plugin_err_set (e, ENOMEM, "out of memory");
       r = -1;
       goto next;
     }
@@ -1111,9 +1136,9 @@ walk (struct sftp_target *h, struct list_arg *a, const char *rel,
         struct entry *v = cap > MAX_ENTRIES ? NULL
           : realloc (a->v, cap * sizeof *v);
         if (v == NULL) {
-          vv_err_set (e, a->cap >= MAX_ENTRIES ? EOVERFLOW : ENOMEM,
-                      "more than %d objects under %s on %s", MAX_ENTRIES,
-                      path, h->url);
+          plugin_err_set (e, a->cap >= MAX_ENTRIES ? EOVERFLOW : ENOMEM,
+                          "more than %d objects under %s on %s", MAX_ENTRIES,
+                          path, h->url);
           free (sub);
           r = -1;
           goto next;
@@ -1138,7 +1163,7 @@ walk (struct sftp_target *h, struct list_arg *a, const char *rel,
 }
 
 static int
-op_list (struct sftp_target *h, void *arg, struct vv_err *e)
+op_list (struct sftp_target *h, void *arg, struct plugin_err *e)
 {
   struct list_arg *a = arg;
   char *start;
@@ -1149,7 +1174,7 @@ op_list (struct sftp_target *h, void *arg, struct vv_err *e)
   /* Start at the deepest directory the prefix names. */
   start = strndup (a->prefix, slash ? (size_t) (slash - a->prefix) : 0);
   if (start == NULL) {
-    vv_err_set (e, ENOMEM, "out of memory");
+    plugin_err_set (e, ENOMEM, "out of memory");
     return -1;
   }
   r = walk (h, a, start, start[0] ? 1 : 0, e);
@@ -1204,7 +1229,7 @@ sftp_list (void *handle, const char *prefix, virtvault_list_cb cb,
 /* ---- remove ---- */
 
 static int
-op_remove (struct sftp_target *h, void *arg, struct vv_err *e)
+op_remove (struct sftp_target *h, void *arg, struct plugin_err *e)
 {
   const char *name = arg;
   char *path = full_path (h, name, e), *s;
@@ -1253,7 +1278,7 @@ sftp_remove_partial (void *handle, const char *prefix)
 /* ---- capabilities, test ---- */
 
 static int
-op_nothing (struct sftp_target *h, void *arg, struct vv_err *e)
+op_nothing (struct sftp_target *h, void *arg, struct plugin_err *e)
 {
   (void) h; (void) arg; (void) e;
   return 0;

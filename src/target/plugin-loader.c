@@ -72,6 +72,21 @@ host_cancelled (void)
   return vv_progress_current_cancelled ();
 }
 
+/* A job token is the job's progress, which outlives every stream and
+ * read handle of the job.
+ */
+static void *
+host_current_job (void)
+{
+  return vv_progress_current ();
+}
+
+static int
+host_job_cancelled (void *job)
+{
+  return vv_progress_cancelled (job);
+}
+
 static const struct virtvault_host host_services = {
   ._struct_size = sizeof (struct virtvault_host),
   .api_version = VIRTVAULT_PLUGIN_API_VERSION,
@@ -79,6 +94,8 @@ static const struct virtvault_host host_services = {
   .log = host_log,
   .error = virtvault_error,
   .cancelled = host_cancelled,
+  .current_job = host_current_job,
+  .job_cancelled = host_job_cancelled,
 };
 
 static pthread_mutex_t plugins_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -14,6 +14,12 @@ vv_progress_set_current (struct vv_progress *p)
   current_progress = p;
 }
 
+struct vv_progress *
+vv_progress_current (void)
+{
+  return current_progress;
+}
+
 bool
 vv_progress_current_cancelled (void)
 {

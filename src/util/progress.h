@@ -39,6 +39,7 @@ vv_progress_cancelled (struct vv_progress *p)
  * outside jobs), and whether that job was cancelled.
  */
 void vv_progress_set_current (struct vv_progress *p);
+struct vv_progress *vv_progress_current (void);
 bool vv_progress_current_cancelled (void);
 
 #endif

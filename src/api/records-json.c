@@ -172,7 +172,7 @@ mask_secret_params (const char *url, json_object *params)
 }
 
 json_object *
-vv_target_to_json (const struct vv_target_rec *t)
+vv_target_to_json (const struct vv_target_rec *t, const char *default_name)
 {
   json_object *o = json_object_new_object ();
   json_object *params = NULL;
@@ -198,5 +198,7 @@ vv_target_to_json (const struct vv_target_rec *t)
   add (o, "created_at", vv_json_string_or_null (t->created_at));
   add (o, "backups", json_object_new_int64 (t->backups));
   add (o, "stored_bytes", json_object_new_int64 ((int64_t) t->stored_bytes));
+  add (o, "default", json_object_new_boolean
+       (default_name && t->name && strcmp (default_name, t->name) == 0));
   return o;
 }

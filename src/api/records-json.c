@@ -91,6 +91,10 @@ vv_backup_to_json (const struct vv_backup_rec *b)
   add (o, "domain_xml_sha256",
        vv_json_string_or_null (b->domain_xml_sha256));
   add (o, "cleanup", vv_json_string_or_null (b->cleanup));
+  add (o, "corrupt", json_object_new_boolean (b->corrupt != NULL));
+  add (o, "corrupt_reason", vv_json_string_or_null (b->corrupt));
+  add (o, "verified_at", vv_json_string_or_null (b->verified_at));
+  add (o, "verify_result", vv_json_string_or_null (b->verify_result));
   disks = json_object_new_array ();
   for (size_t i = 0; disks && i < b->n_disks; i++)
     json_object_array_add (disks, disk_to_json (&b->disks[i]));

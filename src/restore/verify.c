@@ -264,9 +264,16 @@ check_image (struct vv_target *t, const struct vv_restore_chain *chain,
   return ret;
 }
 
-int
-vv_verify_backup (struct vv_engine *e, const char *backup_id,
-                  int64_t owner_filter, struct vv_progress *p)
+/* How far a verify got: a failure before STAGE_FOUND is about the
+ * request (no such backup, not completed) and nothing is recorded; before
+ * STAGE_READING the target could not be opened (no verdict); after it, a
+ * failure is about what is stored, or the target.
+ */
+enum stage { STAGE_NONE, STAGE_FOUND, STAGE_READING };
+
+static int
+verify (struct vv_engine *e, const char *backup_id, int64_t owner_filter,
+        struct vv_progress *p, enum stage *ret_stage)
 {
   _cleanup_ (cleanup_target) struct vv_target *t = NULL;
   _cleanup_free_ void *buf = NULL;
@@ -274,6 +281,7 @@ vv_verify_backup (struct vv_engine *e, const char *backup_id,
   struct vv_backup_rec *b;
   int ret = -1;
 
+  *ret_stage = STAGE_NONE;
   if (backup_id == NULL) {
     vv_error_code (VV_ERR_INVALID, "the backup to verify is missing");
     return -1;
@@ -291,6 +299,7 @@ vv_verify_backup (struct vv_engine *e, const char *backup_id,
   if (vv_restore_chain_load (e, b, owner_filter, &chain) == -1)
     return -1;
   b = chain.v[0];
+  *ret_stage = STAGE_FOUND;
 
   if ((t = vv_restore_open_target (e, b->target)) == NULL) {
     vv_error_prefix ("verifying backup %s: ", b->id);
@@ -303,6 +312,7 @@ vv_verify_backup (struct vv_engine *e, const char *backup_id,
   for (size_t i = 0; i < b->n_disks; i++)
     vv_progress_add_total (p, b->disks[i].stored_bytes);
 
+  *ret_stage = STAGE_READING;
   if (check_manifest (t, b, p) == -1 || check_domain_xml (t, b, p) == -1)
     goto out;
   for (size_t i = 0; i < b->n_disks; i++) {
@@ -317,4 +327,56 @@ vv_verify_backup (struct vv_engine *e, const char *backup_id,
  out:
   vv_restore_chain_clear (&chain);
   return ret;
+}
+
+/* What a verify that got to stage says of the backup.  A target that
+ * could not be opened or reached, that refused access, and a cancel say
+ * nothing; the rest (a checksum or size that does not match, a missing
+ * object, a manifest or qcow2 structure that is wrong) is damage.
+ */
+static const char *
+verdict (int r, enum stage stage)
+{
+  int err = vv_get_error_plugin_errno ();
+
+  if (r == 0)
+    return "ok";
+  if (vv_get_error_code () == VV_ERR_CANCELLED)
+    return "cancelled";
+  if (stage < STAGE_READING || vv_get_error_code () == VV_ERR_UNAVAILABLE
+      || err == EACCES || err == EPERM)
+    return "failed";
+  return "corrupt";
+}
+
+int
+vv_verify_backup (struct vv_engine *e, const char *backup_id,
+                  int64_t owner_filter, struct vv_progress *p,
+                  bool *ret_corrupt)
+{
+  struct vv_saved_error saved = { VV_ERR_NONE, NULL };
+  enum stage stage;
+  const char *result;
+  int r;
+
+  if (ret_corrupt)
+    *ret_corrupt = false;
+  r = verify (e, backup_id, owner_filter, p, &stage);
+  if (stage == STAGE_NONE)
+    return r;
+  result = verdict (r, stage);
+  if (r == -1)
+    vv_restore_save_error (&saved);
+  if (vv_catalog_backup_set_verified (e->catalog, backup_id, result,
+                                      r == -1 ? saved.message : NULL) == -1) {
+    /* The verify's own error, if any, is what the caller must see. */
+    if (r == 0)
+      return -1;
+    vv_clear_error ();
+  }
+  if (r == -1)
+    vv_restore_restore_error (&saved);
+  if (ret_corrupt)
+    *ret_corrupt = strcmp (result, "corrupt") == 0;
+  return r;
 }

@@ -753,9 +753,28 @@ test_backup_records (void)
          && STREQ (au->detail, job));
   vv_audit_rec_free (au);
 
-  /* The missing manifest marked it corrupt: its owner sees that, another
-   * user sees nothing of it; a restore is refused unless forced.
+  /* The target holds nothing at all: no verdict, nothing marked. */
+  a = call (1000, "GET", "/v1/backups/" BK, NULL, NULL);
+  CHECK (a.status == 200 && strstr (a.body, "\"corrupt\":false")
+         && STREQ (get_str (a.json, "verify_result"), "failed"));
+  answer_clear (&a);
+
+  /* With another object on it, the missing manifest is damage: the
+   * backup is marked corrupt.  Its owner sees that, another user sees
+   * nothing of it; a restore is refused unless forced.
    */
+  _cleanup_free_ char *other = vv_printf ("%s/backups/other", tmpdir);
+  _cleanup_free_ char *other_obj = vv_printf ("%s/object", other);
+  CHECK (other && other_obj && mkdir (other, 0700) == 0);
+  FILE *fp = fopen (other_obj, "w");
+  CHECK (fp && fputs ("x", fp) >= 0 && fclose (fp) == 0);
+  a = call (1000, "POST", "/v1/backups/" BK "/verify", NULL, NULL);
+  CHECK (a.status == 202);
+  CHECK (json_object_object_get_ex (a.json, "job", &v));
+  free (job);
+  job = vv_strdup (get_str (v, "id"));
+  answer_clear (&a);
+  vv_jobs_wait (ctx.jobs, job);
   a = call (1000, "GET", "/v1/backups/" BK, NULL, NULL);
   CHECK (a.status == 200 && strstr (a.body, "\"corrupt\":true")
          && STREQ (get_str (a.json, "verify_result"), "corrupt")

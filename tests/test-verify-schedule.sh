@@ -128,4 +128,15 @@ assert_eq "$(vv policy show nightly --json | jq -r .corrupt_backups)" 0 "policy 
 flip "$img" "$off"
 expect_failure vv verify "$b1"
 assert_eq "$(vv show "$b1" --json | jq -r .corrupt)" true "a manual verify marks it corrupt"
+flip "$img" "$off"
+
+# A target that holds nothing at all (a file target whose file system is
+# not mounted) is no verdict: the mark, here none, stays as it was.
+vv verify "$b1" >/dev/null || fail "verify of the repaired backup, again"
+mv "$VV_STATE/backups" "$VV_TMP/backups.away" || fail "move the target away"
+mkdir "$VV_STATE/backups"
+expect_failure vv verify "$b1"
+assert_contains "$ERR" "target 'local' holds no objects at all" "verify of an empty target"
+assert_eq "$(vv show "$b1" --json | jq -r '[(.corrupt | tostring), .verify_result] | join(" ")')" "false failed" "an empty target marks nothing"
+rmdir "$VV_STATE/backups" && mv "$VV_TMP/backups.away" "$VV_STATE/backups" || fail "move the target back"
 exit 0

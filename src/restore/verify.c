@@ -264,6 +264,43 @@ check_image (struct vv_target *t, const struct vv_restore_chain *chain,
   return ret;
 }
 
+static int
+found_one (void *opaque, const char *name, uint64_t size)
+{
+  (void) name;
+  (void) size;
+  *(bool *) opaque = true;
+  return -1;                    /* one is enough: stop the listing */
+}
+
+/* A backup whose manifest is missing is damaged, unless the target holds
+ * nothing at all: an unmounted file target or an emptied bucket says
+ * nothing about this backup, and marking every backup on it corrupt
+ * would be wrong.  -1 (unavailable) for an empty target.
+ */
+static int
+check_not_empty (struct vv_target *t, const struct vv_backup_rec *b)
+{
+  _cleanup_free_ char *name = vv_printf ("%smanifest.json", b->prefix);
+  bool any = false;
+  int r;
+
+  if (name == NULL)
+    return -1;
+  r = vv_target_stat (t, name, NULL);
+  if (r != 0)
+    return 0;                   /* there, or the read will say what fails */
+  if (vv_target_list (t, "", found_one, &any) == -1 && !any)
+    return 0;
+  vv_clear_error ();
+  if (any)
+    return 0;
+  vv_error_code (VV_ERR_UNAVAILABLE, "target '%s' holds no objects at all "
+                 "(not mounted, or emptied?); backup %s was not verified",
+                 vv_target_name (t), b->id);
+  return -1;
+}
+
 /* How far a verify got: a failure before STAGE_FOUND is about the
  * request (no such backup, not completed) and nothing is recorded; before
  * STAGE_READING the target could not be opened (no verdict); after it, a
@@ -312,6 +349,8 @@ verify (struct vv_engine *e, const char *backup_id, int64_t owner_filter,
   for (size_t i = 0; i < b->n_disks; i++)
     vv_progress_add_total (p, b->disks[i].stored_bytes);
 
+  if (b->prefix && check_not_empty (t, b) == -1)
+    goto out;
   *ret_stage = STAGE_READING;
   if (check_manifest (t, b, p) == -1 || check_domain_xml (t, b, p) == -1)
     goto out;

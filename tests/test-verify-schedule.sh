@@ -139,4 +139,38 @@ expect_failure vv verify "$b1"
 assert_contains "$ERR" "target 'local' holds no objects at all" "verify of an empty target"
 assert_eq "$(vv show "$b1" --json | jq -r '[(.corrupt | tostring), .verify_result] | join(" ")')" "false failed" "an empty target marks nothing"
 rmdir "$VV_STATE/backups" && mv "$VV_TMP/backups.away" "$VV_STATE/backups" || fail "move the target back"
+
+# A verify that comes due while a manual job holds its domain waits,
+# without the scheduler spinning, and runs once the domain is free.
+dom2=vvtest-vs2-$$
+make_domain "$dom2" 600
+guest_write "$dom2" vda "write -P 0x6b 0 512M"
+vv policy create busy --schedule daily --at 02:00 --verify-every 1 >/dev/null || fail "policy create busy"
+vv policy attach busy "$dom2" >/dev/null || fail "policy attach busy"
+now=$(vv debug clock show | cut -d' ' -f1)
+vv debug clock set "$(date -u -d "${now%T*} + 1 day" +%Y-%m-%dT02:30:00Z)" >/dev/null || fail "clock set"
+b3=$(vv policy runs busy --json | jq -r '.[0].backup_id')
+[ -n "$b3" ] && [ "$b3" != null ] || fail "no run of policy busy"
+wait_job "$(vv show "$b3" --json | jq -r .job_id)" completed >/dev/null
+vv policy detach "$dom2" >/dev/null || fail "policy detach busy"
+job=$(vv backup "$dom2" --full --json | jq -r .job.id) || fail "manual backup of $dom2"
+hold_backup_midway "$dom2" "$job"
+cpu () { awk '{ print $14 + $15 }' "/proc/$VV_PID/stat"; }
+advance 1d
+assert_eq "$(verify_jobs "$b3" | jq length)" 0 "no verify while a manual job holds the domain"
+# Verifies of the first domain's backups may have come due too.
+others_done () { [ "$(vv job list --json | jq --arg j "$job" '[.[] | select(.id != $j and (.status == "pending" or .status == "running"))] | length')" = 0 ]; }
+wait_for 60 "the other jobs to end" others_done
+c0=$(cpu)
+sleep 2                         # measuring: nothing to wait for
+c1=$(cpu)
+echo "daemon CPU while a verify waited for its domain: $((c1 - c0)) ticks in 2 s"
+[ $((c1 - c0)) -lt 50 ] || fail "the daemon used $((c1 - c0)) ticks of CPU in 2 s while a verify waited for its domain"
+kill -CONT "$QEMU_PID"
+wait_job "$job" completed >/dev/null
+advance 1m
+jobs=$(verify_jobs "$b3")
+assert_eq "$(jq length <<<"$jobs")" 1 "the verify runs once the domain is free"
+wait_job "$(jq -r '.[0].id' <<<"$jobs")" completed >/dev/null
+assert_eq "$(vv show "$b3" --json | jq -r .verify_result)" ok "verify of the untouched backup"
 exit 0

@@ -417,12 +417,19 @@ start_verify (struct vv_scheduler *s, const struct vv_policy_rec *p,
   }
   r = vv_jobs_submit (s->cfg.jobs, &spec);
   if (r == -1) {
-    /* Busy (a job holds the domain): tried again at a later pass. */
+    /* Busy (a job holds the domain): tried again at a later pass.  Not
+     * through verify_task_free: its kick would start that pass at once,
+     * and again, for as long as the domain is busy.
+     */
     if (vv_get_error_code () != VV_ERR_BUSY)
       slog (s, "policy '%s': cannot start the verify of %s: %s", p->name,
             b->id, vv_get_error ());
-    t->ran = true;
-    verify_task_free (t);
+    {
+      VV_LOCK_GUARD (&s->lock);
+      set_verifying_locked (s, t->uuid, false);
+      s->running--;
+    }
+    free (t);
     return false;
   }
   slog (s, "policy '%s': verify of backup %s of '%s' submitted as job %s",

@@ -358,6 +358,14 @@ daemon_logged () {
     grep -qF -- "$1" "$VV_STATE/daemon.log"
 }
 
+# flip FILE OFFSET: inverts one byte in place (same size, same inode).
+flip () {
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    printf "$(printf '\\%03o' $((b ^ 0xff)))" |
+        dd of="$1" bs=1 seek="$2" count=1 conv=notrunc status=none || fail "flip $1 at $2"
+}
+
 # Objects stored under the target directory (no temp files expected).
 target_files () {
     (cd "$1" 2>/dev/null && find . -type f | sort)

@@ -227,9 +227,19 @@ static const struct req_case cases[] = {
   { 0, "POST", "/v1/backups/bk-000000000000/restore", NULL,
     "{\"to\":\"/tmp/x\",\"format\":[]}", 400, "invalid", "format" },
   { 0, "POST", "/v1/backups/bk-000000000000/restore", NULL,
-    "{\"to\":\"/tmp/x\",\"force\":true}", 400, "invalid", "unknown field" },
+    "{\"to\":\"/tmp/x\",\"forced\":true}", 400, "invalid", "unknown field" },
+  { 0, "POST", "/v1/backups/bk-000000000000/restore", NULL,
+    "{\"to\":\"/tmp/x\",\"force\":1}", 400, "invalid", "field 'force'" },
   { 0, "POST", "/v1/backups/bk-000000000000/verify", NULL, "{\"deep\":1}",
     400, "invalid", "unknown field" },
+  { 0, "POST", "/v1/policies", NULL, "{\"name\":\"p\",\"schedule\":"
+    "\"daily\",\"at\":\"02:00\",\"verify_every\":366}", 400, "invalid",
+    "verify every '366': must be a whole number from 0 to 365" },
+  { 0, "POST", "/v1/policies", NULL, "{\"name\":\"p\",\"schedule\":"
+    "\"daily\",\"at\":\"02:00\",\"verify_every\":true}", 400, "invalid",
+    "field 'verify_every'" },
+  { 0, "POST", "/v1/targets/local/default", NULL, "{\"name\":\"x\"}", 400,
+    "invalid", "unknown field 'name'" },
   { 0, "POST", "/v1/jobs/job-000000000000/cancel", NULL, "[", 400,
     "invalid", "not valid JSON" },
   { 0, "DELETE", "/v1/backups/bk-000000000000", NULL, "{\"force\":1}", 400,
@@ -481,9 +491,58 @@ test_targets (void)
   CHECK (a.status == 200);
   answer_clear (&a);
 
-  /* The default target stays. */
+  /* The default target stays: the config's while none is marked. */
   a = call (0, "DELETE", "/v1/targets/local", NULL, NULL);
   CHECK (a.status == 409 && STREQ (error_code (a.json), "busy"));
+  CHECK (strstr (error_message (a.json), "target 'local' is the default "
+                 "target; make another target the default first"));
+  answer_clear (&a);
+  a = call (0, "GET", "/v1/targets/local", NULL, NULL);
+  CHECK (a.status == 200 && strstr (a.body, "\"default\":true"));
+  answer_clear (&a);
+
+  /* Marking one: admins only (the same 403 as the other target calls,
+   * audited), a known target, no fields; the mark moves, one at a time.
+   */
+  a = call (1000, "POST", "/v1/targets/nas/default", NULL, NULL);
+  CHECK (a.status == 403 && strstr (error_message (a.json),
+                                    "managing targets is for administrators "
+                                    "only"));
+  answer_clear (&a);
+  au = last_audit (NULL);
+  CHECK (STREQ (au->action, "target.default") && au->uid == 1000
+         && STREQ (au->result, "forbidden"));
+  vv_audit_rec_free (au);
+  a = call (0, "POST", "/v1/targets/nosuch/default", NULL, NULL);
+  CHECK (a.status == 404);
+  answer_clear (&a);
+  a = call (0, "POST", "/v1/targets/nas/default", NULL, "{\"x\":1}");
+  CHECK (a.status == 400 && strstr (error_message (a.json), "unknown field"));
+  answer_clear (&a);
+  a = call (0, "POST", "/v1/targets/nas/default", NULL, NULL);
+  CHECK (a.status == 200 && STREQ (get_str (a.json, "name"), "nas")
+         && strstr (a.body, "\"default\":true"));
+  answer_clear (&a);
+  au = last_audit (NULL);
+  CHECK (STREQ (au->action, "target.default") && STREQ (au->object, "nas")
+         && STREQ (au->result, "ok")
+         && STREQ (au->detail, "default target was 'local'"));
+  vv_audit_rec_free (au);
+  a = call (0, "GET", "/v1/targets", NULL, NULL);
+  CHECK (a.status == 200 && json_object_array_length (a.json) == 2);
+  for (size_t i = 0; i < 2; i++) {
+    json_object *t = json_object_array_get_idx (a.json, i);
+    CHECK (json_object_object_get_ex (t, "default", &v));
+    CHECK (json_object_get_boolean (v) == STREQ (get_str (t, "name"), "nas"));
+  }
+  answer_clear (&a);
+  a = call (0, "DELETE", "/v1/targets/nas", NULL, NULL);
+  CHECK (a.status == 409 && strstr (error_message (a.json),
+                                    "target 'nas' is the default target"));
+  answer_clear (&a);
+  /* Back to local, which the rest of the tests use. */
+  a = call (0, "POST", "/v1/targets/local/default", NULL, NULL);
+  CHECK (a.status == 200);
   answer_clear (&a);
 
   a = call (0, "DELETE", "/v1/targets/nas", NULL, NULL);
@@ -566,6 +625,7 @@ test_backup_records (void)
     "chain_pos", "parent_id", "created_at", "completed_at", "size_bytes", "target",
     "reason", "notes", "error", "checkpoint", "job_id", "owner_uid",
     "origin", "policy", "protected", "offline", "domain_xml_sha256", "cleanup",
+    "corrupt", "corrupt_reason", "verified_at", "verify_result",
     "disks", "monthly_cost", "hourly_cost",
     NULL
   };
@@ -692,6 +752,45 @@ test_backup_records (void)
          && au->uid == 1000 && STREQ (au->result, "ok")
          && STREQ (au->detail, job));
   vv_audit_rec_free (au);
+
+  /* The target holds nothing at all: no verdict, nothing marked. */
+  a = call (1000, "GET", "/v1/backups/" BK, NULL, NULL);
+  CHECK (a.status == 200 && strstr (a.body, "\"corrupt\":false")
+         && STREQ (get_str (a.json, "verify_result"), "failed"));
+  answer_clear (&a);
+
+  /* With another object on it, the missing manifest is damage: the
+   * backup is marked corrupt.  Its owner sees that, another user sees
+   * nothing of it; a restore is refused unless forced.
+   */
+  _cleanup_free_ char *other = vv_printf ("%s/backups/other", tmpdir);
+  _cleanup_free_ char *other_obj = vv_printf ("%s/object", other);
+  CHECK (other && other_obj && mkdir (other, 0700) == 0);
+  FILE *fp = fopen (other_obj, "w");
+  CHECK (fp && fputs ("x", fp) >= 0 && fclose (fp) == 0);
+  a = call (1000, "POST", "/v1/backups/" BK "/verify", NULL, NULL);
+  CHECK (a.status == 202);
+  CHECK (json_object_object_get_ex (a.json, "job", &v));
+  free (job);
+  job = vv_strdup (get_str (v, "id"));
+  answer_clear (&a);
+  vv_jobs_wait (ctx.jobs, job);
+  a = call (1000, "GET", "/v1/backups/" BK, NULL, NULL);
+  CHECK (a.status == 200 && strstr (a.body, "\"corrupt\":true")
+         && STREQ (get_str (a.json, "verify_result"), "corrupt")
+         && strstr (get_str (a.json, "corrupt_reason"), BK)
+         && STREQ (get_str (a.json, "status"), "completed"));
+  answer_clear (&a);
+  a = call (1002, "GET", "/v1/backups/" BK, NULL, NULL);
+  CHECK (a.status == 404 && strstr (a.body, "corrupt") == NULL);
+  answer_clear (&a);
+  jobs0 = count_jobs ();
+  a = call (0, "POST", "/v1/backups/" BK "/restore", NULL,
+            "{\"to\":\"/tmp/x\"}");
+  CHECK (a.status == 400 && strstr (error_message (a.json),
+                                    "backup " BK " is marked corrupt"));
+  answer_clear (&a);
+  CHECK (count_jobs () == jobs0);
   n_passed++;
 }
 
@@ -936,6 +1035,8 @@ test_precheck (void)
   CHECK (precheck (1000, "POST", "/v1/backups", 1000000, &max) == 403);
   CHECK (count_audit () == before + 1);
   CHECK (precheck (1000, "GET", "/v1/targets", 0, &max) == 403);
+  CHECK (precheck (1000, "POST", "/v1/targets/local/default", 0, &max)
+         == 403);
   /* A restore of a backup the user cannot see: 404, as for none. */
   CHECK (precheck (1000, "POST", "/v1/backups/bk-000000000000/restore",
                    10, &max) == 404);

@@ -315,7 +315,14 @@ test_migration_from_2 (void)
   vv_catalog_close (c);
   /* Back to version 2 by hand: drop what 3 and later made. */
   raw_exec (path,
-            "ALTER TABLE backups DROP COLUMN domain_xml_sha256;"
+            "DROP INDEX targets_one_default;"
+            " ALTER TABLE targets DROP COLUMN is_default;"
+            " ALTER TABLE policies DROP COLUMN verify_every;"
+            " DROP INDEX backups_by_policy;"
+            " ALTER TABLE backups DROP COLUMN corrupt;"
+            " ALTER TABLE backups DROP COLUMN verified_at;"
+            " ALTER TABLE backups DROP COLUMN verify_result;"
+            " ALTER TABLE backups DROP COLUMN domain_xml_sha256;"
             " ALTER TABLE jobs DROP COLUMN notes;"
             " DROP TABLE policy_retries; DROP INDEX backups_by_cleanup;"
             " ALTER TABLE backups DROP COLUMN cleanup;"

@@ -843,6 +843,143 @@ test_cleanup_field (void)
   vv_catalog_close (c);
 }
 
+/* The default target (schema 8): none marked, then one, moved, never
+ * two; the marked one cannot be removed.
+ */
+static void
+test_default_target (void)
+{
+  _cleanup_free_ char *path = path_in_tmp ("default.db");
+  struct vv_catalog *c = vv_catalog_open (path);
+  struct vv_target_rec **v;
+  char *dflt = (char *) "x";
+  size_t n;
+
+  CHECK (c);
+  add_target (c, "local");
+  add_target (c, "nas");
+  CHECK (vv_catalog_target_get_default (c, &dflt) == 0 && dflt == NULL);
+  CHECK_ERR (vv_catalog_target_set_default (c, "nope") == -1,
+             VV_ERR_NOT_FOUND, "no target named 'nope'");
+  CHECK (vv_catalog_target_set_default (c, "nas") == 0);
+  CHECK (vv_catalog_target_set_default (c, "nas") == 0);
+  CHECK (vv_catalog_target_get_default (c, &dflt) == 0
+         && STREQ (dflt, "nas"));
+  free (dflt);
+  CHECK_ERR (vv_catalog_target_remove (c, "nas") == -1, VV_ERR_BUSY,
+             "target 'nas' is the default target; make another target the "
+             "default first");
+  CHECK (vv_catalog_target_set_default (c, "local") == 0);
+  CHECK (vv_catalog_target_list (c, &v, &n) == 0);
+  CHECK (n == 2 && v[0]->is_default && !v[1]->is_default);
+  for (size_t i = 0; i < n; i++)
+    vv_target_rec_free (v[i]);
+  free (v);
+  CHECK (vv_catalog_target_get_default (c, &dflt) == 0
+         && STREQ (dflt, "local"));
+  free (dflt);
+
+  CHECK (vv_catalog_target_remove (c, "nas") == 0);
+  vv_catalog_close (c);
+}
+
+/* ---- verify results and corrupt marks (schema 8) ---- */
+
+static void
+test_verify_fields (void)
+{
+  _cleanup_free_ char *path = path_in_tmp ("verify.db");
+  struct vv_backup_rec full = backup ("bk-0000000000f1", UUID1,
+                                      "ch-0000000000f0", NULL,
+                                      "2026-01-01T00:00:00Z", 0);
+  struct vv_backup_rec inc1 = backup ("bk-0000000000f2", UUID1,
+                                      "ch-0000000000f0", full.id,
+                                      "2026-01-02T00:00:00Z", 0);
+  struct vv_backup_rec inc2 = backup ("bk-0000000000f3", UUID1,
+                                      "ch-0000000000f0", inc1.id,
+                                      "2026-01-03T00:00:00Z", 0);
+  struct vv_backup_rec other = backup ("bk-0000000000f4", UUID2,
+                                       "ch-0000000000f9", NULL,
+                                       "2026-01-03T00:00:00Z", 1000);
+  struct vv_catalog *c = vv_catalog_open (path);
+  struct vv_policy_verify_stats st;
+  struct vv_backup_rec *b, **v;
+  size_t n;
+
+  CHECK (c);
+  add_target (c, "local");
+  inc1.chain_pos = 1;
+  inc2.chain_pos = 2;
+  full.policy = inc1.policy = inc2.policy = other.policy = (char *) "p";
+  full.origin = inc1.origin = inc2.origin = other.origin = (char *) "policy";
+  CHECK (vv_catalog_backup_insert (c, &full) == 0
+         && vv_catalog_backup_insert (c, &inc1) == 0
+         && vv_catalog_backup_insert (c, &inc2) == 0
+         && vv_catalog_backup_insert (c, &other) == 0);
+  CHECK (vv_catalog_backup_list_policy (c, "p", &v, &n) == 0 && n == 0);
+  free_list (v, n);
+  CHECK (vv_catalog_backup_complete (c, full.id, 1) == 0
+         && vv_catalog_backup_complete (c, inc1.id, 1) == 0
+         && vv_catalog_backup_complete (c, inc2.id, 1) == 0
+         && vv_catalog_backup_complete (c, other.id, 1) == 0);
+  CHECK (vv_catalog_backup_list_policy (c, "p", &v, &n) == 0 && n == 4
+         && STREQ (v[0]->id, full.id) && v[0]->corrupt == NULL
+         && v[0]->verified_at == NULL && v[0]->verify_result == NULL);
+  free_list (v, n);
+  CHECK_ERR (vv_catalog_chain_first_corrupt (c, full.chain_id, 2) == NULL,
+             VV_ERR_NOT_FOUND, "no backup of chain ch-0000000000f0");
+
+  /* A verdict sets the mark; a verify without one leaves it. */
+  CHECK_ERR (vv_catalog_backup_set_verified (c, inc1.id, "corrupt", NULL)
+             == -1, VV_ERR_INVALID, "with a reason");
+  CHECK_ERR (vv_catalog_backup_set_verified (c, inc1.id, "bad", "x") == -1,
+             VV_ERR_INVALID, "verify result 'bad'");
+  CHECK_ERR (vv_catalog_backup_set_verified (c, "bk-00000000dead", "ok",
+                                             NULL) == -1,
+             VV_ERR_NOT_FOUND, "bk-00000000dead");
+  CHECK (vv_catalog_backup_set_verified (c, inc1.id, "corrupt",
+                                         "vda.qcow2 is corrupt") == 0);
+  CHECK (vv_catalog_backup_set_verified (c, inc1.id, "failed", NULL) == 0);
+  b = vv_catalog_backup_get (c, inc1.id, VV_OWNER_ANY);
+  CHECK (b && STREQ (b->corrupt, "vda.qcow2 is corrupt")
+         && STREQ (b->verify_result, "failed") && b->verified_at
+         && STREQ (b->status, "completed"));
+  vv_backup_rec_free (b);
+
+  /* Incrementals on top of position 1 or 2 rest on it; the full alone
+   * does not.
+   */
+  CHECK_ERR (vv_catalog_chain_first_corrupt (c, full.chain_id, 0) == NULL,
+             VV_ERR_NOT_FOUND, "chain");
+  b = vv_catalog_chain_first_corrupt (c, full.chain_id, 2);
+  CHECK (b && STREQ (b->id, inc1.id));
+  vv_backup_rec_free (b);
+  CHECK (vv_catalog_backup_set_verified (c, full.id, "corrupt", "x") == 0);
+  b = vv_catalog_chain_first_corrupt (c, full.chain_id, 2);
+  CHECK (b && STREQ (b->id, full.id));
+  vv_backup_rec_free (b);
+
+  /* Per owner on the policy card. */
+  CHECK (vv_catalog_backup_set_verified (c, other.id, "corrupt", "y") == 0);
+  CHECK (vv_catalog_policy_verify_stats (c, "p", VV_OWNER_ANY, &st) == 0);
+  CHECK (st.backups == 4 && st.corrupt == 3 && st.verified == 2
+         && st.last_verified_at);
+  vv_policy_verify_stats_clear (&st);
+  CHECK (vv_catalog_policy_verify_stats (c, "p", 1000, &st) == 0);
+  CHECK (st.backups == 1 && st.corrupt == 1);
+  vv_policy_verify_stats_clear (&st);
+  CHECK (vv_catalog_policy_verify_stats (c, "p", 2000, &st) == 0);
+  CHECK (st.backups == 0 && st.corrupt == 0 && st.last_verified_at == NULL);
+  vv_policy_verify_stats_clear (&st);
+
+  /* A pass clears it. */
+  CHECK (vv_catalog_backup_set_verified (c, inc1.id, "ok", NULL) == 0);
+  b = vv_catalog_backup_get (c, inc1.id, VV_OWNER_ANY);
+  CHECK (b && b->corrupt == NULL && STREQ (b->verify_result, "ok"));
+  vv_backup_rec_free (b);
+  vv_catalog_close (c);
+}
+
 /* ---- target import: all of a batch or nothing ---- */
 
 static void
@@ -919,7 +1056,14 @@ test_migration_from_3 (void)
   vv_catalog_close (c);
   /* Back to version 3 by hand: drop what 4 and later made. */
   raw_exec (path,
-            "ALTER TABLE backups DROP COLUMN domain_xml_sha256;"
+            "DROP INDEX targets_one_default;"
+            " ALTER TABLE targets DROP COLUMN is_default;"
+            " ALTER TABLE policies DROP COLUMN verify_every;"
+            " DROP INDEX backups_by_policy;"
+            " ALTER TABLE backups DROP COLUMN corrupt;"
+            " ALTER TABLE backups DROP COLUMN verified_at;"
+            " ALTER TABLE backups DROP COLUMN verify_result;"
+            " ALTER TABLE backups DROP COLUMN domain_xml_sha256;"
             " ALTER TABLE jobs DROP COLUMN notes;"
             " DROP TABLE policy_retries; DROP INDEX backups_by_cleanup;"
             " ALTER TABLE backups DROP COLUMN cleanup;"
@@ -944,6 +1088,11 @@ test_migration_from_3 (void)
   CHECK (c);
   CHECK (vv_catalog_schema_version (c)
          == vv_catalog_latest_schema_version ());
+  /* Version 8: nothing is the default, corrupt or verified. */
+  CHECK (raw_count (path, "SELECT count(*) FROM targets WHERE is_default")
+         == 0);
+  CHECK (raw_count (path, "SELECT count(*) FROM backups WHERE corrupt IS"
+                    " NOT NULL OR verified_at IS NOT NULL") == 0);
   /* Version 7: the indexes pruning uses. */
   CHECK (raw_count (path, "SELECT count(*) FROM sqlite_master WHERE type ="
                     " 'index' AND name IN ('audit_by_at',"
@@ -1043,6 +1192,8 @@ main (void)
 
   test_offline_field ();
   test_cleanup_field ();
+  test_default_target ();
+  test_verify_fields ();
   test_insert_all ();
   test_migration_from_3 ();
   test_prune ();

@@ -65,6 +65,20 @@ static const struct {
     { .mode = VV_MODE_INCREMENTAL, .max_chain = 6, .target = "local",
       .can_track = true }, -1,
     "no incremental backup is possible: no earlier completed backup" },
+  { "corrupt point in the chain",
+    { OK_CHAIN, .corrupt_id = "bk-000000000002",
+      .corrupt_why = "vda.qcow2 of backup bk-000000000002 is corrupt" }, 0,
+    "full: backup bk-000000000002 of chain ch-000000000001 is marked corrupt "
+    "(vda.qcow2 of backup bk-000000000002 is corrupt); an incremental is "
+    "never based on a corrupt point" },
+  { "corrupt point, incremental requested",
+    { OK_CHAIN, .mode = VV_MODE_INCREMENTAL, .corrupt_id = "bk-000000000003",
+      .corrupt_why = "x" }, -1,
+    "no incremental backup is possible: backup bk-000000000003 of chain "
+    "ch-000000000001 is marked corrupt (x)" },
+  { "corrupt point, full requested",
+    { OK_CHAIN, .mode = VV_MODE_FULL, .corrupt_id = "bk-000000000003" }, 0,
+    "full: requested" },
   { "raw disks only", { OK_CHAIN, .can_track = false }, 0,
     "full: no selected disk can track changes" },
   { "other target", { OK_CHAIN, .target = "nfs" }, 0,

@@ -28,18 +28,11 @@ img_full=$(find "$VV_STATE" -path "*/$full/vda.qcow2")
 img_inc=$(find "$VV_STATE" -path "*/$inc/vda.qcow2")
 [ -f "$img_full" ] && [ -f "$img_inc" ] || fail "stored images not found"
 
-# flip FILE OFFSET: inverts one byte in place (same size, same inode).
-flip () {
-    local b
-    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-    printf "$(printf '\\%03o' $((b ^ 0xff)))" |
-        dd of="$1" bs=1 seek="$2" count=1 conv=notrunc status=none || fail "flip $1 at $2"
-}
 
 # refused ID FORMAT DIR WHAT: the restore fails as corrupt and leaves
 # nothing behind in DIR (which may not exist before).
 refused () {
-    expect_failure vv restore "$1" --to "$3" --format "$2"
+    expect_failure vv restore "$1" --to "$3" --format "$2" --force
     assert_contains "$ERR" "is corrupt on target" "$4"
     assert_contains "$ERR" "sha256 is" "$4"
     if [ -d "$3" ]; then
@@ -57,7 +50,14 @@ refused "$full" qcow2 "$VV_TMP/r3" "corrupt full, qcow2"
 refused "$full" raw "$VV_TMP/r3" "corrupt full, raw"
 expect_failure vv verify "$full"
 assert_contains "$ERR" "corrupt" "verify of the corrupt full"
+# The verify marked it (and so its chain) corrupt: refused without --force.
+assert_eq "$(vv show "$full" --json | jq -r .corrupt)" true "full marked corrupt"
+expect_failure vv restore "$inc" --to "$VV_TMP/r0"
+assert_contains "$ERR" "backup $inc rests on backup $full, which is marked corrupt" "restore of a point on a corrupt base"
 flip "$img_full" "$half"
+# Intact again: a verify that passes clears the mark.
+vv verify "$full" >/dev/null || fail "verify of the repaired full"
+assert_eq "$(vv show "$full" --json | jq -r '[.corrupt, .verify_result] | join(" ")')" "false ok" "mark cleared by a passing verify"
 
 # The top's header: qemu-img or the qcow2 check would stumble first.
 flip "$img_inc" 0

@@ -40,10 +40,11 @@ img=$bdir/vda.qcow2
 mv "$img" "$VV_TMP/vda.qcow2.orig"
 
 # refused WHAT NEEDLE: restore --to DIR and verify of inc2 fail saying
-# NEEDLE, and DIR is not made.
+# NEEDLE, and DIR is not made.  The verify marks inc2 corrupt, so the
+# next restore needs --force to get to the checks this test is about.
 refused () {
     local to=$VV_TMP/restore-$RANDOM
-    expect_failure vv restore "$inc2" --to "$to" --format raw
+    expect_failure vv restore "$inc2" --to "$to" --format raw --force
     assert_contains "$ERR" "$2" "$1: restore"
     [ ! -e "$to" ] || fail "$1: the restore left $to: $(ls -A "$to")"
     expect_failure vv verify "$inc2"

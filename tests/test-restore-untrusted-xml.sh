@@ -106,8 +106,8 @@ evil_digest=$(sha256sum "$xml_file" | cut -d' ' -f1)
 
 # ---- the daemon's own catalog: refused, nothing defined ----
 
-refused () {  # what
-    expect_failure vv restore "$id" --as-new "$new1" --to "$VV_TMP/new1" --start
+refused () {  # what  (--force: a failed verify marked the backup corrupt)
+    expect_failure vv restore "$id" --as-new "$new1" --to "$VV_TMP/new1" --start --force
     assert_contains "$ERR" "the domain XML of backup $id on target 'nas' is corrupt or was altered" "$1"
     assert_contains "$ERR" "its sha256 is $evil_digest, the catalog recorded $digest" "$1"
     virsh dominfo "$new1" >/dev/null 2>&1 && fail "$1: domain $new1 was defined"

@@ -368,6 +368,68 @@ test_summary (void)
 
 /* ---- jitter, runs with jitter, missed runs */
 
+/* The verify spreading rule: one slot a period per backup, at a phase
+ * from the hash of its id, spread over the period.
+ */
+static void
+test_verify_spread (void)
+{
+  const char *id = "bk-3f9a0c21d4e5";
+  const time_t p7 = 7 * DAY;
+  time_t since = utc ("2026-11-24T02:00:00Z"), next, again;
+  unsigned per_day[7] = { 0 };
+  char seed[32];
+
+  /* The hash is FNV-1a 64, fixed forever: of "a" it is 0xaf63dc4c8601ec8c
+   * (the published test vector).
+   */
+  CHECK (vv_verify_phase ("a", 7) == (int64_t) (0xaf63dc4c8601ec8cULL % p7));
+  CHECK (vv_verify_phase ("", 1) == (int64_t) (0xcbf29ce484222325ULL % DAY));
+  CHECK (vv_verify_phase (id, 0) == 0);
+  CHECK (vv_verify_next (id, 0, since, false)
+         > since + 100 * 365 * (time_t) DAY);
+
+  /* Never verified: strictly after its completion, within one period,
+   * on the backup's own phase; the same from any time up to the slot.
+   */
+  next = vv_verify_next (id, 7, since, false);
+  CHECK (next > since && next - since <= p7);
+  CHECK ((next - vv_verify_phase (id, 7)) % p7 == 0);
+  CHECK (vv_verify_next (id, 7, next - 1, false) == next);
+  CHECK (vv_verify_next (id, 7, since + 1, false) == next);
+  CHECK (vv_verify_next (id, 7, next, false) == next + p7);
+  /* Verified at its slot: the next period's slot. */
+  again = vv_verify_next (id, 7, next, true);
+  CHECK (again == next + p7);
+  /* Verified late (within its period, or more than half a period late):
+   * never again within half a period, never more than 1.5 periods on.
+   */
+  for (time_t late = 0; late < p7; late += 3600) {
+    time_t t = vv_verify_next (id, 7, next + late, true);
+    CHECK (t >= next + late + p7 / 2 && t < next + late + p7 + p7 / 2);
+    CHECK ((t - vv_verify_phase (id, 7)) % p7 == 0);
+  }
+  CHECK (vv_verify_next (id, 7, next + 3600, true) == next + p7);
+  CHECK (vv_verify_next (id, 7, next + p7 / 2 + 1, true) == next + 2 * p7);
+  /* Times before the epoch's first slot (floor division). */
+  CHECK (vv_verify_next ("a", 7, vv_verify_phase ("a", 7) - 1, false)
+         == vv_verify_phase ("a", 7));
+  CHECK (vv_verify_next ("a", 7, vv_verify_phase ("a", 7) - p7 - 1, false)
+         == vv_verify_phase ("a", 7) - p7);
+  CHECK (vv_verify_next ("a", 7, vv_verify_phase ("a", 7), false)
+         == vv_verify_phase ("a", 7) + p7);
+
+  /* 7000 backups on a weekly verify: each day of the period gets about
+   * a seventh, none more than a quarter more than that.
+   */
+  for (int i = 0; i < 7000; i++) {
+    snprintf (seed, sizeof seed, "bk-%012x", (unsigned) i * 2654435761u);
+    per_day[vv_verify_phase (seed, 7) / DAY]++;
+  }
+  for (int d = 0; d < 7; d++)
+    CHECK (per_day[d] > 750 && per_day[d] < 1250);
+}
+
 static void
 test_jitter (void)
 {
@@ -705,6 +767,7 @@ main (void)
   test_parse ();
   test_summary ();
   test_jitter ();
+  test_verify_spread ();
   test_missed ();
   test_policy ();
   test_threads ();

@@ -220,7 +220,8 @@ run_verify (void *arg, struct vv_progress *p)
   t->ran = true;
   snprintf (what, sizeof what, "verify of backup %s", t->backup_id);
   vv_api_log (t->ctx, "job %s started: %s", t->job_id, what);
-  r = vv_verify_backup (t->ctx->engine, t->backup_id, t->owner_filter, p);
+  r = vv_verify_backup (t->ctx->engine, t->backup_id, t->owner_filter, p,
+                        NULL);
   log_end (t, what, r, p);
   return r;
 }
@@ -613,7 +614,7 @@ vv_api_backup_verify (struct vv_api_request *r, json_object **ret)
 
 static const char *const restore_keys[] = {
   "to", "format", "in_place", "force_stop", "stop_timeout", "as_new",
-  "disks", "start", NULL
+  "disks", "start", "force", NULL
 };
 
 /* The optional "disks" of a restore request as a NULL-terminated list. */
@@ -705,7 +706,7 @@ vv_api_backup_restore (struct vv_api_request *r, json_object **ret)
   _cleanup_strv_ char **disks = NULL;
   _cleanup_ (cleanup_restore_info) struct vv_restore_info info = { 0 };
   const char *to = NULL, *format = NULL, *as_new = NULL;
-  bool in_place = false, force_stop = false, start = false;
+  bool in_place = false, force_stop = false, start = false, force = false;
   uint64_t stop_timeout = 0;
   int has_timeout, has_force, has_start;
   enum vv_restore_mode mode;
@@ -726,6 +727,7 @@ vv_api_backup_restore (struct vv_api_request *r, json_object **ret)
       (has_timeout = vv_json_get_uint64 (req, what, "stop_timeout",
                                          &stop_timeout)) == -1 ||
       (has_start = vv_json_get_bool (req, what, "start", &start)) == -1 ||
+      vv_json_get_bool (req, what, "force", &force) == -1 ||
       restore_disks (req, what, &disks) == -1)
     return -1;
   b = vv_catalog_backup_get (r->ctx->engine->catalog, r->param,
@@ -800,7 +802,7 @@ vv_api_backup_restore (struct vv_api_request *r, json_object **ret)
     .owner_filter = r->owner_filter, .mode = mode,
     .disks = (const char *const *) disks, .force_stop = force_stop,
     .stop_timeout = has_timeout ? (int) stop_timeout : -1,
-    .new_name = as_new, .start = start,
+    .new_name = as_new, .start = start, .force = force,
   };
   if (vv_restore_plan (r->ctx->engine, &rreq, &info) == -1)
     return -1;

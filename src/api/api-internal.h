@@ -73,6 +73,7 @@ int vv_api_target_get (struct vv_api_request *r, json_object **ret);
 int vv_api_target_delete (struct vv_api_request *r, json_object **ret);
 int vv_api_target_test (struct vv_api_request *r, json_object **ret);
 int vv_api_target_import (struct vv_api_request *r, json_object **ret);
+int vv_api_target_set_default (struct vv_api_request *r, json_object **ret);
 
 /* api-policies.c */
 int vv_api_policy_create (struct vv_api_request *r, json_object **ret);
@@ -148,7 +149,9 @@ int vv_api_require_admin (struct vv_api_request *r, const char *what);
 json_object *vv_backup_to_json (const struct vv_backup_rec *b);
 json_object *vv_chain_to_json (const struct vv_chain_rec *c);
 json_object *vv_job_to_json (const struct vv_job_rec *j);
-json_object *vv_target_to_json (const struct vv_target_rec *t);
+/* default_name: the default target (vv_engine_default_target), or NULL. */
+json_object *vv_target_to_json (const struct vv_target_rec *t,
+                                const char *default_name);
 /* A double without json-c's 17-digit noise (0.02, not 0.020000000000000000). */
 json_object *vv_json_new_number (double d);
 

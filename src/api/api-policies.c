@@ -109,6 +109,26 @@ policy_json (struct vv_api_request *r, const struct vv_policy_rec *p)
   json_object_object_add (o, "quiesce", vv_json_string_or_null (p->quiesce));
   json_object_object_add (o, "created_at",
                           vv_json_string_or_null (p->created_at));
+  json_object_object_add (o, "verify_every",
+                          json_object_new_int64 (p->verify_every));
+  /* Only the caller's backups count: an admin may have attached another
+   * user's instance to this policy.
+   */
+  {
+    struct vv_policy_verify_stats st = { 0 };
+    if (vv_catalog_policy_verify_stats (r->ctx->engine->catalog, p->name,
+                                        r->owner_filter, &st) == 0) {
+      json_object_object_add (o, "last_verified_at",
+                              vv_json_string_or_null (st.last_verified_at));
+      json_object_object_add (o, "backups",
+                              json_object_new_int64 ((int64_t) st.backups));
+      json_object_object_add (o, "verified_backups",
+                              json_object_new_int64 ((int64_t) st.verified));
+      json_object_object_add (o, "corrupt_backups",
+                              json_object_new_int64 ((int64_t) st.corrupt));
+    }
+    vv_policy_verify_stats_clear (&st);
+  }
 
   json_object *inst = json_object_new_array ();
   if (vv_catalog_attachment_list (r->ctx->engine->catalog, p->name, &av,
@@ -146,7 +166,7 @@ policy_json (struct vv_api_request *r, const struct vv_policy_rec *p)
 static const char *const policy_keys[] = {
   "name", "schedule", "day", "at", "tz", "window", "max_chain", "retention",
   "device", "target", "quiesce", "keep", "max_age", "max_backups",
-  "owner_uid", NULL
+  "owner_uid", "verify_every", NULL
 };
 
 /* A count given as a JSON number or a string ("6"): 0 absent, 1 given. */
@@ -280,6 +300,11 @@ apply_request (struct vv_api_request *r, json_object *req, const char *what,
     return -1;
   if (n)
     p->max_backups = v;
+  if ((n = get_count (req, what, "verify_every", "verify every", 0,
+                      VV_POLICY_VERIFY_EVERY_MAX, &v)) == -1)
+    return -1;
+  if (n)
+    p->verify_every = v;
   if (max_age) {
     int64_t secs = 0;
     if (max_age[0] && strcmp (max_age, "0") != 0
@@ -512,7 +537,8 @@ vv_api_policy_edit (struct vv_api_request *r, json_object **ret)
   static const char what[] = "the policy change";
   static const char *const edit_keys[] = {
     "schedule", "day", "at", "tz", "window", "max_chain", "retention",
-    "device", "target", "quiesce", "keep", "max_age", "max_backups", NULL
+    "device", "target", "quiesce", "keep", "max_age", "max_backups",
+    "verify_every", NULL
   };
   _cleanup_json_ json_object *req = NULL;
   _cleanup_policy_ struct vv_policy_rec *p = NULL;

@@ -69,17 +69,19 @@ int
 vv_api_target_list (struct vv_api_request *r, json_object **ret)
 {
   struct vv_target_rec **v = NULL;
+  _cleanup_free_ char *dflt = NULL;
   size_t n = 0;
   json_object *a;
 
   if (vv_api_require_admin (r, "managing targets") == -1)
     return -1;
-  if (vv_catalog_target_list (r->ctx->engine->catalog, &v, &n) == -1)
+  if ((dflt = vv_engine_default_target (r->ctx->engine)) == NULL
+      || vv_catalog_target_list (r->ctx->engine->catalog, &v, &n) == -1)
     return -1;
   a = json_object_new_array ();
   for (size_t i = 0; i < n; i++) {
     if (a)
-      json_object_array_add (a, vv_target_to_json (v[i]));
+      json_object_array_add (a, vv_target_to_json (v[i], dflt));
     vv_target_rec_free (v[i]);
   }
   free (v);
@@ -95,13 +97,39 @@ int
 vv_api_target_get (struct vv_api_request *r, json_object **ret)
 {
   _cleanup_target_rec_ struct vv_target_rec *t = NULL;
+  _cleanup_free_ char *dflt = NULL;
 
   if (vv_api_require_admin (r, "managing targets") == -1)
     return -1;
   t = vv_catalog_target_get (r->ctx->engine->catalog, r->param);
-  if (t == NULL)
+  if (t == NULL || (dflt = vv_engine_default_target (r->ctx->engine)) == NULL)
     return -1;
-  *ret = vv_target_to_json (t);
+  *ret = vv_target_to_json (t, dflt);
+  return 200;
+}
+
+int
+vv_api_target_set_default (struct vv_api_request *r, json_object **ret)
+{
+  static const char *const no_keys[] = { NULL };
+  _cleanup_json_ json_object *req = NULL;
+  _cleanup_target_rec_ struct vv_target_rec *t = NULL;
+  _cleanup_free_ char *was = NULL;
+  struct vv_catalog *c = r->ctx->engine->catalog;
+  char detail[160];
+
+  if (vv_api_require_admin (r, "managing targets") == -1)
+    return -1;
+  req = vv_api_parse_body (r, "the default request", no_keys, true);
+  if (req == NULL)
+    return -1;
+  if ((was = vv_engine_default_target (r->ctx->engine)) == NULL
+      || vv_catalog_target_set_default (c, r->param) == -1
+      || (t = vv_catalog_target_get (c, r->param)) == NULL)
+    return -1;
+  snprintf (detail, sizeof detail, "default target was '%.64s'", was);
+  vv_api_set_audit (r, NULL, detail);
+  *ret = vv_target_to_json (t, t->name);
   return 200;
 }
 
@@ -305,7 +333,10 @@ vv_api_target_create (struct vv_api_request *r, json_object **ret)
   if (vv_catalog_target_add (c, &rec) == -1)
     return -1;
   stored = vv_catalog_target_get (c, name);
-  *ret = vv_target_to_json (stored ? stored : &rec);
+  {
+    _cleanup_free_ char *dflt = vv_engine_default_target (r->ctx->engine);
+    *ret = vv_target_to_json (stored ? stored : &rec, dflt);
+  }
   return 200;
 }
 
@@ -314,7 +345,7 @@ vv_api_target_delete (struct vv_api_request *r, json_object **ret)
 {
   static const char *const no_keys[] = { NULL };
   _cleanup_json_ json_object *req = NULL;
-  const char *dflt = r->ctx->engine->default_target;
+  _cleanup_free_ char *dflt = NULL;
   json_object *o;
 
   if (vv_api_require_admin (r, "managing targets") == -1)
@@ -322,10 +353,15 @@ vv_api_target_delete (struct vv_api_request *r, json_object **ret)
   req = vv_api_parse_body (r, "the delete request", no_keys, true);
   if (req == NULL)
     return -1;
-  if (dflt && strcmp (dflt, r->param) == 0) {
+  /* The catalog refuses its marked default itself; without one the
+   * config's default_target is the default.
+   */
+  if ((dflt = vv_engine_default_target (r->ctx->engine)) == NULL)
+    return -1;
+  if (strcmp (dflt, r->param) == 0) {
     vv_error_code (VV_ERR_BUSY,
-                   "target '%s' is the default target of virtvaultd; set "
-                   "another default_target in the daemon config first",
+                   "target '%s' is the default target; make another target "
+                   "the default first ('virtvault target set-default NAME')",
                    r->param);
     return -1;
   }

@@ -91,6 +91,10 @@ vv_backup_to_json (const struct vv_backup_rec *b)
   add (o, "domain_xml_sha256",
        vv_json_string_or_null (b->domain_xml_sha256));
   add (o, "cleanup", vv_json_string_or_null (b->cleanup));
+  add (o, "corrupt", json_object_new_boolean (b->corrupt != NULL));
+  add (o, "corrupt_reason", vv_json_string_or_null (b->corrupt));
+  add (o, "verified_at", vv_json_string_or_null (b->verified_at));
+  add (o, "verify_result", vv_json_string_or_null (b->verify_result));
   disks = json_object_new_array ();
   for (size_t i = 0; disks && i < b->n_disks; i++)
     json_object_array_add (disks, disk_to_json (&b->disks[i]));
@@ -172,7 +176,7 @@ mask_secret_params (const char *url, json_object *params)
 }
 
 json_object *
-vv_target_to_json (const struct vv_target_rec *t)
+vv_target_to_json (const struct vv_target_rec *t, const char *default_name)
 {
   json_object *o = json_object_new_object ();
   json_object *params = NULL;
@@ -198,5 +202,7 @@ vv_target_to_json (const struct vv_target_rec *t)
   add (o, "created_at", vv_json_string_or_null (t->created_at));
   add (o, "backups", json_object_new_int64 (t->backups));
   add (o, "stored_bytes", json_object_new_int64 ((int64_t) t->stored_bytes));
+  add (o, "default", json_object_new_boolean
+       (default_name && t->name && strcmp (default_name, t->name) == 0));
   return o;
 }

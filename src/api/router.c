@@ -93,6 +93,8 @@ static const struct route {
     ADMIN, BODY_NONE },
   { "POST",   "targets/*/import",  vv_api_target_import,     "target.import",
     ADMIN, BODY_NONE },
+  { "POST",   "targets/*/default", vv_api_target_set_default,
+    "target.default", ADMIN, BODY_NONE },
   { "POST",   "policies",          vv_api_policy_create,     "policy.create",
     ANY, BODY_FIELDS },
   { "GET",    "policies",          vv_api_policy_list,       NULL,

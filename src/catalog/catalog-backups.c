@@ -48,6 +48,9 @@ vv_backup_rec_free (struct vv_backup_rec *r)
   free (r->policy);
   free (r->domain_xml_sha256);
   free (r->cleanup);
+  free (r->corrupt);
+  free (r->verified_at);
+  free (r->verify_result);
   for (i = 0; i < r->n_disks; i++)
     disk_rec_clear (&r->disks[i]);
   free (r->disks);
@@ -87,7 +90,8 @@ no_completed_backup (const char *uuid)
   "id, domain, domain_uuid, type, status, chain_id, parent_id,"        \
   " created_at, completed_at, size_bytes, target, reason, notes, error," \
   " checkpoint, prefix, job_id, owner_uid, chain_pos, checkpoint_xml," \
-  " origin, policy, protected, offline, domain_xml_sha256, cleanup"
+  " origin, policy, protected, offline, domain_xml_sha256, cleanup,"  \
+  " corrupt, verified_at, verify_result"
 
 /* In the order of the SELECT in load_disks. */
 #define DK(kind, field) VV_CAT_COL (vv_disk_rec, kind, field)
@@ -155,6 +159,7 @@ static const struct vv_cat_col backup_cols[] = {
   BK (INT64, owner_uid), BK (UINT, chain_pos), BK (TEXT, checkpoint_xml),
   BK (TEXT, origin), BK (TEXT, policy), BK (BOOL, protected),
   BK (BOOL, offline), BK (TEXT, domain_xml_sha256), BK (TEXT, cleanup),
+  BK (TEXT, corrupt), BK (TEXT, verified_at), BK (TEXT, verify_result),
 };
 #undef BK
 VV_CAT_ROWTYPE (backup_row, vv_backup_rec, "a backup", backup_cols,
@@ -222,16 +227,12 @@ vv_catalog_backup_list_cleanup (struct vv_catalog *c,
   static const char what[] = "listing backups with a pending cleanup";
 
   VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "SELECT " BACKUP_COLUMNS " FROM backups"
-                      " WHERE cleanup IS NOT NULL"
-                      " AND (?1 IS NULL OR domain_uuid = ?1)"
-                      " ORDER BY created_at ASC, rowid ASC", &s) == -1)
-    return -1;
-  if (vv_cat_bind_text (s, 1, domain_uuid))
-    return vv_cat_bind_error (c, what);
-  return vv_cat_collect (c, s, what, &backup_row, (void ***) ret, ret_n);
+  return vv_cat_collect_key (c, what,
+                            "SELECT " BACKUP_COLUMNS " FROM backups"
+                            " WHERE cleanup IS NOT NULL"
+                            " AND (?1 IS NULL OR domain_uuid = ?1)"
+                            " ORDER BY created_at ASC, rowid ASC",
+                            domain_uuid, &backup_row, (void ***) ret, ret_n);
 }
 
 int
@@ -247,16 +248,12 @@ vv_catalog_backup_list_with_checkpoint (struct vv_catalog *c,
     return -1;
   }
   VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "SELECT " BACKUP_COLUMNS " FROM backups"
-                      " WHERE domain_uuid = ?1 AND status = 'completed'"
-                      " AND checkpoint IS NOT NULL"
-                      " ORDER BY created_at ASC, rowid ASC", &s) == -1)
-    return -1;
-  if (vv_cat_bind_text (s, 1, domain_uuid))
-    return vv_cat_bind_error (c, what);
-  return vv_cat_collect (c, s, what, &backup_row, (void ***) ret, ret_n);
+  return vv_cat_collect_key (c, what,
+                            "SELECT " BACKUP_COLUMNS " FROM backups"
+                            " WHERE domain_uuid = ?1 AND status = 'completed'"
+                            " AND checkpoint IS NOT NULL"
+                            " ORDER BY created_at ASC, rowid ASC",
+                            domain_uuid, &backup_row, (void ***) ret, ret_n);
 }
 
 /* Catalog lock held. */
@@ -514,7 +511,7 @@ insert_locked (struct vv_catalog *c, const struct vv_backup_rec *r,
                       "INSERT INTO backups (" BACKUP_COLUMNS ") VALUES"
                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
                       " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,"
-                      " ?23, ?24, ?25, ?26)", &s) == -1)
+                      " ?23, ?24, ?25, ?26, ?27, ?28, ?29)", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, r->id)
       || vv_cat_bind_text (s, 2, r->domain)
@@ -541,7 +538,10 @@ insert_locked (struct vv_catalog *c, const struct vv_backup_rec *r,
       || vv_cat_bind_int64 (s, 23, r->protected)
       || vv_cat_bind_int64 (s, 24, r->offline)
       || vv_cat_bind_text (s, 25, r->domain_xml_sha256)
-      || vv_cat_bind_text (s, 26, r->cleanup))
+      || vv_cat_bind_text (s, 26, r->cleanup)
+      || vv_cat_bind_text (s, 27, r->corrupt)
+      || vv_cat_bind_text (s, 28, r->verified_at)
+      || vv_cat_bind_text (s, 29, r->verify_result))
     return vv_cat_bind_error (c, what);
   if (sqlite3_step (s) != SQLITE_DONE) {
     if (sqlite3_extended_errcode (c->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -953,4 +953,90 @@ vv_catalog_backup_set_protected (struct vv_catalog *c, const char *id,
   if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_int64 (s, 2, protected))
     return vv_cat_bind_error (c, what);
   return update_one (c, s, id, what);
+}
+
+/* ---- verification (schema 8) ---- */
+
+int
+vv_catalog_backup_set_verified (struct vv_catalog *c, const char *id,
+                                const char *result, const char *reason)
+{
+  static const char *const results[] = {
+    "ok", "corrupt", "failed", "cancelled", NULL
+  };
+  static const char what[] = "recording the verify of backup";
+  const char *const *r;
+  char now[VV_TIME_MAX];
+
+  if (id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "backup id is missing");
+    return -1;
+  }
+  for (r = results; *r && (result == NULL || strcmp (*r, result) != 0); r++)
+    ;
+  if (*r == NULL || (strcmp (result, "corrupt") == 0 && reason == NULL)) {
+    vv_error_code (VV_ERR_INVALID, "verify result '%s' of backup %s is not "
+                   "ok, corrupt (with a reason), failed or cancelled",
+                   result ? result : "(none)", id);
+    return -1;
+  }
+  vv_now_utc (now);
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  /* ?4: what the corrupt mark becomes; only a verdict changes it. */
+  if (vv_cat_prepare (c, what,
+                      "UPDATE backups SET verified_at = ?2,"
+                      " verify_result = ?3,"
+                      " corrupt = CASE ?3 WHEN 'ok' THEN NULL"
+                      "   WHEN 'corrupt' THEN ?4 ELSE corrupt END"
+                      " WHERE id = ?1", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, id) || vv_cat_bind_text (s, 2, now)
+      || vv_cat_bind_text (s, 3, result) || vv_cat_bind_text (s, 4, reason))
+    return vv_cat_bind_error (c, what);
+  return update_one (c, s, id, what);
+}
+
+int
+vv_catalog_backup_list_policy (struct vv_catalog *c, const char *policy,
+                               struct vv_backup_rec ***ret, size_t *ret_n)
+{
+  static const char what[] = "listing the backups of a policy";
+
+  if (policy == NULL) {
+    vv_error_code (VV_ERR_INVALID, "policy name is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  return vv_cat_collect_key (c, what,
+                            "SELECT " BACKUP_COLUMNS " FROM backups"
+                            " WHERE policy = ?1 AND status = 'completed'"
+                            " ORDER BY created_at, rowid",
+                            policy, &backup_row, (void ***) ret, ret_n);
+}
+
+static int
+no_corrupt_point (const char *chain_id)
+{
+  vv_error_code (VV_ERR_NOT_FOUND, "no backup of chain %s is marked corrupt",
+                 chain_id);
+  return -1;
+}
+
+struct vv_backup_rec *
+vv_catalog_chain_first_corrupt (struct vv_catalog *c, const char *chain_id,
+                                unsigned max_pos)
+{
+  if (chain_id == NULL) {
+    vv_error_code (VV_ERR_INVALID, "chain id is missing");
+    return NULL;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  /* max_pos takes the place of the owner filter as ?2. */
+  return vv_cat_get_row (c, &backup_row, "looking for corrupt backups",
+                         "SELECT " BACKUP_COLUMNS " FROM backups"
+                         " WHERE chain_id = ?1 AND chain_pos <= ?2"
+                         " AND status = 'completed' AND corrupt IS NOT NULL"
+                         " ORDER BY chain_pos LIMIT 1",
+                         chain_id, max_pos, no_corrupt_point);
 }

@@ -195,6 +195,14 @@ void *vv_cat_read_new (struct vv_catalog *c, const struct vv_cat_rowtype *t,
 int vv_cat_collect (struct vv_catalog *c, sqlite3_stmt *s, const char *what,
                     const struct vv_cat_rowtype *t,
                     void ***ret, size_t *ret_n);
+/* The list that many *_list do: prepares sql, binds ?1 = key (may be
+ * NULL) and collects the rows as vv_cat_collect does.  The caller holds
+ * the catalog's lock.
+ */
+int vv_cat_collect_key (struct vv_catalog *c, const char *what,
+                        const char *sql, const char *key,
+                        const struct vv_cat_rowtype *t,
+                        void ***ret, size_t *ret_n);
 /* The lookup every *_get does: prepares sql, binds ?1 = key (and ?2 =
  * owner_filter when sql has a second parameter), and returns a new
  * record of t from the first row.  When no row matched, not_found (key)

@@ -116,10 +116,11 @@ validate_policy (const struct vv_policy_rec *r)
   if ((strcmp (r->schedule_kind, "weekly") == 0) != (r->day >= 0)
       || r->day > 6 || r->hour < 0 || r->hour > 23 || r->minute < 0
       || r->minute > 59 || r->window > 1440 || r->max_chain > 1000
-      || r->retention < 1 || r->max_age < 0) {
+      || r->retention < 1 || r->max_age < 0
+      || r->verify_every > VV_POLICY_VERIFY_EVERY_MAX) {
     vv_error_code (VV_ERR_INVALID, "policy '%s': a setting is out of range "
-                   "(day, hour, minute, window, max chain, retention or max "
-                   "age)", r->name);
+                   "(day, hour, minute, window, max chain, retention, max "
+                   "age or verify every)", r->name);
     return -1;
   }
   return 0;
@@ -131,7 +132,8 @@ validate_policy (const struct vv_policy_rec *r)
   " p.schedule_window, p.max_chain, p.retention, p.keep_rules,"        \
   " p.max_age, p.max_backups, p.device, p.target, p.quiesce,"          \
   " p.created_at,"                                                      \
-  " (SELECT count(*) FROM policy_instances i WHERE i.policy = p.name)"
+  " (SELECT count(*) FROM policy_instances i WHERE i.policy = p.name),"  \
+  " p.verify_every"
 
 /* In the order of POLICY_COLUMNS. */
 #define PO(kind, field) VV_CAT_COL (vv_policy_rec, kind, field)
@@ -142,7 +144,7 @@ static const struct vv_cat_col policy_cols[] = {
   PO (UINT, max_chain), PO (UINT, retention), PO (TEXT, keep),
   PO (INT64, max_age), PO (UINT, max_backups), PO (TEXT, device),
   PO (TEXT, target), PO (TEXT, quiesce), PO (TEXT, created_at),
-  PO (SIZE, n_instances),
+  PO (SIZE, n_instances), PO (UINT, verify_every),
 };
 #undef PO
 VV_CAT_ROWTYPE (policy_row, vv_policy_rec, "a policy", policy_cols, NULL);
@@ -185,14 +187,16 @@ vv_catalog_policy_add (struct vv_catalog *c, const struct vv_policy_rec *r)
                       " schedule_day, schedule_hour, schedule_minute,"
                       " schedule_tz, schedule_window, max_chain, retention,"
                       " keep_rules, max_age, max_backups, device, target,"
-                      " quiesce, owner_uid, status, created_at) VALUES"
+                      " quiesce, owner_uid, status, created_at,"
+                      " verify_every) VALUES"
                       " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                      " ?13, ?14, ?15, ?16, ?17, ?18)", &s) == -1)
+                      " ?13, ?14, ?15, ?16, ?17, ?18, ?19)", &s) == -1)
     return -1;
   if (bind_settings (s, r)
       || vv_cat_bind_int64 (s, 16, r->owner_uid)
       || vv_cat_bind_text (s, 17, r->status ? r->status : "active")
-      || vv_cat_bind_text (s, 18, r->created_at ? r->created_at : now))
+      || vv_cat_bind_text (s, 18, r->created_at ? r->created_at : now)
+      || vv_cat_bind_int64 (s, 19, r->verify_every))
     return vv_cat_bind_error (c, what);
   if (sqlite3_step (s) != SQLITE_DONE) {
     if (sqlite3_extended_errcode (c->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -220,10 +224,10 @@ vv_catalog_policy_update (struct vv_catalog *c, const struct vv_policy_rec *r)
                       " schedule_minute = ?5, schedule_tz = ?6,"
                       " schedule_window = ?7, max_chain = ?8, retention = ?9,"
                       " keep_rules = ?10, max_age = ?11, max_backups = ?12,"
-                      " device = ?13, target = ?14, quiesce = ?15"
-                      " WHERE name = ?1", &s) == -1)
+                      " device = ?13, target = ?14, quiesce = ?15,"
+                      " verify_every = ?16 WHERE name = ?1", &s) == -1)
     return -1;
-  if (bind_settings (s, r))
+  if (bind_settings (s, r) || vv_cat_bind_int64 (s, 16, r->verify_every))
     return vv_cat_bind_error (c, what);
   if (sqlite3_step (s) != SQLITE_DONE)
     return vv_cat_error (c, "updating policy '%s'", r->name);
@@ -460,15 +464,12 @@ vv_catalog_attachment_list (struct vv_catalog *c, const char *policy,
   static const char what[] = "listing attached instances";
 
   VV_LOCK_GUARD (&c->lock);
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  if (vv_cat_prepare (c, what,
-                      "SELECT " ATTACHMENT_COLUMNS " FROM policy_instances"
-                      " WHERE ?1 IS NULL OR policy = ?1"
-                      " ORDER BY attached_at, rowid", &s) == -1)
-    return -1;
-  if (vv_cat_bind_text (s, 1, policy))
-    return vv_cat_bind_error (c, what);
-  return vv_cat_collect (c, s, what, &attachment_row, (void ***) ret, ret_n);
+  return vv_cat_collect_key (c, what,
+                            "SELECT " ATTACHMENT_COLUMNS
+                            " FROM policy_instances"
+                            " WHERE ?1 IS NULL OR policy = ?1"
+                            " ORDER BY attached_at, rowid",
+                            policy, &attachment_row, (void ***) ret, ret_n);
 }
 
 static int
@@ -723,4 +724,50 @@ vv_catalog_retry_list (struct vv_catalog *c, struct vv_retry_rec ***ret,
                       " ORDER BY policy, domain_uuid", &s) == -1)
     return -1;
   return vv_cat_collect (c, s, what, &retry_row, (void ***) ret, ret_n);
+}
+
+/* ---- what verification found (schema 8) ---- */
+
+void
+vv_policy_verify_stats_clear (struct vv_policy_verify_stats *s)
+{
+  if (s == NULL)
+    return;
+  free (s->last_verified_at);
+  memset (s, 0, sizeof *s);
+}
+
+int
+vv_catalog_policy_verify_stats (struct vv_catalog *c, const char *policy,
+                                int64_t owner_filter,
+                                struct vv_policy_verify_stats *ret)
+{
+  static const char what[] = "reading the verify state of a policy";
+  struct vv_policy_verify_stats st = { 0 };
+
+  if (policy == NULL) {
+    vv_error_code (VV_ERR_INVALID, "policy name is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  if (vv_cat_prepare (c, what,
+                      "SELECT max (verified_at), count(*),"
+                      " count (CASE WHEN verify_result IN ('ok', 'corrupt')"
+                      "   THEN 1 END),"
+                      " count (corrupt) FROM backups"
+                      " WHERE policy = ?1 AND status = 'completed'"
+                      " AND (?2 = -1 OR owner_uid = ?2)", &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, policy) || vv_cat_bind_int64 (s, 2, owner_filter))
+    return vv_cat_bind_error (c, what);
+  if (sqlite3_step (s) != SQLITE_ROW)
+    return vv_cat_error (c, "%s '%s'", what, policy);
+  if (vv_cat_column_text (s, 0, &st.last_verified_at) == -1)
+    return -1;
+  st.backups = (size_t) sqlite3_column_int64 (s, 1);
+  st.verified = (size_t) sqlite3_column_int64 (s, 2);
+  st.corrupt = (size_t) sqlite3_column_int64 (s, 3);
+  *ret = st;
+  return 0;
 }

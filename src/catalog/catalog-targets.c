@@ -70,14 +70,15 @@ vv_catalog_target_add (struct vv_catalog *c, const struct vv_target_rec *r)
   "   AND b.status = 'completed')," \
   " (SELECT coalesce (sum (d.stored_bytes), 0) FROM backup_disks d"       \
   "   JOIN backups b ON b.id = d.backup_id"                               \
-  "   WHERE b.target = targets.name AND b.status = 'completed')"
+  "   WHERE b.target = targets.name AND b.status = 'completed'),"       \
+  " is_default"
 
 /* In the order of TARGET_COLUMNS. */
 #define TG(kind, field) VV_CAT_COL (vv_target_rec, kind, field)
 static const struct vv_cat_col target_cols[] = {
   TG (TEXT, name), TG (TEXT, url), TG (TEXT, params),
   TG (DOUBLE, price_per_gb_month), TG (TEXT, created_at),
-  TG (INT64, backups), TG (UINT64, stored_bytes),
+  TG (INT64, backups), TG (UINT64, stored_bytes), TG (BOOL, is_default),
 };
 #undef TG
 VV_CAT_ROWTYPE (target_row, vv_target_rec, "a target", target_cols, NULL);
@@ -118,6 +119,77 @@ vv_catalog_target_list (struct vv_catalog *c,
   return vv_cat_collect (c, s, what, &target_row, (void ***) ret, ret_n);
 }
 
+/* Catalog lock held.  1 when name is marked the default, 0 when not (or
+ * unknown), -1 on error.
+ */
+static int
+is_default_locked (struct vv_catalog *c, const char *name)
+{
+  static const char what[] = "reading the default target";
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (vv_cat_prepare (c, what,
+                      "SELECT is_default FROM targets WHERE name = ?1",
+                      &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, name))
+    return vv_cat_bind_error (c, what);
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_DONE)
+    return 0;
+  if (rc != SQLITE_ROW)
+    return vv_cat_error (c, "%s", what);
+  return sqlite3_column_int (s, 0) != 0;
+}
+
+int
+vv_catalog_target_get_default (struct vv_catalog *c, char **ret)
+{
+  static const char what[] = "reading the default target";
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  int rc;
+
+  *ret = NULL;
+  VV_LOCK_GUARD (&c->lock);
+  if (vv_cat_prepare (c, what,
+                      "SELECT name FROM targets WHERE is_default = 1",
+                      &s) == -1)
+    return -1;
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_DONE)
+    return 0;
+  if (rc != SQLITE_ROW)
+    return vv_cat_error (c, "%s", what);
+  return vv_cat_column_text (s, 0, ret);
+}
+
+int
+vv_catalog_target_set_default (struct vv_catalog *c, const char *name)
+{
+  static const char what[] = "setting the default target";
+
+  if (name == NULL) {
+    vv_error_code (VV_ERR_INVALID, "target name is missing");
+    return -1;
+  }
+  VV_LOCK_GUARD (&c->lock);
+  _cleanup_txn_ struct vv_cat_txn txn = { 0 };
+  if (vv_cat_begin (c, &txn) == -1)
+    return -1;
+  /* Unmarked first: the unique index allows one marked row. */
+  if (vv_cat_exec_key (c, what,
+                       "UPDATE targets SET is_default = 0"
+                       " WHERE is_default = 1 AND name != ?1", name) == -1
+      || vv_cat_exec_key (c, what,
+                          "UPDATE targets SET is_default = 1"
+                          " WHERE name = ?1", name) == -1)
+    return -1;
+  if (sqlite3_changes (c->db) == 0)
+    return target_not_found (name);
+  return vv_cat_commit (&txn);
+}
+
 int
 vv_catalog_target_remove (struct vv_catalog *c, const char *name)
 {
@@ -145,6 +217,13 @@ vv_catalog_target_remove (struct vv_catalog *c, const char *name)
     return vv_cat_error (c, "removing target '%s'", name);
   n = sqlite3_column_int64 (count, 0);
   sqlite3_reset (count);
+  if (is_default_locked (c, name) == 1) {
+    vv_error_code (VV_ERR_BUSY,
+                   "target '%s' is the default target; make another target "
+                   "the default first ('virtvault target set-default NAME')",
+                   name);
+    return -1;
+  }
   if (n > 0) {
     vv_error_code (VV_ERR_BUSY,
                    "target '%s' still holds %" PRId64 " %s; delete them "

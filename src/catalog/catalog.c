@@ -113,6 +113,20 @@ vv_cat_exec_key (struct vv_catalog *c, const char *what, const char *sql,
   return vv_cat_step_done (c, s, what);
 }
 
+int
+vv_cat_collect_key (struct vv_catalog *c, const char *what, const char *sql,
+                    const char *key, const struct vv_cat_rowtype *t,
+                    void ***ret, size_t *ret_n)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (vv_cat_prepare (c, what, sql, &s) == -1)
+    return -1;
+  if (vv_cat_bind_text (s, 1, key))
+    return vv_cat_bind_error (c, what);
+  return vv_cat_collect (c, s, what, t, ret, ret_n);
+}
+
 static int
 exec_simple (struct vv_catalog *c, const char *sql, const char *what)
 {

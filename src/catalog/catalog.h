@@ -38,6 +38,8 @@ struct vv_target_rec {
   /* Read only: completed backups stored there and their images' bytes. */
   int64_t backups;
   uint64_t stored_bytes;
+  /* Appended with the default target (schema 8); read only. */
+  bool is_default;            /* marked the default in the catalog */
 };
 void vv_target_rec_free (struct vv_target_rec *r);
 /* Fails with VV_ERR_BUSY "target 'x' already exists". */
@@ -47,8 +49,18 @@ struct vv_target_rec *vv_catalog_target_get (struct vv_catalog *c,
                                              const char *name);
 int vv_catalog_target_list (struct vv_catalog *c,
                             struct vv_target_rec ***ret, size_t *ret_n);
-/* Refused (VV_ERR_BUSY) while backups that are not deleted use it. */
+/* Refused (VV_ERR_BUSY) while backups that are not deleted use it, and
+ * for the target marked the default.
+ */
 int vv_catalog_target_remove (struct vv_catalog *c, const char *name);
+/* The target marked the default (schema 8): its name in *ret (free it),
+ * or NULL when none is (the daemon config's default_target applies).
+ */
+int vv_catalog_target_get_default (struct vv_catalog *c, char **ret);
+/* Marks the target the default, unmarking the one that was (NOT_FOUND
+ * when there is no such target).
+ */
+int vv_catalog_target_set_default (struct vv_catalog *c, const char *name);
 
 /* ---- instances (domains we have seen) ---- */
 struct vv_instance_rec {
@@ -124,6 +136,11 @@ struct vv_backup_rec {
   /* Appended with pending cleanups (schema 6). */
   char *cleanup;              /* what of a failed attempt is left to clean
                                * up, and why; NULL when nothing is */
+  /* Appended with scheduled verify (schema 8). */
+  char *corrupt;              /* why a verify found it damaged; NULL when
+                               * it is not known to be */
+  char *verified_at;          /* when its last verify ended, or NULL */
+  char *verify_result;        /* ok | corrupt | failed | cancelled | NULL */
 };
 void vv_backup_rec_free (struct vv_backup_rec *r);
 void vv_backup_recs_free (struct vv_backup_rec **v, size_t n);
@@ -198,6 +215,23 @@ int vv_catalog_backup_make_full (struct vv_catalog *c, const char *id,
  */
 struct vv_backup_rec *vv_catalog_backup_last_completed (struct vv_catalog *c,
                                                         const char *uuid);
+/* What a verify of the backup found, at now: "ok" clears its corrupt
+ * mark, "corrupt" sets it to reason, "failed" (the verify could not
+ * finish: target unreachable) and "cancelled" leave it as it is.
+ */
+int vv_catalog_backup_set_verified (struct vv_catalog *c, const char *id,
+                                    const char *result, const char *reason);
+/* Completed backups made by a policy, oldest first. */
+int vv_catalog_backup_list_policy (struct vv_catalog *c, const char *policy,
+                                   struct vv_backup_rec ***ret,
+                                   size_t *ret_n);
+/* The oldest backup marked corrupt among the completed ones of chain at
+ * positions 0..max_pos (those an incremental on top of position max_pos
+ * builds on), or NULL with VV_ERR_NOT_FOUND when none is.
+ */
+struct vv_backup_rec *vv_catalog_chain_first_corrupt (struct vv_catalog *c,
+                                                      const char *chain_id,
+                                                      unsigned max_pos);
 /* Number of backups whose parent is id. */
 int vv_catalog_backup_count_children (struct vv_catalog *c, const char *id);
 /* Removes the rows of the backup and its disks (and its chain row once
@@ -347,7 +381,26 @@ struct vv_policy_rec {
   char *quiesce;              /* off | try | on */
   char *created_at;
   size_t n_instances;         /* attached (read only) */
+  /* Appended with scheduled verify (schema 8). */
+  unsigned verify_every;      /* days between verifies of each completed
+                               * backup; 0 = none */
 };
+
+#define VV_POLICY_VERIFY_EVERY_MAX 365
+
+/* What the completed backups a policy made look like to a verifier,
+ * counting those of owner_filter (VV_OWNER_ANY: all).
+ */
+struct vv_policy_verify_stats {
+  char *last_verified_at;     /* newest verify that ended; NULL: none */
+  size_t backups;             /* completed backups */
+  size_t verified;            /* with a verify that reached a verdict */
+  size_t corrupt;             /* marked corrupt */
+};
+void vv_policy_verify_stats_clear (struct vv_policy_verify_stats *s);
+int vv_catalog_policy_verify_stats (struct vv_catalog *c, const char *policy,
+                                    int64_t owner_filter,
+                                    struct vv_policy_verify_stats *ret);
 void vv_policy_rec_free (struct vv_policy_rec *r);
 void vv_policy_recs_free (struct vv_policy_rec **v, size_t n);
 /* VV_ERR_BUSY "policy 'x' already exists". */

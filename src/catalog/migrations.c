@@ -231,6 +231,29 @@ static const char migration_7[] =
   "CREATE INDEX audit_by_at ON audit (at);\n"
   "CREATE INDEX policy_runs_by_started ON policy_runs (started_at);\n";
 
+/* The default target and scheduled verification.  An admin marks one
+ * target the default (at most one row has is_default = 1; with none the
+ * daemon config's default_target is the default).  A policy re-verifies
+ * its completed backups every verify_every days (0: never).  A backup
+ * records when it was last verified and the outcome (ok, corrupt, failed:
+ * the verify could not read the target, cancelled), and `corrupt` keeps
+ * why it was found damaged (NULL: not known to be; a later verify that
+ * passes clears it).  docs/catalog.md and docs/scheduling.md.
+ */
+static const char migration_8[] =
+  "ALTER TABLE targets ADD COLUMN is_default INTEGER NOT NULL DEFAULT 0\n"
+  "  CHECK (is_default IN (0, 1));\n"
+  "CREATE UNIQUE INDEX targets_one_default ON targets (is_default)\n"
+  "  WHERE is_default = 1;\n"
+  "ALTER TABLE policies ADD COLUMN verify_every INTEGER NOT NULL DEFAULT 0\n"
+  "  CHECK (verify_every BETWEEN 0 AND 365);\n"
+  "ALTER TABLE backups ADD COLUMN corrupt TEXT;\n"
+  "ALTER TABLE backups ADD COLUMN verified_at TEXT;\n"
+  "ALTER TABLE backups ADD COLUMN verify_result TEXT\n"
+  "  CHECK (verify_result IN ('ok', 'corrupt', 'failed', 'cancelled'));\n"
+  "CREATE INDEX backups_by_policy ON backups (policy)\n"
+  "  WHERE policy IS NOT NULL;\n";
+
 const struct vv_migration vv_catalog_migrations[] = {
   { 1, "targets, instances, chains, backups, disks, jobs, audit",
     migration_1 },
@@ -242,6 +265,7 @@ const struct vv_migration vv_catalog_migrations[] = {
   { 5, "sha256 of the stored domain XML; job notes", migration_5 },
   { 6, "pending cleanups of backups; policy retry times", migration_6 },
   { 7, "indexes for pruning old audit rows and policy runs", migration_7 },
+  { 8, "default target; scheduled verify and corrupt backups", migration_8 },
 };
 const size_t vv_catalog_n_migrations =
   sizeof vv_catalog_migrations / sizeof vv_catalog_migrations[0];

@@ -141,6 +141,8 @@ const char *cli_get_str (json_object *o, const char *key);
 int64_t cli_get_int (json_object *o, const char *key, int64_t def);
 /* A number field, 0 if absent. */
 double cli_get_double (json_object *o, const char *key);
+/* Boolean field, false when absent or not a boolean. */
+bool cli_get_bool (json_object *o, const char *key);
 /* Array field, or NULL. */
 json_object *cli_get_array (json_object *o, const char *key);
 
@@ -238,6 +240,7 @@ extern const struct cli_command cli_cmd_target_add;
 extern const struct cli_command cli_cmd_target_test;
 extern const struct cli_command cli_cmd_target_remove;
 extern const struct cli_command cli_cmd_target_import;
+extern const struct cli_command cli_cmd_target_set_default;
 extern const struct cli_command cli_cmd_version;
 extern const struct cli_command cli_cmd_policy_create;
 extern const struct cli_command cli_cmd_policy_edit;

@@ -209,7 +209,7 @@ const struct cli_command cli_cmd_backup = {
   "                  disks are skipped with a note); default: the first disk\n"
   "  --disks LIST    back up these disks, comma-separated (e.g. vda,vdb)\n"
   "  --target NAME   store the backup on this target (default: the\n"
-  "                  daemon's default target, 'local')\n"
+  "                  default target, see 'virtvault target set-default')\n"
   "  --full          take a full backup (starts a new chain)\n"
   "  --incremental   copy only what changed since the chain's last\n"
   "                  completed backup; fails (saying why) when no usable\n"

@@ -31,6 +31,9 @@ run_list (struct cli *cli, const struct cli_command *cmd,
 
     if (status && strcmp (status, "completed") == 0)
       cli_format_size (b, "size_bytes", size);
+    /* Still completed in the catalog; what a reader needs to know. */
+    if (cli_get_bool (b, "corrupt"))
+      status = "corrupt";
     cli_format_time (cli_get_str (b, "created_at"), created);
     snprintf (pos, sizeof pos, "%" PRId64, cli_get_int (b, "chain_pos", 0));
     if (cli_table_add (t, (const char *const[]) {
@@ -76,6 +79,8 @@ print_backup_details (json_object *b)
   _cleanup_fields_ struct cli_fields *f = cli_fields_new ();
   _cleanup_free_ char *size = NULL, *owner = NULL;
   char created[CLI_TIME_MAX], completed[CLI_TIME_MAX], hsize[32];
+  char verified[CLI_TIME_MAX];
+  _cleanup_free_ char *last_verify = NULL;
   int64_t bytes = cli_get_int (b, "size_bytes", -1);
   int64_t uid = cli_get_int (b, "owner_uid", -1);
   char pos[24];
@@ -85,6 +90,7 @@ print_backup_details (json_object *b)
     { "Reason", "reason" },
     { "Notes", "notes" },
     { "Error", "error" },
+    { "Corrupt", "corrupt_reason" },
   };
 
   if (f == NULL)
@@ -98,12 +104,19 @@ print_backup_details (json_object *b)
   if (uid >= 0)
     owner = vv_printf ("%" PRId64, uid);
   snprintf (pos, sizeof pos, "%" PRId64, cli_get_int (b, "chain_pos", 0));
+  if (cli_get_str (b, "verified_at")) {
+    cli_format_time (cli_get_str (b, "verified_at"), verified);
+    last_verify = vv_printf ("%s (%s)", verified,
+                             cli_get_str (b, "verify_result")
+                             ? cli_get_str (b, "verify_result") : "?");
+  }
 
   if (cli_fields_add (f, "ID", cli_get_str (b, "id")) < 0 ||
       cli_fields_add (f, "Domain", cli_get_str (b, "domain")) < 0 ||
       cli_fields_add (f, "Domain UUID", cli_get_str (b, "domain_uuid")) < 0 ||
       cli_fields_add (f, "Type", cli_get_str (b, "type")) < 0 ||
-      cli_fields_add (f, "Status", cli_get_str (b, "status")) < 0 ||
+      cli_fields_add (f, "Status", cli_get_bool (b, "corrupt") ? "corrupt"
+                      : cli_get_str (b, "status")) < 0 ||
       cli_fields_add (f, "Target", cli_get_str (b, "target")) < 0 ||
       cli_fields_add (f, "Chain", cli_get_str (b, "chain_id")) < 0 ||
       cli_fields_add (f, "Parent", cli_get_str (b, "parent_id")) < 0 ||
@@ -113,7 +126,8 @@ print_backup_details (json_object *b)
       cli_fields_add (f, "Size", size) < 0 ||
       cli_fields_add (f, "Checkpoint", cli_get_str (b, "checkpoint")) < 0 ||
       cli_fields_add (f, "Job", cli_get_str (b, "job_id")) < 0 ||
-      cli_fields_add (f, "Owner uid", owner) < 0)
+      cli_fields_add (f, "Owner uid", owner) < 0 ||
+      cli_fields_add (f, "Last verify", last_verify) < 0)
     return -1;
   for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++) {
     const char *v = cli_get_str (b, optional[i].key);
@@ -158,8 +172,9 @@ const struct cli_command cli_cmd_list = {
   .summary = "List backups, newest first, of every domain or of one",
   .help =
   "Prints a table: ID, DOMAIN, TYPE, CHAIN, POS (0 for the full, n for\n"
-  "its n-th incremental), STATUS, SIZE (stored bytes), CREATED (local\n"
-  "time).  DOMAIN is a domain name or UUID.  With --json:\n"
+  "its n-th incremental), STATUS (corrupt for a completed backup a\n"
+  "verify found damaged), SIZE (stored bytes), CREATED (local time).\n"
+  "DOMAIN is a domain name or UUID.  With --json:\n"
   "the array of backup objects (docs/api.md).\n",
   .run = run_list,
 };
@@ -169,8 +184,9 @@ const struct cli_command cli_cmd_show = {
   .synopsis = "ID",
   .summary = "Show one backup in detail, with its disks",
   .help =
-  "Prints one \"key: value\" per line (reason, notes and error only when\n"
-  "present), then a table of the disks: NAME, VIRTUAL SIZE, STORED,\n"
+  "Prints one \"key: value\" per line (reason, notes, error and why it\n"
+  "is corrupt only when present; the last verify, when and its result),\n"
+  "then a table of the disks: NAME, VIRTUAL SIZE, STORED,\n"
   "SHA256.  With --json: the backup object.\n",
   .run = run_show,
 };

@@ -28,7 +28,9 @@
   "  --quiesce off|try|on  freeze guest filesystems (default off)\n" \
   "  --keep RULES      also keep e.g. 1d:7,1w:4,1M:12 (units h d w M y)\n" \
   "  --max-age DUR     automatic backups expire after e.g. 90d\n" \
-  "  --max-backups N   at most N automatic backups per instance\n"
+  "  --max-backups N   at most N automatic backups per instance\n" \
+  "  --verify-every DAYS  re-verify each completed backup every DAYS days\n" \
+  "                    (1-365; 0, the default: never)\n"
 
 static int
 run_policy_set (struct cli *cli, const struct cli_command *cmd,
@@ -37,7 +39,7 @@ run_policy_set (struct cli *cli, const struct cli_command *cmd,
   enum {
     OPT_SCHEDULE = CLI_OPT_FIRST_COMMAND_OPTION, OPT_AT, OPT_DAY, OPT_TZ,
     OPT_WINDOW, OPT_MAX_CHAIN, OPT_RETENTION, OPT_DEVICE, OPT_TARGET,
-    OPT_QUIESCE, OPT_KEEP, OPT_MAX_AGE, OPT_MAX_BACKUPS,
+    OPT_QUIESCE, OPT_KEEP, OPT_MAX_AGE, OPT_MAX_BACKUPS, OPT_VERIFY_EVERY,
   };
   static const struct option longopts[] = {
     CLI_COMMON_LONGOPTS,
@@ -54,6 +56,7 @@ run_policy_set (struct cli *cli, const struct cli_command *cmd,
     { "keep", required_argument, NULL, OPT_KEEP },
     { "max-age", required_argument, NULL, OPT_MAX_AGE },
     { "max-backups", required_argument, NULL, OPT_MAX_BACKUPS },
+    { "verify-every", required_argument, NULL, OPT_VERIFY_EVERY },
     { NULL, 0, NULL, 0 },
   };
   static const char *const keys[] = {
@@ -68,6 +71,7 @@ run_policy_set (struct cli *cli, const struct cli_command *cmd,
     [OPT_KEEP - OPT_SCHEDULE] = "keep",
     [OPT_MAX_AGE - OPT_SCHEDULE] = "max_age",
     [OPT_MAX_BACKUPS - OPT_SCHEDULE] = "max_backups",
+    [OPT_VERIFY_EVERY - OPT_SCHEDULE] = "verify_every",
   };
   _cleanup_json_ json_object *body = json_object_new_object ();
   _cleanup_json_ json_object *answer = NULL;
@@ -79,7 +83,7 @@ run_policy_set (struct cli *cli, const struct cli_command *cmd,
     return CLI_EXIT_FAILED;
   while ((c = getopt_long (argc, argv, CLI_SHORTOPTS, longopts,
                            NULL)) != -1) {
-    if (c >= OPT_SCHEDULE && c <= OPT_MAX_BACKUPS) {
+    if (c >= OPT_SCHEDULE && c <= OPT_VERIFY_EVERY) {
       const char *key = keys[c - OPT_SCHEDULE];
       if (json_object_object_get_ex (body, key, NULL))
         return cli_usage_error (cmd, "option '--%s' is given twice",
@@ -137,6 +141,23 @@ run_policy_edit (struct cli *cli, const struct cli_command *cmd,
 
 /* ---- list / show: one card per policy ---- */
 
+/* What scheduled verify found, on every card. */
+static void
+print_verify_line (json_object *p)
+{
+  int64_t every = cli_get_int (p, "verify_every", 0);
+  int64_t corrupt = cli_get_int (p, "corrupt_backups", 0);
+  char when[CLI_TIME_MAX];
+
+  cli_format_time (cli_get_str (p, "last_verified_at"), when);
+  if (every)
+    printf ("  Verify: every %" PRId64 " day%s", every, every == 1 ? "" : "s");
+  else
+    printf ("  Verify: off");
+  printf ("; last verify: %s; corrupt backups: %" PRId64 " of %" PRId64
+          "\n", when, corrupt, cli_get_int (p, "backups", 0));
+}
+
 static void
 print_card (json_object *p, bool full)
 {
@@ -184,6 +205,7 @@ print_card (json_object *p, bool full)
       printf ("  Next run of %s: %s\n", cli_get_str (a, "domain"), when);
     }
   }
+  print_verify_line (p);
   printf ("  Last error: %s\n", err ? err : "-");
 }
 

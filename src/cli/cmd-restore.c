@@ -315,7 +315,7 @@ run_restore (struct cli *cli, const struct cli_command *cmd,
   enum {
     OPT_NO_WAIT = CLI_OPT_FIRST_COMMAND_OPTION,
     OPT_TO, OPT_FORMAT, OPT_IN_PLACE, OPT_AS_NEW, OPT_YES, OPT_FORCE_STOP,
-    OPT_STOP_TIMEOUT, OPT_DISKS, OPT_START,
+    OPT_STOP_TIMEOUT, OPT_DISKS, OPT_START, OPT_FORCE,
   };
   static const struct option longopts[] = {
     CLI_COMMON_LONGOPTS,
@@ -329,6 +329,7 @@ run_restore (struct cli *cli, const struct cli_command *cmd,
     { "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
     { "disks", required_argument, NULL, OPT_DISKS },
     { "start", no_argument, NULL, OPT_START },
+    { "force", no_argument, NULL, OPT_FORCE },
     { NULL, 0, NULL, 0 },
   };
   _cleanup_json_ json_object *body = NULL, *answer = NULL, *job = NULL;
@@ -337,7 +338,7 @@ run_restore (struct cli *cli, const struct cli_command *cmd,
   const char *id, *job_id, *to = NULL, *format = NULL, *as_new = NULL;
   const char *disks = NULL, *stop_timeout = NULL;
   bool wait = true, in_place = false, yes = false, force_stop = false;
-  bool start = false;
+  bool start = false, force = false;
   long timeout = -1;
   int c, r;
 
@@ -354,6 +355,7 @@ run_restore (struct cli *cli, const struct cli_command *cmd,
     case OPT_STOP_TIMEOUT: stop_timeout = optarg; break;
     case OPT_DISKS: disks = optarg; break;
     case OPT_START: start = true; break;
+    case OPT_FORCE: force = true; break;
     default:
       if ((r = cli_common_option (cli, cmd, c, argv)) >= 0)
         return r;
@@ -420,6 +422,8 @@ run_restore (struct cli *cli, const struct cli_command *cmd,
     json_object_object_add (body, "disks", disk_list (disks));
   if (start)
     json_object_object_add (body, "start", json_object_new_boolean (1));
+  if (force)
+    json_object_object_add (body, "force", json_object_new_boolean (1));
   if ((r = start_job (cli, id, "restore", body, wait, &answer,
                       &job_id)) != CLI_EXIT_OK)
     return r;
@@ -483,6 +487,9 @@ const struct cli_command cli_cmd_verify = {
   "Waits for the verify job (progress bar on a terminal) and prints\n"
   "\"ID verified: N disks, sha256 and qcow2 structure OK\"; exit status 1\n"
   "with the reason when the check fails.  With --json: the finished job.\n"
+  "A mismatch, a missing object or a broken image marks the backup\n"
+  "corrupt (virtvault list and show say so, with the reason); a verify\n"
+  "that passes clears the mark.  An unreachable target changes nothing.\n"
   "\n"
   "Options:\n"
   "  --no-wait       print the job id and return at once (with --json:\n"
@@ -494,7 +501,8 @@ const struct cli_command cli_cmd_restore = {
   .name = "restore",
   .synopsis = "ID (--to DIR [--format qcow2|raw] | --in-place [--yes]\n"
   "        [--force-stop] [--stop-timeout SECS] | --as-new NAME [--to DIR]\n"
-  "        [--format qcow2|raw]) [--disks vda,...] [--start] [--no-wait]",
+  "        [--format qcow2|raw]) [--disks vda,...] [--start] [--force]\n"
+  "        [--no-wait]",
   .summary = "Restore the disks of a backup: to a directory, in place, "
   "or as a new domain",
   .help =
@@ -517,6 +525,10 @@ const struct cli_command cli_cmd_restore = {
   "are left out of it (cdroms stay).  It is not started without --start.\n"
   "With --json, both print {\"job\": ..., \"restore\": ...}.\n"
   "\n"
+  "A backup marked corrupt by a verify, or an incremental resting on one,\n"
+  "is refused unless --force is given (the restore still checks every\n"
+  "block it reads).\n"
+  "\n"
   "Options:\n"
   "  --to DIR        the directory (relative to the current directory;\n"
   "                  sent to the daemon as an absolute path)\n"
@@ -528,6 +540,7 @@ const struct cli_command cli_cmd_restore = {
   "  --as-new NAME   restore as a new domain called NAME\n"
   "  --disks LIST    only these disks of the backup (vda,vdb)\n"
   "  --start         start the domain afterwards\n"
+  "  --force         restore a backup marked corrupt all the same\n"
   "  --no-wait       print the job id and return at once (with --json:\n"
   "                  {\"job\": ..., \"restore\": ...})\n",
   .run = run_restore,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <config.h>
-/* virtvault target list | add | test | remove | import: where backups are
- * stored.
+/* virtvault target list | add | test | remove | import | set-default:
+ * where backups are stored.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -40,8 +40,8 @@ run_target_list (struct cli *cli, const struct cli_command *cmd,
                  int argc, char **argv)
 {
   static const char *const headers[] = {
-    "NAME", "URL", "PARAMS", ">BACKUPS", ">STORED", ">PRICE/GB-MONTH",
-    "CREATED", NULL
+    "NAME", "DEFAULT", "URL", "PARAMS", ">BACKUPS", ">STORED",
+    ">PRICE/GB-MONTH", "CREATED", NULL
   };
   _cleanup_json_ json_object *list = NULL;
   _cleanup_table_ struct cli_table *t = NULL;
@@ -63,7 +63,8 @@ run_target_list (struct cli *cli, const struct cli_command *cmd,
               cli_get_int (tg, "backups", 0));
     cli_format_size (tg, "stored_bytes", stored);
     if (cli_table_add (t, (const char *const[]) {
-          cli_get_str (tg, "name"), cli_get_str (tg, "url"),
+          cli_get_str (tg, "name"),
+          cli_get_bool (tg, "default") ? "yes" : "-", cli_get_str (tg, "url"),
           params, backups, stored, price, created }) < 0)
       return CLI_EXIT_FAILED;
   }
@@ -212,6 +213,20 @@ run_target_remove (struct cli *cli, const struct cli_command *cmd,
 }
 
 static int
+run_target_set_default (struct cli *cli, const struct cli_command *cmd,
+                        int argc, char **argv)
+{
+  _cleanup_json_ json_object *answer = NULL;
+  int r;
+
+  if ((r = cli_show_on_object (cli, cmd, argc, argv, "POST", "targets",
+                                "default", &answer)) >= 0)
+    return r;
+  printf ("Target %s is the default target now\n", argv[optind]);
+  return CLI_EXIT_OK;
+}
+
+static int
 run_target_import (struct cli *cli, const struct cli_command *cmd,
                    int argc, char **argv)
 {
@@ -249,8 +264,9 @@ const struct cli_command cli_cmd_target_list = {
   .synopsis = "",
   .summary = "List the storage targets",
   .help =
-  "Prints a table: NAME, URL, PARAMS, PRICE/GB-MONTH, CREATED.  With\n"
-  "--json: the array of targets.\n",
+  "Prints a table: NAME, DEFAULT (yes for the default target), URL,\n"
+  "PARAMS, BACKUPS, STORED, PRICE/GB-MONTH, CREATED.  With --json: the\n"
+  "array of targets (\"default\": true on the default one).\n",
   .run = run_target_list,
 };
 
@@ -296,7 +312,8 @@ const struct cli_command cli_cmd_target_remove = {
   .synopsis = "NAME",
   .summary = "Remove a target no backup uses (admin only)",
   .help =
-  "Refused while backups are stored on it.  Prints \"Removed target\n"
+  "Refused while backups are stored on it, and for the default target\n"
+  "(make another the default first).  Prints \"Removed target\n"
   "NAME\" (with --json: {\"deleted\": \"NAME\"}).\n",
   .run = run_target_remove,
 };
@@ -315,4 +332,17 @@ const struct cli_command cli_cmd_target_import = {
   "{\"imported\": N, \"known\": K, \"skipped\": [{\"object\": ...,\n"
   "\"reason\": ...}], \"skipped_total\": S}.\n",
   .run = run_target_import,
+};
+
+const struct cli_command cli_cmd_target_set_default = {
+  .name = "target set-default",
+  .synopsis = "NAME",
+  .summary = "Make a target the default (admin only)",
+  .help =
+  "Backups that name no --target, and policies without a target, go to\n"
+  "the default target from now on (backups already made stay where they\n"
+  "are).  The choice is kept in the catalog; until one is made, the\n"
+  "default_target of the daemon config is the default.  Prints \"Target\n"
+  "NAME is the default target now\" (with --json: the target).\n",
+  .run = run_target_set_default,
 };

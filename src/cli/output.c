@@ -58,6 +58,16 @@ cli_get_double (json_object *o, const char *key)
   return 0;
 }
 
+bool
+cli_get_bool (json_object *o, const char *key)
+{
+  json_object *v;
+
+  return o && json_object_object_get_ex (o, key, &v)
+    && json_object_is_type (v, json_type_boolean)
+    && json_object_get_boolean (v);
+}
+
 json_object *
 cli_get_array (json_object *o, const char *key)
 {

@@ -35,6 +35,7 @@ static const struct cli_command *const commands[] = {
   &cli_cmd_target_test,
   &cli_cmd_target_remove,
   &cli_cmd_target_import,
+  &cli_cmd_target_set_default,
   &cli_cmd_policy_create,
   &cli_cmd_policy_list,
   &cli_cmd_policy_show,

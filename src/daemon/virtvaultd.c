@@ -642,9 +642,15 @@ main (int argc, char **argv)
     vv_error_prefix ("setting up target 'local': ");
     fatal ();
   }
-  struct vv_target_rec *dt = vv_catalog_target_get (catalog,
-                                                    cfg.default_target);
-  if (dt == NULL) {
+  /* default_target is the default until an admin marks one in the
+   * catalog (virtvault target set-default); only then may it be absent.
+   */
+  _cleanup_free_ char *marked = NULL;
+  if (vv_catalog_target_get_default (catalog, &marked) == -1)
+    fatal ();
+  struct vv_target_rec *dt = marked ? NULL
+    : vv_catalog_target_get (catalog, cfg.default_target);
+  if (dt == NULL && marked == NULL) {
     if (vv_get_error_code () == VV_ERR_NOT_FOUND)
       vv_error_code (VV_ERR_INVALID,
                      "default_target '%s' does not exist: start virtvaultd "

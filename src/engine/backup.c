@@ -454,7 +454,7 @@ plan_chain (struct vv_engine *e, virDomainPtr dom,
             struct vv_backup_job *job, char **ret_reason)
 {
   struct vv_backup_rec *last = NULL;
-  struct vv_backup_rec *base = NULL;
+  struct vv_backup_rec *base = NULL, *corrupt = NULL;
   struct vv_chain_rec *chain = NULL;
   _cleanup_free_ bool *usable = NULL;
   _cleanup_free_ char *offline_why = NULL;
@@ -501,6 +501,16 @@ plan_chain (struct vv_engine *e, virDomainPtr dom,
     f.last_chain = last->chain_id;
     f.last_target = last->target;
     f.last_pos = last->chain_pos;
+    /* A point the new incremental would rest on that a verify found
+     * damaged: restores of it would read the damage.
+     */
+    corrupt = vv_catalog_chain_first_corrupt (e->catalog, last->chain_id,
+                                              last->chain_pos);
+    if (corrupt == NULL && vv_get_error_code () != VV_ERR_NOT_FOUND)
+      goto out;
+    vv_clear_error ();
+    f.corrupt_id = corrupt ? corrupt->id : NULL;
+    f.corrupt_why = corrupt ? corrupt->corrupt : NULL;
     if (find_base (e, last, &base) == -1)
       goto out;
     f.last_checkpoint = base ? base->checkpoint : NULL;
@@ -583,6 +593,7 @@ plan_chain (struct vv_engine *e, virDomainPtr dom,
     ret = 0;
  out:
   vv_chain_rec_free (chain);
+  vv_backup_rec_free (corrupt);
   if (base != last)
     vv_backup_rec_free (base);
   vv_backup_rec_free (last);
@@ -620,6 +631,18 @@ check_request (const struct vv_backup_request *req)
   return 0;
 }
 
+char *
+vv_engine_default_target (struct vv_engine *e)
+{
+  char *name;
+
+  if (vv_catalog_target_get_default (e->catalog, &name) == -1)
+    return NULL;
+  if (name == NULL)
+    name = vv_strdup (e->default_target ? e->default_target : "local");
+  return name;
+}
+
 int
 vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
                    struct vv_backup_job **ret_job,
@@ -629,9 +652,9 @@ vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
   _cleanup_vir_domain_ virDomainPtr dom = NULL;
   _cleanup_domain_info_ struct vv_domain_info *info = NULL;
   _cleanup_(cleanup_job) struct vv_backup_job *job = NULL;
-  _cleanup_free_ char *reason = NULL;
+  _cleanup_free_ char *reason = NULL, *dflt = NULL;
   struct vv_target_rec *trec;
-  const char *target = req->target ? req->target : e->default_target;
+  const char *target = req->target;
   char uuid[VIR_UUID_STRING_BUFLEN];
   char id[VV_ID_MAX], chain[VV_ID_MAX];
   const char *name;
@@ -730,6 +753,11 @@ vv_backup_prepare (struct vv_engine *e, const struct vv_backup_request *req,
     }
   }
 
+  /* Read when the backup is made: an admin may have moved the default
+   * since the request (or the policy) was written.
+   */
+  if (target == NULL && (target = dflt = vv_engine_default_target (e)) == NULL)
+    return -1;
   trec = vv_catalog_target_get (e->catalog, target);
   if (trec == NULL)
     return -1;

@@ -46,6 +46,13 @@ obstacle (const struct vv_chain_facts *f, char *why, size_t len)
       "dirty bitmaps)";
   if (f->last_id == NULL)
     return "no earlier completed backup of this domain";
+  if (f->corrupt_id) {
+    snprintf (why, len, "backup %s of chain %s is marked corrupt (%s); an "
+              "incremental is never based on a corrupt point",
+              f->corrupt_id, f->last_chain ? f->last_chain : "?",
+              f->corrupt_why ? f->corrupt_why : "found damaged by a verify");
+    return why;
+  }
   if (f->last_target && f->target && strcmp (f->last_target, f->target) != 0) {
     snprintf (why, len, "the last backup %s is on target '%s', not '%s'",
               f->last_id, f->last_target, f->target);

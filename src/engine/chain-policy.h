@@ -54,6 +54,10 @@ struct vv_chain_facts {
                                  * NULL: last_id's own */
   const char *offline_why;      /* offline, tracked_disks 0: why no image
                                  * carries a usable bitmap */
+  /* Appended with scheduled verify. */
+  const char *corrupt_id;       /* a backup of the chain up to last_id
+                                 * marked corrupt (the oldest), or NULL */
+  const char *corrupt_why;      /* why it is */
 };
 
 #define VV_REASON_MAX 512

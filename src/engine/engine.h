@@ -22,7 +22,8 @@ struct vv_engine {
   const char *libvirt_uri;      /* "qemu:///system" */
   const char *state_dir;        /* catalog, scratch files, NBD sockets */
   struct vv_catalog *catalog;
-  const char *default_target;   /* "local" */
+  const char *default_target;   /* the config's, "local"; the catalog's
+                                 * default wins (vv_engine_default_target) */
   /* Appended with incremental chains. */
   unsigned max_chain;           /* incrementals per chain; 0 = 6 */
 };
@@ -45,6 +46,12 @@ struct vv_backup_request {
   const char *quiesce;          /* "off" (NULL), "on", "try" */
   bool pause;                   /* suspend while the checkpoint is made */
 };
+
+/* The name of the default target, for a backup or policy that names
+ * none: the target marked the default in the catalog, else the daemon
+ * config's default_target.  NULL with the error reported; free it.
+ */
+char *vv_engine_default_target (struct vv_engine *e);
 
 /* What prepare decided; consumed by run. */
 struct vv_backup_job;

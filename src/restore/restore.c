@@ -589,6 +589,47 @@ plan_to_dir (struct vv_engine *e, const struct vv_restore_request *req,
   return r;
 }
 
+/* A point marked corrupt, or an incremental resting on one, is not
+ * restored unless the caller insists: the restore would most likely
+ * fail its checksums half way, or write what the damage left.
+ */
+static int
+check_not_corrupt (struct vv_engine *e, const struct vv_restore_request *req)
+{
+  _cleanup_ (cleanup_backup) struct vv_backup_rec *b = NULL;
+  _cleanup_ (cleanup_backup) struct vv_backup_rec *bad = NULL;
+
+  if (req->force)
+    return 0;
+  b = vv_catalog_backup_get (e->catalog, req->backup_id, req->owner_filter);
+  if (b == NULL) {
+    /* The mode's plan says what is wrong with the request. */
+    vv_clear_error ();
+    return 0;
+  }
+  if (b->corrupt == NULL) {
+    bad = vv_catalog_chain_first_corrupt (e->catalog, b->chain_id,
+                                          b->chain_pos);
+    if (bad == NULL) {
+      if (vv_get_error_code () != VV_ERR_NOT_FOUND)
+        return -1;
+      vv_clear_error ();
+      return 0;
+    }
+  }
+  if (bad == NULL || strcmp (bad->id, b->id) == 0)
+    vv_error_code (VV_ERR_INVALID, "backup %s is marked corrupt (%s); "
+                   "verify it again with 'virtvault verify %s', or restore "
+                   "it anyway with --force (\"force\": true)", b->id,
+                   b->corrupt ? b->corrupt : bad->corrupt, b->id);
+  else
+    vv_error_code (VV_ERR_INVALID, "backup %s rests on backup %s, which is "
+                   "marked corrupt (%s); verify it again with 'virtvault "
+                   "verify %s', or restore anyway with --force (\"force\": "
+                   "true)", b->id, bad->id, bad->corrupt, bad->id);
+  return -1;
+}
+
 int
 vv_restore_plan (struct vv_engine *e, const struct vv_restore_request *req,
                  struct vv_restore_info *ret)
@@ -597,6 +638,8 @@ vv_restore_plan (struct vv_engine *e, const struct vv_restore_request *req,
     vv_error_code (VV_ERR_INVALID, "the backup to restore is missing");
     return -1;
   }
+  if (check_not_corrupt (e, req) == -1)
+    return -1;
   switch (req->mode) {
   case VV_RESTORE_TO_DIR:
     return plan_to_dir (e, req, ret);

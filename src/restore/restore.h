@@ -42,6 +42,9 @@ struct vv_restore_request {
   const char *new_name;         /* as-new: the new domain's name */
   const char *new_uuid;         /* as-new: its UUID; NULL = a random one */
   bool start;                   /* in-place, as-new: start it afterwards */
+  /* Appended with scheduled verify. */
+  bool force;                   /* restore a point marked corrupt (or one
+                                   resting on one) all the same */
 };
 
 /* What a restore does, told before it starts (vv_restore_plan). */
@@ -110,9 +113,14 @@ int vv_restore_as_new (struct vv_engine *e,
                        struct vv_progress *p);
 
 /* Re-reads every object of a backup from its target: sha256 of each disk
- * image and the manifest, and the qcow2 structure of each image.
+ * image and the manifest, and the qcow2 structure of each image.  The
+ * outcome is recorded with the backup (docs/catalog.md): a pass clears
+ * its corrupt mark; a mismatch, a missing object or a broken image sets
+ * it, with the error as the reason (*ret_corrupt true; may be NULL); an
+ * unreachable target or a cancel leaves it.
  */
 int vv_verify_backup (struct vv_engine *e, const char *backup_id,
-                      int64_t owner_filter, struct vv_progress *p);
+                      int64_t owner_filter, struct vv_progress *p,
+                      bool *ret_corrupt);
 
 #endif

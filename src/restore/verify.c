@@ -264,9 +264,53 @@ check_image (struct vv_target *t, const struct vv_restore_chain *chain,
   return ret;
 }
 
-int
-vv_verify_backup (struct vv_engine *e, const char *backup_id,
-                  int64_t owner_filter, struct vv_progress *p)
+static int
+found_one (void *opaque, const char *name, uint64_t size)
+{
+  (void) name;
+  (void) size;
+  *(bool *) opaque = true;
+  return -1;                    /* one is enough: stop the listing */
+}
+
+/* A backup whose manifest is missing is damaged, unless the target holds
+ * nothing at all: an unmounted file target or an emptied bucket says
+ * nothing about this backup, and marking every backup on it corrupt
+ * would be wrong.  -1 (unavailable) for an empty target.
+ */
+static int
+check_not_empty (struct vv_target *t, const struct vv_backup_rec *b)
+{
+  _cleanup_free_ char *name = vv_printf ("%smanifest.json", b->prefix);
+  bool any = false;
+  int r;
+
+  if (name == NULL)
+    return -1;
+  r = vv_target_stat (t, name, NULL);
+  if (r != 0)
+    return 0;                   /* there, or the read will say what fails */
+  if (vv_target_list (t, "", found_one, &any) == -1 && !any)
+    return 0;
+  vv_clear_error ();
+  if (any)
+    return 0;
+  vv_error_code (VV_ERR_UNAVAILABLE, "target '%s' holds no objects at all "
+                 "(not mounted, or emptied?); backup %s was not verified",
+                 vv_target_name (t), b->id);
+  return -1;
+}
+
+/* How far a verify got: a failure before STAGE_FOUND is about the
+ * request (no such backup, not completed) and nothing is recorded; before
+ * STAGE_READING the target could not be opened (no verdict); after it, a
+ * failure is about what is stored, or the target.
+ */
+enum stage { STAGE_NONE, STAGE_FOUND, STAGE_READING };
+
+static int
+verify (struct vv_engine *e, const char *backup_id, int64_t owner_filter,
+        struct vv_progress *p, enum stage *ret_stage)
 {
   _cleanup_ (cleanup_target) struct vv_target *t = NULL;
   _cleanup_free_ void *buf = NULL;
@@ -274,6 +318,7 @@ vv_verify_backup (struct vv_engine *e, const char *backup_id,
   struct vv_backup_rec *b;
   int ret = -1;
 
+  *ret_stage = STAGE_NONE;
   if (backup_id == NULL) {
     vv_error_code (VV_ERR_INVALID, "the backup to verify is missing");
     return -1;
@@ -291,6 +336,7 @@ vv_verify_backup (struct vv_engine *e, const char *backup_id,
   if (vv_restore_chain_load (e, b, owner_filter, &chain) == -1)
     return -1;
   b = chain.v[0];
+  *ret_stage = STAGE_FOUND;
 
   if ((t = vv_restore_open_target (e, b->target)) == NULL) {
     vv_error_prefix ("verifying backup %s: ", b->id);
@@ -303,6 +349,9 @@ vv_verify_backup (struct vv_engine *e, const char *backup_id,
   for (size_t i = 0; i < b->n_disks; i++)
     vv_progress_add_total (p, b->disks[i].stored_bytes);
 
+  if (b->prefix && check_not_empty (t, b) == -1)
+    goto out;
+  *ret_stage = STAGE_READING;
   if (check_manifest (t, b, p) == -1 || check_domain_xml (t, b, p) == -1)
     goto out;
   for (size_t i = 0; i < b->n_disks; i++) {
@@ -317,4 +366,56 @@ vv_verify_backup (struct vv_engine *e, const char *backup_id,
  out:
   vv_restore_chain_clear (&chain);
   return ret;
+}
+
+/* What a verify that got to stage says of the backup.  A target that
+ * could not be opened or reached, that refused access, and a cancel say
+ * nothing; the rest (a checksum or size that does not match, a missing
+ * object, a manifest or qcow2 structure that is wrong) is damage.
+ */
+static const char *
+verdict (int r, enum stage stage)
+{
+  int err = vv_get_error_plugin_errno ();
+
+  if (r == 0)
+    return "ok";
+  if (vv_get_error_code () == VV_ERR_CANCELLED)
+    return "cancelled";
+  if (stage < STAGE_READING || vv_get_error_code () == VV_ERR_UNAVAILABLE
+      || err == EACCES || err == EPERM)
+    return "failed";
+  return "corrupt";
+}
+
+int
+vv_verify_backup (struct vv_engine *e, const char *backup_id,
+                  int64_t owner_filter, struct vv_progress *p,
+                  bool *ret_corrupt)
+{
+  struct vv_saved_error saved = { VV_ERR_NONE, NULL };
+  enum stage stage;
+  const char *result;
+  int r;
+
+  if (ret_corrupt)
+    *ret_corrupt = false;
+  r = verify (e, backup_id, owner_filter, p, &stage);
+  if (stage == STAGE_NONE)
+    return r;
+  result = verdict (r, stage);
+  if (r == -1)
+    vv_restore_save_error (&saved);
+  if (vv_catalog_backup_set_verified (e->catalog, backup_id, result,
+                                      r == -1 ? saved.message : NULL) == -1) {
+    /* The verify's own error, if any, is what the caller must see. */
+    if (r == 0)
+      return -1;
+    vv_clear_error ();
+  }
+  if (r == -1)
+    vv_restore_restore_error (&saved);
+  if (ret_corrupt)
+    *ret_corrupt = strcmp (result, "corrupt") == 0;
+  return r;
 }

@@ -234,24 +234,65 @@ vv_schedule_summary (const struct vv_schedule *s,
               VV_TZ_NAME_MAX - 1, s->tz, window);
 }
 
-/* FNV-1a: tiny and fixed forever.  Changing the hash would move every
- * instance's run time, so it is part of the contract.
+/* FNV-1a (64 bits): tiny and fixed forever.  Changing the hash would
+ * move every instance's run time and every backup's verify time, so it
+ * is part of the contract.
  */
-uint32_t
-vv_schedule_jitter (unsigned window, const char *seed)
+static uint64_t
+fnv1a (const char *seed)
 {
   uint64_t h = 0xcbf29ce484222325ULL;
 
-  if (window == 0)
-    return 0;
-  if (window > VV_WINDOW_MAX_MINUTES)
-    window = VV_WINDOW_MAX_MINUTES;
   for (const unsigned char *p = (const unsigned char *) (seed ? seed : "");
        *p; p++) {
     h ^= *p;
     h *= 0x100000001b3ULL;
   }
-  return (uint32_t) (h % ((uint64_t) window * 60));
+  return h;
+}
+
+uint32_t
+vv_schedule_jitter (unsigned window, const char *seed)
+{
+  if (window == 0)
+    return 0;
+  if (window > VV_WINDOW_MAX_MINUTES)
+    window = VV_WINDOW_MAX_MINUTES;
+  return (uint32_t) (fnv1a (seed) % ((uint64_t) window * 60));
+}
+
+/* ---- scheduled verify ---- */
+
+int64_t
+vv_verify_phase (const char *backup_id, unsigned days)
+{
+  if (days == 0)
+    return 0;
+  return (int64_t) (fnv1a (backup_id) % ((uint64_t) days * 86400));
+}
+
+time_t
+vv_verify_next (const char *backup_id, unsigned days, time_t since,
+                bool verified)
+{
+  int64_t period = (int64_t) days * 86400;
+  int64_t phase = vv_verify_phase (backup_id, days);
+  int64_t k;
+
+  if (days == 0)
+    return (time_t) INT64_MAX;
+  /* A verify that ran late (daemon down, domain busy) is not followed by
+   * another one at once: at least half a period lies between two.
+   */
+  if (verified)
+    since += period / 2 - 1;
+  /* The slots are phase + k * period; floor division for times before
+   * the phase.
+   */
+  k = ((int64_t) since - phase) / period;
+  if ((int64_t) since - phase < 0 && ((int64_t) since - phase) % period)
+    k--;
+  return (time_t) (phase + (k + 1) * period);
 }
 
 const char *

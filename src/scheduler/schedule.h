@@ -94,6 +94,21 @@ int vv_schedule_next (const struct vv_schedule *s, time_t after,
  */
 uint32_t vv_schedule_jitter (unsigned window, const char *seed);
 
+/* Scheduled verify (docs/scheduling.md): with verify_every = days, a
+ * backup's verify slots are phase + k * days * 86400 seconds of the Unix
+ * epoch, k = 0, 1, ...: one a period, where the phase, in [0, days *
+ * 86400), is the FNV-1a hash of the backup's id.  So the verifies of a
+ * policy's backups are spread evenly over the period rather than all
+ * due at once, and a backup never has two in one period.  vv_verify_next
+ * is the slot its next verify is due at: the first strictly after since
+ * (its completion) when it was never verified, else (since is its last
+ * verify, verified true) the first at least half a period after since.
+ * days 0 (never) gives the largest time.
+ */
+int64_t vv_verify_phase (const char *backup_id, unsigned days);
+time_t vv_verify_next (const char *backup_id, unsigned days, time_t since,
+                       bool verified);
+
 /* The first run (slot + jitter of seed) strictly after `after`. */
 int vv_schedule_next_run (const struct vv_schedule *s, const char *seed,
                           time_t after, time_t *ret);

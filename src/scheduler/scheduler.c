@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine/domain.h"
+#include "restore/restore.h"
 #include "scheduler/scheduler.h"
 #include "util/clock.h"
 #include "util/cleanup.h"
@@ -52,7 +53,11 @@ struct vv_scheduler {
   uint64_t passes_started, passes_done;
   struct attempt *att;
   size_t n_att, cap_att;
-  unsigned running;
+  unsigned running;             /* scheduled jobs in flight: backups and
+                                 * verifies */
+  /* The domains (uuids) a scheduled verify holds: their backups wait. */
+  char (*verifying)[UUID_MAX];
+  size_t n_verifying, cap_verifying;
   time_t next_cleanup;          /* when pending cleanups are retried */
   bool cleanups_left;
   unsigned cleanups_logged;     /* left at the last retry that was logged */
@@ -277,6 +282,215 @@ load_retries (struct vv_scheduler *s)
     }
   }
   vv_retry_recs_free (v, n);
+}
+
+/* ---- scheduled verify ---- */
+
+/* With s->lock held: does a scheduled verify hold the domain? */
+static bool
+verifying_locked (struct vv_scheduler *s, const char *uuid)
+{
+  for (size_t i = 0; i < s->n_verifying; i++)
+    if (strcmp (s->verifying[i], uuid) == 0)
+      return true;
+  return false;
+}
+
+/* With s->lock held: uuid on (add) or off the list.  -1 out of memory. */
+static int
+set_verifying_locked (struct vv_scheduler *s, const char *uuid, bool add)
+{
+  if (!add) {
+    for (size_t i = 0; i < s->n_verifying; i++)
+      if (strcmp (s->verifying[i], uuid) == 0) {
+        memmove (s->verifying[i], s->verifying[s->n_verifying - 1],
+                 UUID_MAX);
+        s->n_verifying--;
+        break;
+      }
+    return 0;
+  }
+  if (s->n_verifying == s->cap_verifying) {
+    size_t cap = s->cap_verifying ? s->cap_verifying * 2 : 8;
+    char (*v)[UUID_MAX] = reallocarray (s->verifying, cap, UUID_MAX);
+    if (v == NULL)
+      return -1;
+    s->verifying = v;
+    s->cap_verifying = cap;
+  }
+  snprintf (s->verifying[s->n_verifying++], UUID_MAX, "%s", uuid);
+  return 0;
+}
+
+struct verify_task {
+  struct vv_scheduler *s;
+  char policy[VV_POLICY_NAME_MAX + 1];
+  char uuid[UUID_MAX];
+  char backup_id[VV_ID_MAX];
+  char job_id[VV_ID_MAX];
+  bool ran;
+};
+
+static void
+verify_task_free (void *arg)
+{
+  struct verify_task *t = arg;
+  struct vv_scheduler *s;
+
+  if (t == NULL)
+    return;
+  s = t->s;
+  /* Cancelled in the queue: counted as this period's verify, so it is
+   * not submitted again at once.
+   */
+  if (!t->ran
+      && vv_catalog_backup_set_verified (s->cfg.engine->catalog,
+                                         t->backup_id, "cancelled",
+                                         NULL) == -1)
+    slog (s, "policy '%s': cannot record the cancelled verify of %s: %s",
+          t->policy, t->backup_id, vv_get_error ());
+  {
+    VV_LOCK_GUARD (&s->lock);
+    set_verifying_locked (s, t->uuid, false);
+    if (s->running)
+      s->running--;
+  }
+  free (t);
+  vv_clock_kick ();
+}
+
+static int
+verify_job (void *arg, struct vv_progress *p)
+{
+  struct verify_task *t = arg;
+  struct vv_scheduler *s = t->s;
+  bool corrupt;
+  int r;
+
+  t->ran = true;
+  slog (s, "job %s started: scheduled verify of backup %s for policy '%s'",
+        t->job_id, t->backup_id, t->policy);
+  r = vv_verify_backup (s->cfg.engine, t->backup_id, VV_OWNER_ANY, p,
+                        &corrupt);
+  if (r == 0)
+    slog (s, "job %s completed: backup %s verified", t->job_id,
+          t->backup_id);
+  else
+    slog (s, "job %s %s: verify of backup %s%s: %s", t->job_id,
+          vv_progress_cancelled (p) ? "cancelled" : "failed", t->backup_id,
+          corrupt ? " marked it corrupt" : "", vv_get_error ());
+  return r;
+}
+
+/* Submits the verify of b for policy p.  true when a job was submitted. */
+static bool
+start_verify (struct vv_scheduler *s, const struct vv_policy_rec *p,
+              const struct vv_backup_rec *b)
+{
+  struct verify_task *t;
+  int r;
+
+  if (strlen (b->domain_uuid) >= UUID_MAX || (t = calloc (1, sizeof *t))
+      == NULL)
+    return false;
+  t->s = s;
+  snprintf (t->policy, sizeof t->policy, "%s", p->name);
+  snprintf (t->uuid, sizeof t->uuid, "%s", b->domain_uuid);
+  snprintf (t->backup_id, sizeof t->backup_id, "%s", b->id);
+  if (vv_random_id ("job", t->job_id) == -1) {
+    free (t);
+    return false;
+  }
+  struct vv_job_spec spec = {
+    .id = t->job_id, .kind = "verify", .domain = b->domain,
+    .domain_uuid = t->uuid, .backup_id = t->backup_id,
+    .owner_uid = b->owner_uid, .run = verify_job, .arg = t,
+    .free_arg = verify_task_free,
+  };
+  {
+    VV_LOCK_GUARD (&s->lock);
+    if (set_verifying_locked (s, t->uuid, true) == -1) {
+      free (t);
+      return false;
+    }
+    s->running++;
+  }
+  r = vv_jobs_submit (s->cfg.jobs, &spec);
+  if (r == -1) {
+    /* Busy (a job holds the domain): tried again at a later pass.  Not
+     * through verify_task_free: its kick would start that pass at once,
+     * and again, for as long as the domain is busy.
+     */
+    if (vv_get_error_code () != VV_ERR_BUSY)
+      slog (s, "policy '%s': cannot start the verify of %s: %s", p->name,
+            b->id, vv_get_error ());
+    {
+      VV_LOCK_GUARD (&s->lock);
+      set_verifying_locked (s, t->uuid, false);
+      s->running--;
+    }
+    free (t);
+    return false;
+  }
+  slog (s, "policy '%s': verify of backup %s of '%s' submitted as job %s",
+        p->name, b->id, b->domain, t->job_id);
+  return true;
+}
+
+/* The verifies that are due (vv_verify_next, one a period per backup),
+ * a domain at a time, within the scheduler's concurrency; returns the
+ * time the next one is due (or deadline, when earlier).
+ */
+static time_t
+verify_pass (struct vv_scheduler *s, struct vv_policy_rec **pv, size_t np,
+             time_t now, time_t deadline)
+{
+  struct vv_catalog *c = s->cfg.engine->catalog;
+
+  for (size_t i = 0; i < np; i++) {
+    const struct vv_policy_rec *p = pv[i];
+    struct vv_backup_rec **v = NULL;
+    size_t n = 0;
+
+    if (p->verify_every == 0 || strcmp (p->status, "paused") == 0)
+      continue;
+    if (vv_catalog_backup_list_policy (c, p->name, &v, &n) == -1) {
+      slog (s, "policy '%s': cannot list its backups to verify: %s",
+            p->name, vv_get_error ());
+      continue;
+    }
+    for (size_t j = 0; j < n; j++) {
+      const struct vv_backup_rec *b = v[j];
+      const char *base = b->verified_at ? b->verified_at
+        : b->completed_at ? b->completed_at : b->created_at;
+      time_t since, due;
+      bool busy;
+
+      if (vv_parse_time_utc (base, &since) == -1) {
+        vv_clear_error ();
+        continue;
+      }
+      due = vv_verify_next (b->id, p->verify_every, since,
+                            b->verified_at != NULL);
+      if (due > now) {
+        if (due < deadline)
+          deadline = due;
+        continue;
+      }
+      {
+        VV_LOCK_GUARD (&s->lock);
+        busy = s->running >= s->cfg.max_concurrent
+          || verifying_locked (s, b->domain_uuid);
+      }
+      /* A finishing scheduled job kicks the clock; a manual one that
+       * holds the domain does not, so look again in a minute.
+       */
+      if (!busy && !start_verify (s, p, b) && now + 60 < deadline)
+        deadline = now + 60;
+    }
+    vv_backup_recs_free (v, n);
+  }
+  return deadline;
 }
 
 /* ---- one run ---- */
@@ -724,7 +938,7 @@ pass (struct vv_scheduler *s)
     {
       VV_LOCK_GUARD (&s->lock);
       struct attempt *at = attempt_get (s, p->name, a->domain_uuid);
-      running = at && at->running;
+      running = (at && at->running) || verifying_locked (s, a->domain_uuid);
       if (at && at->retry_at) {
         retry_at = at->retry_at;
         retry_slot = at->slot;
@@ -785,6 +999,10 @@ pass (struct vv_scheduler *s)
     if (deadline > now + 1)
       deadline = now + 1;       /* look again soon: the next slot */
   }
+  /* After the backups, which go first: a domain whose backup was just
+   * submitted is busy for its verify.
+   */
+  deadline = verify_pass (s, pv, np, now, deadline);
   vv_policy_recs_free (pv, np);
   vv_attachment_recs_free (av, na);
   return deadline;
@@ -928,6 +1146,7 @@ vv_scheduler_free (struct vv_scheduler *s)
   pthread_mutex_destroy (&s->lock);
   pthread_cond_destroy (&s->cond);
   free (s->att);
+  free (s->verifying);
   free (s);
   return NULL;
 }

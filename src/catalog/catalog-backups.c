@@ -50,6 +50,8 @@ vv_backup_rec_free (struct vv_backup_rec *r)
   free (r->policy);
   free (r->domain_xml_sha256);
   free (r->cleanup);
+  free (r->owner_name);
+  free (r->host_id);
   for (i = 0; i < r->n_disks; i++)
     disk_rec_clear (&r->disks[i]);
   free (r->disks);

@@ -124,6 +124,11 @@ struct vv_backup_rec {
   /* Appended with pending cleanups (schema 6). */
   char *cleanup;              /* what of a failed attempt is left to clean
                                * up, and why; NULL when nothing is */
+  /* Appended with the portable owner and host (manifests only, never
+   * stored in the catalog: informative, untrusted when read back).
+   */
+  char *owner_name;           /* login name of owner_uid where it was made */
+  char *host_id;              /* /etc/machine-id of the host that made it */
 };
 void vv_backup_rec_free (struct vv_backup_rec *r);
 void vv_backup_recs_free (struct vv_backup_rec **v, size_t n);

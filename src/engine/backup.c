@@ -1109,6 +1109,14 @@ store_disk (struct vv_engine *e, struct run_state *s,
   s->stored += bytes;
   if (store_blocks (s, what, blocks, blocks_object, blocks_sha) == -1)
     return -1;
+  /* The image and its digests are stored: a failure now must remove
+   * both with the attempt (test-backup-errors).
+   */
+  if (vv_fault ("backup-after-blocks") == -1) {
+    vv_error_errno (errno, "%s: failing after its block digests were "
+                    "stored (fault point)", what);
+    return -1;
+  }
   d.name = (char *) disk;
   d.virtual_size = vv_qcow2_plan_virtual_size (s->plans[i]);
   d.stored_bytes = bytes;

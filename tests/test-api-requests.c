@@ -631,7 +631,7 @@ test_backup_records (void)
   };
   static const char *const disk_keys[] = {
     "name", "virtual_size", "stored_bytes", "sha256", "format", "backing",
-    NULL
+    "blocks_sha256", "block_size", "metadata_bytes", NULL
   };
   static const char *const job_keys[] = {
     "id", "kind", "status", "domain", "domain_uuid", "backup_id",

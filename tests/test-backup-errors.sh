@@ -77,6 +77,20 @@ assert_eq "$(target_files "$VV_TMP/small")" "" "objects left on the full target"
 [ "$(df --output=used -k "$VV_TMP/small" | tail -1)" -lt 1024 ] || fail "space still used on the full target"
 nothing_left "disk full"
 
+# A failure after an image and its sidecar of block digests are stored
+# (fault point backup-after-blocks): both go with the attempt.
+mkdir -p "$VV_TMP/late"
+vv target add late --url "file://$VV_TMP/late" >/dev/null || fail "target add late"
+stop_daemon
+VV_TEST_FAULT=backup-after-blocks=fail start_daemon --test-clock
+expect_failure vv backup "$dom" --target late --wait
+assert_contains "$ERR" "after its block digests were stored" "failure after the sidecar"
+assert_eq "$(target_files "$VV_TMP/late")" "" "objects left after a failure past the sidecar"
+nothing_left "failure after the sidecar"
+stop_daemon
+start_daemon
+vv target remove late >/dev/null || fail "remove target late"
+
 # Busy: a second backup of the same domain while one runs.
 # QEMU is stopped first, so the first backup hangs in libvirt and is
 # certainly still running when the second is asked for.

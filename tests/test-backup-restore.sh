@@ -83,18 +83,41 @@ done
 uuid=$(jq -r .domain_uuid <<<"$b") chain=$(jq -r .chain_id <<<"$b")
 dir=$VV_STATE/backups/$uuid/$chain/$id
 assert_eq "$(target_files "$VV_STATE/backups" | tr '\n' ' ')" \
-    "./$uuid/$chain/$id/domain.xml ./$uuid/$chain/$id/manifest.json ./$uuid/$chain/$id/vda.qcow2 ./$uuid/$chain/$id/vdb.qcow2 " \
+    "./$uuid/$chain/$id/domain.xml ./$uuid/$chain/$id/manifest.json ./$uuid/$chain/$id/vda.blocks ./$uuid/$chain/$id/vda.qcow2 ./$uuid/$chain/$id/vdb.blocks ./$uuid/$chain/$id/vdb.qcow2 " \
     "objects on the target"
 for d in vda vdb; do
     "$QEMU_IMG" check -q "$dir/$d.qcow2" || fail "qemu-img check $d"
     assert_eq "$(sha256sum < "$dir/$d.qcow2" | cut -d' ' -f1)" \
         "$(jq -r ".disks[] | select(.name==\"$d\") | .sha256" <<<"$b")" "sha256 of $d"
+    # The block digests (docs/storage-format.md, "Block digests"): named
+    # and hashed in the manifest, 40 + 32 bytes per 256 KiB block, each
+    # the SHA-256 of its block of the image.
+    md=$(jq -c ".disks[] | select(.name==\"$d\")" "$dir/manifest.json")
+    assert_eq "$(jq -r '.blocks | "\(.object) \(.block_size) \(.hash)"' <<<"$md")" \
+        "$d.blocks 262144 sha256" "blocks of $d in the manifest"
+    assert_eq "$(sha256sum < "$dir/$d.blocks" | cut -d' ' -f1)" \
+        "$(jq -r .blocks.sha256 <<<"$md")" "sha256 of $d.blocks"
+    stored=$(stat -c %s "$dir/$d.qcow2")
+    assert_eq "$(stat -c %s "$dir/$d.blocks")" \
+        $((40 + 32 * ((stored + 262143) / 262144))) "size of $d.blocks"
+    assert_eq "$(head -c 8 "$dir/$d.blocks")" VVBLOCKS "magic of $d.blocks"
+    assert_eq "$(od -An -tx1 -v -j40 "$dir/$d.blocks" | tr -d ' \n')" \
+        "$(split -b 262144 --filter=sha256sum "$dir/$d.qcow2" | cut -d' ' -f1 | tr -d '\n')" \
+        "digests in $d.blocks"
+    # All the qcow2 metadata lies in the first metadata_bytes.
+    meta=$(jq -r .metadata_bytes <<<"$md")
+    [ "$meta" -gt 0 ] && [ "$meta" -le "$stored" ] && [ $((meta % 65536)) -eq 0 ] ||
+        fail "metadata_bytes of $d: $meta"
 done
+# The portable owner and host.
+assert_eq "$(jq -r '"\(.owner_name) \(.host_id)"' "$dir/manifest.json")" \
+    "$(id -un) $(cat /etc/machine-id)" "owner_name and host_id"
 jq -e ".id == \"$id\" and (.disks | length) == 2" "$dir/manifest.json" >/dev/null ||
     fail "manifest does not describe the backup"
 xmllint --noout "$dir/domain.xml" || fail "stored domain XML"
-size=$(( $(stat -c %s "$dir/vda.qcow2") + $(stat -c %s "$dir/vdb.qcow2") ))
-[ "$(jq -r .size_bytes <<<"$b")" -ge "$size" ] || fail "size_bytes smaller than the images"
+# size_bytes counts every object, the sidecars and the manifest too.
+size=$(find "$dir" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+assert_eq "$(jq -r .size_bytes <<<"$b")" "$size" "size_bytes"
 # Only allocated data was copied: far less than the 320 MiB of disks.
 [ "$(stat -c %s "$dir/vda.qcow2")" -lt $((80 << 20)) ] || fail "vda image is not sparse"
 

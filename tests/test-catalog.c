@@ -343,7 +343,11 @@ test_backups (struct vv_catalog *c, const char *path)
       .stored_bytes = 12345, .format = (char *) "qcow2",
       .sha256 = (char *) "e3b0c44298fc1c149afbf4c8996fb924"
         "27ae41e4649b934ca495991b7852b855",
-      .object = (char *) "x/vda.qcow2" },
+      .object = (char *) "x/vda.qcow2",
+      .blocks_object = (char *) "x/vda.blocks",
+      .blocks_sha256 = (char *) "5891b5b522d5df086d0ff0b110fbd9d2"
+        "1bb4fc7163af34d08286a2e846f6be03",
+      .block_size = 262144, .metadata_bytes = 327680 },
     { .name = (char *) "vdb", .virtual_size = 1 << 20,
       .stored_bytes = 0, .format = (char *) "qcow2",
       .sha256 = (char *) "00000000000000000000000000000000"
@@ -424,6 +428,23 @@ test_backups (struct vv_catalog *c, const char *path)
   CHECK (vv_catalog_backup_add_disk (c, full.id, &disks[1]) == 0);
   CHECK_ERR (vv_catalog_backup_add_disk (c, full.id, &disks[1]) == -1,
              VV_ERR_BUSY, "already has a disk 'vdb'");
+  {
+    /* Block digests come whole or not at all. */
+    struct vv_disk_rec half = disks[0];
+
+    half.name = (char *) "vdc";
+    half.blocks_sha256 = NULL;
+    CHECK_ERR (vv_catalog_backup_add_disk (c, full.id, &half) == -1,
+               VV_ERR_INVALID, "or none of them");
+    half.blocks_sha256 = disks[0].blocks_sha256;
+    half.block_size = 0;
+    CHECK_ERR (vv_catalog_backup_add_disk (c, full.id, &half) == -1,
+               VV_ERR_INVALID, "or none of them");
+    half.block_size = 262144;
+    half.blocks_object = NULL;
+    CHECK_ERR (vv_catalog_backup_add_disk (c, full.id, &half) == -1,
+               VV_ERR_INVALID, "or none of them");
+  }
   b = vv_catalog_backup_get (c, full.id, VV_OWNER_ANY);
   CHECK (b && b->domain_xml_sha256 == NULL);
   vv_backup_rec_free (b);
@@ -443,6 +464,16 @@ test_backups (struct vv_catalog *c, const char *path)
          && STREQ (b->disks[0].sha256, disks[0].sha256)
          && STREQ (b->disks[0].format, "qcow2")
          && STREQ (b->disks[0].object, "x/vda.qcow2"));
+  /* The block digests and metadata length round trip; a disk without
+   * them reads as none.
+   */
+  CHECK (STREQ (b->disks[0].blocks_object, "x/vda.blocks")
+         && STREQ (b->disks[0].blocks_sha256, disks[0].blocks_sha256)
+         && b->disks[0].block_size == 262144
+         && b->disks[0].metadata_bytes == 327680);
+  CHECK (b->disks[1].blocks_object == NULL
+         && b->disks[1].blocks_sha256 == NULL
+         && b->disks[1].block_size == 0 && b->disks[1].metadata_bytes == 0);
   vv_backup_rec_free (b);
 
   /* An incremental on it, and a backup of another domain and owner. */
@@ -1069,6 +1100,10 @@ test_migration_from_3 (void)
             " ALTER TABLE backups DROP COLUMN cleanup;"
             " DROP INDEX audit_by_at; DROP INDEX policy_runs_by_started;"
             " ALTER TABLE backups DROP COLUMN offline;"
+            " ALTER TABLE backup_disks DROP COLUMN blocks_object;"
+            " ALTER TABLE backup_disks DROP COLUMN blocks_sha256;"
+            " ALTER TABLE backup_disks DROP COLUMN block_size;"
+            " ALTER TABLE backup_disks DROP COLUMN metadata_bytes;"
             " DELETE FROM schema_version WHERE version >= 4;"
             " INSERT INTO targets (name, url, created_at) VALUES"
             "  ('local', 'file:///x', '2026-01-01T00:00:00Z');"
@@ -1082,7 +1117,10 @@ test_migration_from_3 (void)
             "  'skipped hdc: cdrom'),"
             "  ('bk-2', 'web01', '" UUID1 "', 'incremental', 'completed',"
             "  'ch-1', 'bk-1', '2026-01-02T00:00:00Z', 'local', 'q/', 0,"
-            "  'skipped hdc: cdrom; offline backup (domain shut off)');");
+            "  'skipped hdc: cdrom; offline backup (domain shut off)');"
+            " INSERT INTO backup_disks (backup_id, name, virtual_size,"
+            "  stored_bytes, sha256, format, object) VALUES"
+            "  ('bk-1', 'vda', 1048576, 4096, NULL, 'qcow2', 'p/vda.qcow2');");
   CHECK (raw_count (path, "SELECT max(version) FROM schema_version") == 3);
   c = vv_catalog_open (path);
   CHECK (c);
@@ -1099,8 +1137,14 @@ test_migration_from_3 (void)
                     " 'policy_runs_by_started')") == 2);
   b = vv_catalog_backup_get (c, "bk-1", VV_OWNER_ANY);
   CHECK (b && !b->offline);
-  /* Older backups have no digest of their domain XML. */
+  /* Older backups have no digest of their domain XML, no block digests
+   * and no metadata length (version 9).
+   */
   CHECK (b->domain_xml_sha256 == NULL);
+  CHECK (b->n_disks == 1 && STREQ (b->disks[0].object, "p/vda.qcow2")
+         && b->disks[0].blocks_object == NULL
+         && b->disks[0].blocks_sha256 == NULL
+         && b->disks[0].block_size == 0 && b->disks[0].metadata_bytes == 0);
   vv_backup_rec_free (b);
   b = vv_catalog_backup_get (c, "bk-2", VV_OWNER_ANY);
   CHECK (b && b->offline

@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,14 +62,16 @@ backup_equal (const struct vv_backup_rec *a, const struct vv_backup_rec *b)
   SAME_STR (created_at); SAME_STR (completed_at); SAME_STR (target);
   SAME_STR (reason); SAME_STR (notes); SAME_STR (error);
   SAME_STR (checkpoint); SAME_STR (prefix); SAME_STR (job_id);
-  SAME_STR (domain_xml_sha256);
+  SAME_STR (domain_xml_sha256); SAME_STR (owner_name); SAME_STR (host_id);
   SAME_NUM (size_bytes); SAME_NUM (owner_uid); SAME_NUM (n_disks);
   SAME_NUM (offline);
   for (size_t i = 0; i < a->n_disks; i++) {
     SAME_STR (disks[i].name); SAME_STR (disks[i].sha256);
     SAME_STR (disks[i].format); SAME_STR (disks[i].object);
     SAME_STR (disks[i].backing);
+    SAME_STR (disks[i].blocks_object); SAME_STR (disks[i].blocks_sha256);
     SAME_NUM (disks[i].virtual_size); SAME_NUM (disks[i].stored_bytes);
+    SAME_NUM (disks[i].block_size); SAME_NUM (disks[i].metadata_bytes);
   }
   return true;
 #undef SAME_STR
@@ -230,6 +233,97 @@ test_round_trip (void)
   CHECK (vv_manifest_write (NULL) == NULL);
 }
 
+/* The fields added with block digests: a sidecar named relative to the
+ * prefix, metadata_bytes, the owner's name and host id; none written
+ * where the record has none.
+ */
+static void
+test_block_fields (void)
+{
+  struct vv_disk_rec disk = {
+    .name = (char *) "vda", .virtual_size = 1073741824ULL,
+    .stored_bytes = 10616832, .format = (char *) "qcow2",
+    .sha256 = (char *) "9f86d081884c7d659a2feaa0c55ad015"
+      "a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    .object = (char *) PREFIX "vda.qcow2",
+    .blocks_object = (char *) PREFIX "vda.blocks",
+    .blocks_sha256 = (char *) "5891b5b522d5df086d0ff0b110fbd9d2"
+      "1bb4fc7163af34d08286a2e846f6be03",
+    .block_size = 262144, .metadata_bytes = 393216,
+  };
+  struct vv_backup_rec b = {
+    .id = (char *) "bk-3f9a0c21d4e5", .domain = (char *) "web01",
+    .domain_uuid = (char *) UUID, .type = (char *) "full",
+    .status = (char *) "completed", .chain_id = (char *) "ch-7b1e22c0a9f3",
+    .created_at = (char *) "2026-11-23T15:52:35Z",
+    .completed_at = (char *) "2026-11-23T15:54:02Z",
+    .size_bytes = 10640000, .prefix = (char *) PREFIX, .owner_uid = 1000,
+    .n_disks = 1, .disks = &disk,
+    .owner_name = (char *) "alice",
+    .host_id = (char *) "3d1219c7c4c5404aaa1f6d2a48adfda4",
+  };
+  struct vv_backup_rec *r;
+  char *text;
+
+  text = vv_manifest_write (&b);
+  CHECK (text);
+  CHECK (strstr (text, "\"blocks\": {"));
+  CHECK (strstr (text, "\"object\": \"vda.blocks\""));
+  CHECK (strstr (text, "\"block_size\": 262144"));
+  CHECK (strstr (text, "\"hash\": \"sha256\""));
+  CHECK (strstr (text, "\"sha256\": \"5891b5b522d5df08"));
+  CHECK (strstr (text, "\"metadata_bytes\": 393216"));
+  CHECK (strstr (text, "\"owner_name\": \"alice\""));
+  CHECK (strstr (text, "\"host_id\": \"3d1219c7c4c5404aaa1f6d2a48adfda4\""));
+  CHECK (strstr (text, PREFIX) == NULL);
+  r = vv_manifest_read ("manifest blocks", text, strlen (text));
+  CHECK (r && backup_equal (&b, r));
+  vv_backup_rec_free (r);
+  free (text);
+
+  /* An owner's name the reader would refuse is made readable. */
+  b.owner_name = (char *) "al\tice";
+  text = vv_manifest_write (&b);
+  CHECK (text && strstr (text, "\"owner_name\": \"al?ice\""));
+  free (text);
+
+  /* None of them: none written, none read. */
+  disk.blocks_object = disk.blocks_sha256 = NULL;
+  disk.block_size = 0;
+  disk.metadata_bytes = 0;
+  b.owner_name = b.host_id = NULL;
+  text = vv_manifest_write (&b);
+  CHECK (text);
+  CHECK (strstr (text, "blocks") == NULL && strstr (text, "metadata") == NULL
+         && strstr (text, "owner_name") == NULL
+         && strstr (text, "host_id") == NULL);
+  r = vv_manifest_read ("manifest blocks", text, strlen (text));
+  CHECK (r && backup_equal (&b, r) && r->disks[0].blocks_object == NULL
+         && r->owner_name == NULL && r->host_id == NULL);
+  vv_backup_rec_free (r);
+  free (text);
+
+  /* A host id that is not one is never published. */
+  b.host_id = (char *) "not-a-machine-id";
+  CHECK (vv_manifest_write (&b) == NULL);
+  CHECK (strstr (vv_get_error (), "field 'host_id'"));
+  CHECK (vv_manifest_is_host_id ("3d1219c7c4c5404aaa1f6d2a48adfda4")
+         && !vv_manifest_is_host_id ("3D1219C7C4C5404AAA1F6D2A48ADFDA4")
+         && !vv_manifest_is_host_id ("3d1219c7c4c5404aaa1f6d2a48adfda")
+         && !vv_manifest_is_host_id (NULL));
+
+  /* This host's origin: the name of uid 0 and /etc/machine-id. */
+  {
+    struct vv_backup_rec o = { .owner_uid = 0 };
+
+    CHECK (vv_manifest_set_origin (&o) == 0);
+    CHECK (o.owner_name && strcmp (o.owner_name, "root") == 0);
+    CHECK (o.host_id == NULL || vv_manifest_is_host_id (o.host_id));
+    free (o.owner_name);
+    free (o.host_id);
+  }
+}
+
 /* What the engine may hold but the reader refuses is made readable:
  * texts cut to their limit, bytes that are not UTF-8 and control
  * characters replaced.
@@ -370,7 +464,10 @@ is_case (const struct dirent *d)
   return vv_str_has_suffix (d->d_name, ".json");
 }
 
-/* "ok" and a line per disk with the names a manifest steers. */
+/* "ok" and a line per disk with the names a manifest steers; its block
+ * digests and metadata length, and the owner's name and host id, where
+ * it has them.
+ */
 static char *
 describe (const struct vv_backup_rec *r)
 {
@@ -380,6 +477,25 @@ describe (const struct vv_backup_rec *r)
     const struct vv_disk_rec *d = &r->disks[i];
     char *n = vv_printf ("%sdisks[%zu] %s object=%s backing=%s\n", s, i,
                          d->name, d->object, d->backing ? d->backing : "null");
+    free (s);
+    s = n;
+    if (s && d->blocks_object) {
+      n = vv_printf ("%s  blocks=%s block_size=%u sha256=%s\n", s,
+                     d->blocks_object, d->block_size, d->blocks_sha256);
+      free (s);
+      s = n;
+    }
+    if (s && d->metadata_bytes) {
+      n = vv_printf ("%s  metadata_bytes=%" PRIu64 "\n", s,
+                     d->metadata_bytes);
+      free (s);
+      s = n;
+    }
+  }
+  if (s && (r->owner_name || r->host_id)) {
+    char *n = vv_printf ("%sowner_name=%s host_id=%s\n", s,
+                         r->owner_name ? r->owner_name : "null",
+                         r->host_id ? r->host_id : "null");
     free (s);
     s = n;
   }
@@ -481,6 +597,7 @@ int
 main (void)
 {
   test_round_trip ();
+  test_block_fields ();
   test_writer_texts ();
   test_limits ();
   test_data_cases ();

@@ -57,6 +57,13 @@ backup () {
     cmp -s "$VV_TMP/ref-vdb.raw" "$VV_TMP/r/vdb.raw" || fail "restored vdb of $ID differs"
     rm -rf "$VV_TMP/r"
     assert_eq "$(servers)" "" "qemu-nbd left after $ID"
+    # Online or offline, every image has its sidecar of block digests,
+    # and verify checks each block against it.
+    for d in vda vdb; do
+        [ "$(jq -r ".disks[] | select(.name == \"$d\") | .block_size" <<<"$B")" = 262144 ] ||
+            fail "$d of $ID has no block digests"
+    done
+    vv verify "$ID" >/dev/null || fail "verify $ID"
 }
 
 # 0: live full.

@@ -50,6 +50,99 @@ check_info (const char *img, uint64_t virtual_size, const char *backing)
   free (out);
 }
 
+static uint64_t
+get_be (const uint8_t *p, int n)
+{
+  uint64_t v = 0;
+
+  for (int i = 0; i < n; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static void
+pread_exact (int fd, void *buf, size_t len, uint64_t off, const char *img)
+{
+  CHECK (pread (fd, buf, len, off) == (ssize_t) len,
+         "%s: cannot read %zu bytes at %" PRIu64, img, len, off);
+}
+
+/* What vv_qcow2_plan_metadata_bytes promises, read from the image as QEMU
+ * would: the header, backing name, L1 table, refcount table, every
+ * refcount block and every L2 table lie below it, and every data cluster
+ * at or above it.
+ */
+static void
+check_metadata_bytes (const char *img, const struct vv_qcow2_plan *plan)
+{
+  const uint64_t meta = vv_qcow2_plan_metadata_bytes (plan);
+  const uint64_t mask = UINT64_C (0x00fffffffffffe00);
+  uint8_t h[104];
+  uint64_t l1_off, rt_off, rt_len, bf_off, data_seen = 0;
+  uint32_t l1_n, bf_len;
+  uint64_t *l1, *rt, *l2;
+  int fd = open (img, O_RDONLY);
+
+  CHECK (fd >= 0, "%s: %s", img, strerror (errno));
+  CHECK (meta > 0 && meta % CS == 0 && meta <= tl_file_size (img),
+         "%s: metadata_bytes %" PRIu64, img, meta);
+  pread_exact (fd, h, sizeof h, 0, img);
+  bf_off = get_be (h + 8, 8);
+  bf_len = get_be (h + 16, 4);
+  l1_n = get_be (h + 36, 4);
+  l1_off = get_be (h + 40, 8);
+  rt_off = get_be (h + 48, 8);
+  rt_len = get_be (h + 56, 4) * CS;
+  CHECK (bf_off + bf_len <= meta, "%s: backing name past %" PRIu64, img,
+         meta);
+  CHECK (l1_off + l1_n * UINT64_C (8) <= meta && rt_off + rt_len <= meta,
+         "%s: L1 or refcount table past metadata_bytes %" PRIu64, img, meta);
+
+  rt = malloc (rt_len);
+  CHECK (rt, "out of memory");
+  pread_exact (fd, rt, rt_len, rt_off, img);
+  for (uint64_t i = 0; i < rt_len / 8; i++) {
+    uint64_t rb = get_be ((uint8_t *) &rt[i], 8);
+    CHECK (rb == 0 || rb + CS <= meta, "%s: refcount block %" PRIu64
+           " at %" PRIu64 " lies past metadata_bytes %" PRIu64, img, i, rb,
+           meta);
+  }
+  free (rt);
+
+  l1 = malloc (l1_n * UINT64_C (8) + 1);
+  l2 = malloc (CS);
+  CHECK (l1 && l2, "out of memory");
+  pread_exact (fd, l1, l1_n * UINT64_C (8), l1_off, img);
+  for (uint32_t i = 0; i < l1_n; i++) {
+    uint64_t l2_off = get_be ((uint8_t *) &l1[i], 8) & mask;
+
+    if (l2_off == 0)
+      continue;
+    CHECK (l2_off + CS <= meta, "%s: L2 table %" PRIu32 " at %" PRIu64
+           " lies past metadata_bytes %" PRIu64, img, i, l2_off, meta);
+    pread_exact (fd, l2, CS, l2_off, img);
+    for (uint64_t j = 0; j < CS / 8; j++) {
+      uint64_t d = get_be ((uint8_t *) &l2[j], 8) & mask;
+      if (d == 0)
+        continue;
+      CHECK (d >= meta, "%s: data cluster at %" PRIu64 " lies inside the "
+             "metadata (%" PRIu64 " bytes)", img, d, meta);
+      data_seen++;
+    }
+  }
+  CHECK (data_seen == vv_qcow2_plan_data_clusters (plan),
+         "%s: %" PRIu64 " data clusters seen", img, data_seen);
+  /* Nothing but data after the metadata. */
+  CHECK (vv_qcow2_plan_data_clusters (plan) == 0
+         || meta + vv_qcow2_plan_data_clusters (plan) * CS
+            == tl_file_size (img), "%s: %" PRIu64 " bytes of metadata and "
+         "%" PRIu64 " data clusters are not the file", img, meta,
+         vv_qcow2_plan_data_clusters (plan));
+  free (l1);
+  free (l2);
+  close (fd);
+}
+
 /* Builds a raw source with random data in the DATA extents (zeros in the
  * ZERO ones), streams a qcow2 from it and has QEMU and our checker verify
  * it.  expected_raw, if given, is what the image must read as (overlays);
@@ -91,6 +184,7 @@ run_shape (const char *name, uint64_t virtual_size,
          "%s: file is %" PRIu64 " bytes, plan says %" PRIu64, name,
          tl_file_size (img), vv_qcow2_plan_file_size (plan));
   tl_qemu_check (img);
+  check_metadata_bytes (img, plan);
   tl_qemu_compare (img, expected_raw ? expected_raw
                    : src_override ? src_override : raw);
   check_info (img, virtual_size, backing);

@@ -6,8 +6,8 @@
 # its manifest and objects on the target and recorded completed (not
 # deleted): it restores bit-identical, its checkpoint remains, and the
 # next backup is an exact incremental on top of it.  A backup whose
-# objects do not match its manifest is not taken: it fails and is cleaned
-# up as before.
+# objects do not match its manifest (an image changed, a sidecar of block
+# digests gone) is not taken: it fails and is cleaned up as before.
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires_cmd sqlite3
 
@@ -74,6 +74,22 @@ grep -q "backup $id2 of '$dom': a manifest was found but not taken: object .* do
 [ -z "$(find "$VV_STATE/backups" -path "*/$id2/*" -type f)" ] || fail "objects of the failed backup left"
 case "$(checkpoints_of "$dom")" in *"virtvault-$id2"*) fail "checkpoint of the failed backup left" ;; esac
 assert_eq "$(jq -r .status <<<"$(vv show "$id1" --json)")" completed "the full is untouched"
+
+# Nor when the sidecar of block digests its manifest names is gone.
+guest_write "$dom" vda "write -P 0x2b 36M 1M"
+ids=$(vv backup "$dom" --wait) || fail "backup before removing its sidecar"
+stop_daemon
+sqlite3 "$VV_STATE/catalog.db" \
+    "UPDATE backups SET status = 'running', completed_at = NULL WHERE id = '$ids'" ||
+    fail "sqlite3 update"
+blk=$(find "$VV_STATE/backups" -path "*/$ids/vda.blocks")
+[ -n "$blk" ] || fail "no sidecar of $ids"
+rm "$blk"
+start_daemon
+assert_eq "$(jq -r .status <<<"$(vv show "$ids" --json)")" failed "status of a backup whose sidecar is gone"
+grep -q "backup $ids of '$dom': a manifest was found but not taken: object .*/$ids/vda.blocks is missing" \
+    "$VV_STATE/daemon.log" || fail "the log does not say the sidecar is missing"
+[ -z "$(find "$VV_STATE/backups" -path "*/$ids/*" -type f)" ] || fail "objects of the failed backup left"
 
 # The daemon dies right after publishing a manifest (fault point, test
 # daemons only): the backup is recorded completed at the restart, and, as

@@ -7,7 +7,9 @@
 # corrupt), and a full kept as qcow2 (downloaded).  Nothing is left under
 # a final name or in staging; the intact chain then restores bit for bit.
 # A restore into a directory that fills up half way fails as cleanly,
-# saying so, and leaves what was in the directory alone.
+# saying so, and leaves what was in the directory alone.  verify fails
+# naming the sidecar of block digests when it is flipped, missing, or
+# disagrees with the image or with itself.
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 dom=vvtest-rc-$$
@@ -84,6 +86,57 @@ for case in "$inc raw $VV_TMP/tiny/new" "$inc qcow2 $VV_TMP/tiny" "$full qcow2 $
     assert_eq "$(cat "$VV_TMP/tiny/keep")" "the user's own file" "the user's file after a failed restore"
     [ "$(df --output=used -k "$VV_TMP/tiny" | tail -1)" -lt 64 ] || fail "space still used after a failed restore ($1, $2)"
 done
+
+# The sidecar of block digests (docs/storage-format.md, "Block digests")
+# is checked by verify against the catalog and against the image: a
+# flipped byte, a missing sidecar, and one that matches the digest the
+# catalog holds but not the image each fail naming it.
+vv verify "$inc" >/dev/null || fail "verify of the intact incremental"
+blk_inc=${img_inc%.qcow2}.blocks
+[ -f "$blk_inc" ] || fail "no sidecar $blk_inc"
+half=$(( $(stat -c %s "$blk_inc") / 2 ))
+flip "$blk_inc" "$half"
+expect_failure vv verify "$inc"
+assert_contains "$ERR" "the block digests of vda.qcow2 of backup $inc" "verify of a flipped sidecar"
+assert_contains "$ERR" "vda.blocks) are corrupt: sha256 is" "verify of a flipped sidecar"
+flip "$blk_inc" "$half"
+mv "$blk_inc" "$VV_TMP/saved.blocks"
+expect_failure vv verify "$inc"
+assert_contains "$ERR" "vda.blocks) are missing" "verify without the sidecar"
+mv "$VV_TMP/saved.blocks" "$blk_inc"
+# rehash_sidecar: the catalog and the manifest take the sidecar's digest
+# as it is now (as if it had been written so).
+rehash_sidecar () {
+    local old new
+    old=$(sqlite3 -cmd ".timeout 5000" "$VV_STATE/catalog.db" \
+        "SELECT blocks_sha256 FROM backup_disks WHERE backup_id = '$inc'") ||
+        fail "reading the catalog"
+    new=$(sha256sum < "$blk_inc" | cut -d' ' -f1)
+    sqlite3 -cmd ".timeout 5000" "$VV_STATE/catalog.db" \
+        "UPDATE backup_disks SET blocks_sha256 = '$new' WHERE backup_id = '$inc'" ||
+        fail "updating the catalog"
+    sed -i "s/$old/$new/" "${img_inc%vda.qcow2}manifest.json" || fail "updating the manifest"
+}
+# A digest of the last block changed, and the catalog and manifest told
+# so: the image itself disagrees.
+cp "$blk_inc" "$VV_TMP/saved.blocks"
+flip "$blk_inc" $(( $(stat -c %s "$blk_inc") - 1 ))
+rehash_sidecar
+nblocks=$(( ($(stat -c %s "$blk_inc") - 40) / 32 ))
+expect_failure vv verify "$inc"
+assert_contains "$ERR" "do not match the image: block $((nblocks - 1)) " "verify of a sidecar that disagrees with its image"
+cp "$VV_TMP/saved.blocks" "$blk_inc"
+rehash_sidecar
+# A sidecar whose header lies (another block size), hashed into the
+# catalog: refused by the parse, naming it.
+printf '\000\002\000\000' | dd of="$blk_inc" bs=1 seek=16 count=4 conv=notrunc status=none
+rehash_sidecar
+expect_failure vv verify "$inc"
+assert_contains "$ERR" "vda.blocks) describes" "verify of a sidecar with a lying header"
+cp "$VV_TMP/saved.blocks" "$blk_inc"
+rehash_sidecar
+vv verify "$inc" >/dev/null || fail "verify once the sidecar is intact again"
+vv verify "$full" >/dev/null || fail "verify of the intact full"
 
 # Intact again: both formats restore the disk as it was.
 vv restore "$inc" --to "$VV_TMP/ok" --format raw >/dev/null || fail "restore raw"

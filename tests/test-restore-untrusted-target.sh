@@ -13,7 +13,10 @@
 # With a catalog rebuilt from the target ('target import'): an
 # incremental whose qcow2 header names its grandparent as backing file
 # (the manifest's sha256 rewritten to match) is refused by restore and
-# verify: the backing file must be the one the catalog records.
+# verify: the backing file must be the one the catalog records.  Verify
+# names the block that changed while the sidecar of block digests is the
+# old one, and still refuses the backing name once the sidecar is
+# rebuilt to match.
 source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 
 [ "$(id -u)" = 0 ] || fail "this test restores as root, as the daemon runs"
@@ -89,5 +92,31 @@ cat "$VV_TMP/manifest.json" > "$bdir/manifest.json"
 import_into_new_catalog nas "file://$nas"
 assert_contains "$IMPORT_OUT" "Imported 3 backups" "import"
 assert_eq "$(vv show "$inc2" --json | jq -r '.disks[0].sha256')" "$sha" "imported sha256 (the manifest's)"
+# The sidecar of block digests still describes the image as it was: the
+# import takes it as the manifest says, and verify finds the block that
+# changed; restore (which does not read the sidecar) still refuses the
+# backing name.
+blk_off=$(( off / 262144 ))
+expect_failure vv verify "$inc2"
+assert_contains "$ERR" "vda.blocks) do not match the image: block $blk_off " "verify of the rewritten image with its old sidecar"
+to=$VV_TMP/restore-$RANDOM
+expect_failure vv restore "$inc2" --to "$to" --format raw
+assert_contains "$ERR" "names the backing file '$new'; the catalog says '$old'" "restore of the rewritten image"
+[ ! -e "$to" ] || fail "the restore left $to"
+
+# The sidecar rebuilt too (as whoever writes to the target can) and its
+# digest in the manifest and so in the imported catalog: the backing
+# file name is still refused.
+hex=$(split -b 262144 --filter=sha256sum "$img" | cut -c1-64 | tr -d '\n')
+{ head -c 40 "$bdir/vda.blocks"; printf "$(sed 's/../\\x&/g' <<<"$hex")"; } > "$VV_TMP/vda.blocks" ||
+    fail "rebuilding the sidecar"
+[ "$(stat -c %s "$VV_TMP/vda.blocks")" = "$(stat -c %s "$bdir/vda.blocks")" ] || fail "rebuilt sidecar size"
+cat "$VV_TMP/vda.blocks" > "$bdir/vda.blocks"
+bsha=$(sha256sum < "$bdir/vda.blocks" | cut -d' ' -f1)
+jq --arg s "$bsha" '(.disks[] | select(.name == "vda") | .blocks.sha256) = $s' \
+   "$bdir/manifest.json" > "$VV_TMP/manifest.json" || fail "jq manifest"
+cat "$VV_TMP/manifest.json" > "$bdir/manifest.json"
+sqlite3 -cmd ".timeout 5000" "$VV_STATE/catalog.db" \
+    "UPDATE backup_disks SET blocks_sha256 = '$bsha' WHERE backup_id = '$inc2'" || fail "updating the catalog"
 refused "backing name of the grandparent" "names the backing file '$new'; the catalog says '$old'"
 exit 0

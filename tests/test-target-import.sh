@@ -83,6 +83,17 @@ assert_eq "$(jq -r '.[0].full_id' <<<"$chains")" "${ids[0]}" "full of the import
 assert_eq "$(jq -r '.[0].length' <<<"$chains")" 2 "length of the imported chain"
 assert_eq "$(vv instance list --json | jq -r '.[0].uuid')" "$uuid" "imported instance"
 [ -f "$partial/vda.qcow2" ] || fail "the incomplete attempt was touched"
+# The block digests and metadata length come from the manifests, the
+# sidecar named under the backup's prefix; the owner's name and host id
+# are not kept; verify proves the sidecars agree with the images.
+for i in 0 1 2; do
+    m=$nas/$uuid/$chain/${ids[$i]}/manifest.json
+    assert_eq "$(sqlite3 "$VV_STATE/catalog.db" "SELECT blocks_object || ' ' || blocks_sha256 || ' ' || block_size || ' ' || metadata_bytes FROM backup_disks WHERE backup_id = '${ids[$i]}'")" \
+        "$uuid/$chain/${ids[$i]}/vda.blocks $(jq -r '.disks[0].blocks.sha256 + " " + (.disks[0].blocks.block_size | tostring) + " " + (.disks[0].metadata_bytes | tostring)' "$m")" \
+        "block digests of imported ${ids[$i]}"
+    jq -e '.owner_name != null and .host_id != null' "$m" >/dev/null || fail "manifest of ${ids[$i]} lacks owner_name or host_id"
+    vv verify "${ids[$i]}" >/dev/null || fail "verify of imported ${ids[$i]}"
+done
 
 # The newest point restores bit for bit.
 vv restore "${ids[2]}" --to "$VV_TMP/r2" --format raw >/dev/null || fail "restore ${ids[2]}"
@@ -189,7 +200,7 @@ sqlite3 "$VV_STATE/catalog.db" "PRAGMA busy_timeout = 5000; BEGIN IMMEDIATE;
     UPDATE backups SET owner_uid = 1000 WHERE domain_uuid = '$u2'; COMMIT;" >/dev/null ||
     fail "assigning instance $u2"
 rm -rf "$nas/$u2/ch-0000000000c3"
-fake_full "$u2" ch-0000000000c4 bk-0000000000f4 '.owner_uid = 4242 | .created_at = "2027-01-01T00:00:00Z"'
+fake_full "$u2" ch-0000000000c4 bk-0000000000f4 '.owner_uid = 4242 | .owner_name = "root" | .created_at = "2027-01-01T00:00:00Z"'
 j=$(vv target import old --json) || fail "import into an assigned instance: $j"
 assert_eq "$(jq -c '{imported, known, skipped_total}' <<<"$j")" \
     '{"imported":1,"known":4,"skipped_total":0}' "import into an assigned instance"
@@ -198,6 +209,7 @@ assert_eq "$(sees 1000)" '["bk-0000000000f2","bk-0000000000f4"]' "backups uid 10
 assert_eq "$(sees 4242)" '[]' "backups uid 4242 sees"
 api_as 4242 /v1/backups/bk-0000000000f4 >/dev/null
 assert_eq "$(http_status)" 404 "uid 4242 asks for the backup its manifest gave him"
+assert_eq "$(vv show bk-0000000000f4 --json | jq -r .owner_uid)" 1000 "owner of a backup whose manifest names root"
 rm -rf "$nas/$u2"
 
 # ---- admins only, and audited ----

@@ -55,6 +55,9 @@ disk_to_json (const struct vv_disk_rec *d)
   add (o, "sha256", vv_json_string_or_null (d->sha256));
   add (o, "format", vv_json_string_or_null (d->format));
   add (o, "backing", vv_json_string_or_null (d->backing));
+  add (o, "blocks_sha256", vv_json_string_or_null (d->blocks_sha256));
+  add (o, "block_size", new_u64 (d->block_size));
+  add (o, "metadata_bytes", new_u64 (d->metadata_bytes));
   return o;
 }
 

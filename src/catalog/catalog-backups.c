@@ -18,6 +18,8 @@ disk_rec_clear (struct vv_disk_rec *d)
   free (d->format);
   free (d->object);
   free (d->backing);
+  free (d->blocks_object);
+  free (d->blocks_sha256);
 }
 
 void
@@ -51,6 +53,8 @@ vv_backup_rec_free (struct vv_backup_rec *r)
   free (r->corrupt);
   free (r->verified_at);
   free (r->verify_result);
+  free (r->owner_name);
+  free (r->host_id);
   for (i = 0; i < r->n_disks; i++)
     disk_rec_clear (&r->disks[i]);
   free (r->disks);
@@ -98,7 +102,8 @@ no_completed_backup (const char *uuid)
 static const struct vv_cat_col disk_cols[] = {
   DK (TEXT, name), DK (UINT64, virtual_size), DK (UINT64, stored_bytes),
   DK (TEXT, sha256), DK (TEXT, format), DK (TEXT, object), DK (TEXT, backing),
-  DK (BOOL, bitmap),
+  DK (BOOL, bitmap), DK (TEXT, blocks_object), DK (TEXT, blocks_sha256),
+  DK (UINT, block_size), DK (UINT64, metadata_bytes),
 };
 #undef DK
 static const struct vv_cat_rowtype disk_row = {
@@ -118,7 +123,9 @@ load_disks (struct vv_catalog *c, void *rec)
 
   if (vv_cat_prepare (c, what,
                       "SELECT name, virtual_size, stored_bytes, sha256,"
-                      " format, object, backing, bitmap FROM backup_disks"
+                      " format, object, backing, bitmap, blocks_object,"
+                      " blocks_sha256, block_size, metadata_bytes"
+                      " FROM backup_disks"
                       " WHERE backup_id = ?1 ORDER BY rowid", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, r->id))
@@ -307,14 +314,27 @@ insert_disk (struct vv_catalog *c, const char *id, const struct vv_disk_rec *d)
                    id);
     return -1;
   }
+  /* A sidecar is all or nothing: a reader trusts its name only with its
+   * digest and block size.
+   */
+  if ((d->blocks_object == NULL) != (d->blocks_sha256 == NULL)
+      || (d->blocks_object == NULL) != (d->block_size == 0)) {
+    vv_error_code (VV_ERR_INVALID, "disk '%s' of backup '%s' needs the "
+                   "object, sha256 and block size of its block digests, or "
+                   "none of them", d->name, id);
+    return -1;
+  }
   if (check_size ("virtual size", id, d->virtual_size) == -1
-      || check_size ("stored size", id, d->stored_bytes) == -1)
+      || check_size ("stored size", id, d->stored_bytes) == -1
+      || check_size ("metadata size", id, d->metadata_bytes) == -1)
     return -1;
   if (vv_cat_prepare (c, what,
                       "INSERT INTO backup_disks (backup_id, name,"
                       " virtual_size, stored_bytes, sha256, format, object,"
-                      " backing, bitmap)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &s) == -1)
+                      " backing, bitmap, blocks_object, blocks_sha256,"
+                      " block_size, metadata_bytes)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+                      " ?12, ?13)", &s) == -1)
     return -1;
   if (vv_cat_bind_text (s, 1, id)
       || vv_cat_bind_text (s, 2, d->name)
@@ -324,7 +344,11 @@ insert_disk (struct vv_catalog *c, const char *id, const struct vv_disk_rec *d)
       || vv_cat_bind_text (s, 6, d->format)
       || vv_cat_bind_text (s, 7, d->object)
       || vv_cat_bind_text (s, 8, d->backing)
-      || vv_cat_bind_int64 (s, 9, d->bitmap))
+      || vv_cat_bind_int64 (s, 9, d->bitmap)
+      || vv_cat_bind_text (s, 10, d->blocks_object)
+      || vv_cat_bind_text (s, 11, d->blocks_sha256)
+      || vv_cat_bind_int64 (s, 12, d->block_size)
+      || vv_cat_bind_int64 (s, 13, (int64_t) d->metadata_bytes))
     return vv_cat_bind_error (c, what);
   if (sqlite3_step (s) == SQLITE_DONE)
     return 0;

@@ -90,7 +90,7 @@ struct vv_disk_rec {
   char *backing;              /* relative backing file name of an overlay
                                * ("../bk-.../vda.qcow2"); NULL: standalone */
   bool bitmap;                /* the backup's checkpoint tracks this disk */
-  /* Appended with block digests (schema 8). */
+  /* Appended with block digests (schema 9). */
   char *blocks_object;        /* sidecar of per-block digests of the image
                                * (target/block-digests.h), full object name
                                * like object; NULL: none (older backups) */
@@ -141,6 +141,11 @@ struct vv_backup_rec {
                                * it is not known to be */
   char *verified_at;          /* when its last verify ended, or NULL */
   char *verify_result;        /* ok | corrupt | failed | cancelled | NULL */
+  /* Appended with the portable owner and host (manifests only, never
+   * stored in the catalog: informative, untrusted when read back).
+   */
+  char *owner_name;           /* login name of owner_uid where it was made */
+  char *host_id;              /* /etc/machine-id of the host that made it */
 };
 void vv_backup_rec_free (struct vv_backup_rec *r);
 void vv_backup_recs_free (struct vv_backup_rec **v, size_t n);

@@ -254,6 +254,19 @@ static const char migration_8[] =
   "CREATE INDEX backups_by_policy ON backups (policy)\n"
   "  WHERE policy IS NOT NULL;\n";
 
+/* Block digests and the metadata length of a stored image: the sidecar
+ * of per-block digests (its full object name and sha256, the block size)
+ * and how many bytes at the front of the image hold all its qcow2
+ * metadata.  Older backups have none: NULL, 0.
+ */
+static const char migration_9[] =
+  "ALTER TABLE backup_disks ADD COLUMN blocks_object TEXT;\n"
+  "ALTER TABLE backup_disks ADD COLUMN blocks_sha256 TEXT;\n"
+  "ALTER TABLE backup_disks ADD COLUMN block_size INTEGER NOT NULL DEFAULT 0\n"
+  "  CHECK (block_size >= 0);\n"
+  "ALTER TABLE backup_disks ADD COLUMN metadata_bytes INTEGER NOT NULL\n"
+  "  DEFAULT 0 CHECK (metadata_bytes >= 0);\n";
+
 const struct vv_migration vv_catalog_migrations[] = {
   { 1, "targets, instances, chains, backups, disks, jobs, audit",
     migration_1 },
@@ -266,6 +279,7 @@ const struct vv_migration vv_catalog_migrations[] = {
   { 6, "pending cleanups of backups; policy retry times", migration_6 },
   { 7, "indexes for pruning old audit rows and policy runs", migration_7 },
   { 8, "default target; scheduled verify and corrupt backups", migration_8 },
+  { 9, "block digests and metadata length of stored images", migration_9 },
 };
 const size_t vv_catalog_n_migrations =
   sizeof vv_catalog_migrations / sizeof vv_catalog_migrations[0];

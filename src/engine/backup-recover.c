@@ -30,6 +30,7 @@
 #include "engine/engine.h"
 #include "engine/engine-internal.h"
 #include "engine/manifest.h"
+#include "target/block-digests.h"
 #include "target/target.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -86,6 +87,34 @@ object_digest (struct vv_target *t, const char *name, uint64_t size,
   return ret_code;
 }
 
+/* 1 when object is on the target with the size and sha256 its manifest
+ * states, 0 (why says what differs) when not, -1 on an error.
+ */
+static int
+stored_as_stated (struct vv_target *t, const char *object, uint64_t want,
+                  const char *want_sha, char **why)
+{
+  char sha[VV_SHA256_HEX];
+  uint64_t size;
+  int r = vv_target_stat (t, object, &size);
+
+  if (r == -1)
+    return -1;
+  if (r == 0 || size != want) {
+    *why = vv_printf ("object %s is %s", object, r == 0 ? "missing"
+                      : "not the size its manifest states");
+    return 0;
+  }
+  if (object_digest (t, object, size, sha) == -1)
+    return -1;
+  if (want_sha == NULL || strcmp (sha, want_sha) != 0) {
+    *why = vv_printf ("object %s does not have the sha256 its manifest "
+                      "states", object);
+    return 0;
+  }
+  return 1;
+}
+
 /* Whether the target holds backup b complete: 1 yes (the manifest's
  * record in *ret), 0 no (why in *why), -1 when the target could not be
  * read.  The manifest is untrusted: it must describe exactly the backup
@@ -140,7 +169,6 @@ published_complete (struct vv_target *t, const struct vv_backup_rec *b,
   }
   for (size_t i = 0; i < m->n_disks; i++) {
     const struct vv_disk_rec *d = &m->disks[i];
-    char sha[VV_SHA256_HEX];
 
     if (!vv_str_has_prefix (d->object, b->prefix)) {
       *why = vv_printf ("its manifest puts disk %s outside %s", d->name,
@@ -157,21 +185,15 @@ published_complete (struct vv_target *t, const struct vv_backup_rec *b,
                           "catalog", d->name);
         return 0;
       }
-    r = vv_target_stat (t, d->object, &size);
-    if (r == -1)
-      return -1;
-    if (r == 0 || size != d->stored_bytes) {
-      *why = vv_printf ("object %s is %s", d->object, r == 0 ? "missing"
-                        : "not the size its manifest states");
-      return 0;
-    }
-    if (object_digest (t, d->object, size, sha) == -1)
-      return -1;
-    if (strcmp (sha, d->sha256) != 0) {
-      *why = vv_printf ("object %s does not have the sha256 its manifest "
-                        "states", d->object);
-      return 0;
-    }
+    r = stored_as_stated (t, d->object, d->stored_bytes, d->sha256, why);
+    /* The sidecar of block digests too: a published manifest names it. */
+    if (r == 1 && d->blocks_object)
+      r = stored_as_stated (t, d->blocks_object,
+                            vv_block_digests_len (d->stored_bytes,
+                                                  d->block_size),
+                            d->blocks_sha256, why);
+    if (r != 1)
+      return r;
   }
   *ret = TAKE_PTR (m);
   return 1;

@@ -23,6 +23,7 @@
 #include "engine/nbd-reader.h"
 #include "engine/offline.h"
 #include "qcow2/qcow2.h"
+#include "target/block-digests.h"
 #include "target/target.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -1063,7 +1064,33 @@ target_write (void *opaque, const void *buf, size_t count)
   return vv_target_put_write (opaque, buf, count);
 }
 
-/* Streams one disk's image to the target and records it. */
+static void
+cleanup_block_hasher (struct vv_block_hasher **h)
+{
+  vv_block_hasher_free (*h);
+}
+
+/* Stores the sidecar of an image's block digests as object. */
+static int
+store_blocks (struct run_state *s, const char *what,
+              struct vv_block_hasher *h, const char *object,
+              char ret_sha[VV_SHA256_HEX])
+{
+  _cleanup_free_ uint8_t *buf = NULL;
+  size_t len;
+
+  if (vv_block_hasher_finish (h, &buf, &len) == -1
+      || vv_target_put_buffer (s->t, object, buf, len, ret_sha) == -1) {
+    vv_error_prefix ("%s: storing its block digests: ", what);
+    return -1;
+  }
+  s->stored += len;
+  return 0;
+}
+
+/* Streams one disk's image to the target with the digests of its blocks
+ * (built while it streams), stores those, and records both.
+ */
 static int
 store_disk (struct vv_engine *e, struct run_state *s,
             const struct vv_backup_job *job, size_t i,
@@ -1072,17 +1099,23 @@ store_disk (struct vv_engine *e, struct run_state *s,
   const char *disk = job->disks[i];
   _cleanup_free_ char *what = vv_printf ("%s disk %s", s->what, disk);
   _cleanup_free_ char *object = vv_printf ("%s%s.qcow2", job->prefix, disk);
+  _cleanup_free_ char *blocks_object = vv_printf ("%s%s.blocks", job->prefix,
+                                                  disk);
+  _cleanup_ (cleanup_block_hasher) struct vv_block_hasher *blocks = NULL;
   struct vv_nbd_export x = {
     .socket = s->sockets ? s->sockets[i] : s->socket, .name = disk,
   };
   struct vv_target_writer *w;
-  char sha[VV_SHA256_HEX];
+  char sha[VV_SHA256_HEX], blocks_sha[VV_SHA256_HEX];
   uint64_t bytes;
   struct vv_disk_rec d = { 0 };
 
-  if (what == NULL || object == NULL)
+  if (what == NULL || object == NULL || blocks_object == NULL)
     return -1;
   x.what = what;
+  blocks = vv_block_hasher_new (VV_BLOCK_SIZE_DEFAULT);
+  if (blocks == NULL)
+    return -1;
   /* The exact size lets a remote target size its requests, and refuse
    * an image too large for it before anything is read from the guest.
    */
@@ -1092,6 +1125,7 @@ store_disk (struct vv_engine *e, struct run_state *s,
     vv_error_prefix ("%s: ", what);
     return -1;
   }
+  vv_target_put_digest_blocks (w, blocks);
   if (vv_nbd_copy (&x, s->plans[i], NULL, target_write, w, p) == -1) {
     vv_target_put_abort (w);
     return -1;
@@ -1101,6 +1135,16 @@ store_disk (struct vv_engine *e, struct run_state *s,
     return -1;
   }
   s->stored += bytes;
+  if (store_blocks (s, what, blocks, blocks_object, blocks_sha) == -1)
+    return -1;
+  /* The image and its digests are stored: a failure now must remove
+   * both with the attempt (test-backup-errors).
+   */
+  if (vv_fault ("backup-after-blocks") == -1) {
+    vv_error_errno (errno, "%s: failing after its block digests were "
+                    "stored (fault point)", what);
+    return -1;
+  }
   d.name = (char *) disk;
   d.virtual_size = vv_qcow2_plan_virtual_size (s->plans[i]);
   d.stored_bytes = bytes;
@@ -1109,6 +1153,10 @@ store_disk (struct vv_engine *e, struct run_state *s,
   d.object = object;
   d.backing = job->disk_backing ? job->disk_backing[i] : NULL;
   d.bitmap = job->disk_bitmap ? job->disk_bitmap[i] : false;
+  d.blocks_object = blocks_object;
+  d.blocks_sha256 = blocks_sha;
+  d.block_size = VV_BLOCK_SIZE_DEFAULT;
+  d.metadata_bytes = vv_qcow2_plan_metadata_bytes (s->plans[i]);
   return vv_catalog_backup_add_disk (e->catalog, job->backup_id, &d);
 }
 
@@ -1168,7 +1216,8 @@ store_manifest (struct vv_engine *e, struct run_state *s,
   rec->error = NULL;
   rec->status = vv_strdup ("completed");
   rec->completed_at = vv_strdup (now);
-  if (rec->status == NULL || rec->completed_at == NULL)
+  if (rec->status == NULL || rec->completed_at == NULL
+      || vv_manifest_set_origin (rec) == -1)
     goto out;
   /* The length of the text depends on the size it states; a few rounds
    * settle it.

@@ -222,7 +222,9 @@ record_bytes (const struct vv_backup_rec *b)
   for (size_t i = 0; i < b->n_disks; i++)
     n += str_bytes (b->disks[i].name) + str_bytes (b->disks[i].sha256)
       + str_bytes (b->disks[i].format) + str_bytes (b->disks[i].object)
-      + str_bytes (b->disks[i].backing);
+      + str_bytes (b->disks[i].backing)
+      + str_bytes (b->disks[i].blocks_object)
+      + str_bytes (b->disks[i].blocks_sha256);
   return n;
 }
 
@@ -267,6 +269,12 @@ read_entry (struct import *im, struct entry *en)
     vv_backup_rec_free (b);
     return r;
   }
+  /* Who made it where, in the manifest's words: anyone who can write to
+   * the target chooses them, and the catalog keeps neither.
+   */
+  free (b->owner_name);
+  free (b->host_id);
+  b->owner_name = b->host_id = NULL;
   im->kept += record_bytes (b);
   if (im->kept > VV_IMPORT_MAX_KEPT) {
     vv_backup_rec_free (b);

@@ -2,14 +2,18 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "engine/engine-internal.h"
 #include "engine/manifest.h"
 #include "engine/offline.h"
+#include "target/block-digests.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -28,7 +32,13 @@
 #define TOOL_MAX 256
 #define REASON_MAX 4096
 #define NOTES_MAX 16384
+#define OWNER_NAME_MAX 256
+/* /etc/machine-id: 128 bits as lowercase hex. */
+#define HOST_ID_LEN 32
 #define DOMAIN_XML_OBJECT "domain.xml"
+#define MANIFEST_OBJECT "manifest.json"
+/* The one hash block digests use in format 1. */
+#define BLOCKS_HASH "sha256"
 /* Objects and arrays in one manifest: one with 64 disks has 68.  json-c
  * spends some 800 bytes on each, so a 1 MiB document of "{}" would take
  * 270 MB to parse; the limit keeps that near 32 bytes per byte of text.
@@ -140,14 +150,26 @@ clean_text (const char *s, size_t max, bool multiline)
 }
 
 static bool
-is_sha256_hex (const char *s)
+is_lower_hex (const char *s, size_t len)
 {
   size_t i;
 
   for (i = 0; s[i]; i++)
     if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
       return false;
-  return i == 64;
+  return i == len;
+}
+
+static bool
+is_sha256_hex (const char *s)
+{
+  return is_lower_hex (s, 64);
+}
+
+bool
+vv_manifest_is_host_id (const char *s)
+{
+  return s && is_lower_hex (s, HOST_ID_LEN);
 }
 
 /* ---- writing ---- */
@@ -228,6 +250,26 @@ disk_to_json (const struct vv_backup_rec *b, const struct vv_disk_rec *d)
   if (d->backing
       && put (o, "backing", json_object_new_string (d->backing)) == -1)
     return NULL;
+  /* Optional (added with block digests): the sidecar of the image's
+   * per-block digests, and how much of the image is metadata.
+   */
+  if (d->blocks_object) {
+    json_object *bl = json_object_new_object ();
+
+    if (put (o, "blocks", bl) == -1
+        || put (bl, "object",
+                json_object_new_string (relative_object (b,
+                                                         d->blocks_object)))
+           == -1
+        || put (bl, "block_size", json_object_new_int64 (d->block_size)) == -1
+        || put (bl, "hash", json_object_new_string (BLOCKS_HASH)) == -1
+        || put (bl, "sha256", json_object_new_string (d->blocks_sha256)) == -1)
+      return NULL;
+  }
+  if (d->metadata_bytes
+      && put (o, "metadata_bytes",
+              json_object_new_int64 ((int64_t) d->metadata_bytes)) == -1)
+    return NULL;
   return TAKE_PTR (o);
 }
 
@@ -274,6 +316,16 @@ backup_to_json (const struct vv_backup_rec *b)
        || (b->notes && strstr (b->notes, VV_OFFLINE_NOTE) != NULL))
       && put (o, "offline", json_object_new_boolean (b->offline)) == -1)
     return NULL;
+  /* Optional (added with block digests), informative only: who and
+   * which host, in names that mean something on another host.
+   */
+  if (b->owner_name
+      && put_text (o, "owner_name", b->owner_name, OWNER_NAME_MAX,
+                   false) == -1)
+    return NULL;
+  if (b->host_id
+      && put (o, "host_id", json_object_new_string (b->host_id)) == -1)
+    return NULL;
 
   disks = json_object_new_array ();
   if (put (o, "disks", disks) == -1)
@@ -319,7 +371,8 @@ vv_manifest_write (const struct vv_backup_rec *b)
   }
   for (i = 0; i < b->n_disks; i++)
     if (b->disks[i].name == NULL || b->disks[i].format == NULL
-        || b->disks[i].sha256 == NULL || b->disks[i].object == NULL) {
+        || b->disks[i].sha256 == NULL || b->disks[i].object == NULL
+        || (b->disks[i].blocks_object && b->disks[i].blocks_sha256 == NULL)) {
       vv_error_code (VV_ERR_INVALID,
                      "cannot write the manifest of backup '%s': disk %zu "
                      "is not complete", b->id, i);
@@ -350,6 +403,51 @@ vv_manifest_write (const struct vv_backup_rec *b)
   }
   vv_backup_rec_free (check);
   return ret;
+}
+
+/* /etc/machine-id holds the id and a newline (machine-id(5)). */
+static char *
+read_machine_id (void)
+{
+  char buf[HOST_ID_LEN + 2];
+  ssize_t n;
+  int fd = open ("/etc/machine-id", O_RDONLY | O_CLOEXEC);
+
+  if (fd == -1)
+    return NULL;
+  n = read (fd, buf, sizeof buf);
+  close (fd);
+  if (n < HOST_ID_LEN)
+    return NULL;
+  buf[HOST_ID_LEN] = '\0';
+  if (!vv_manifest_is_host_id (buf))
+    return NULL;
+  return strdup (buf);
+}
+
+int
+vv_manifest_set_origin (struct vv_backup_rec *b)
+{
+  struct passwd pw, *res = NULL;
+  char buf[16384];
+
+  free (b->owner_name);
+  free (b->host_id);
+  b->owner_name = b->host_id = NULL;
+  if (b->owner_uid >= 0 && b->owner_uid <= UINT32_MAX
+      && getpwuid_r ((uid_t) b->owner_uid, &pw, buf, sizeof buf, &res) == 0
+      && res && res->pw_name[0]) {
+    b->owner_name = clean_text (res->pw_name, OWNER_NAME_MAX, false);
+    if (b->owner_name == NULL)
+      return -1;
+  }
+  errno = 0;
+  b->host_id = read_machine_id ();
+  if (b->host_id == NULL && errno == ENOMEM) {
+    vv_error_errno (ENOMEM, "building a manifest");
+    return -1;
+  }
+  return 0;
 }
 
 /* ---- reading ---- */
@@ -590,11 +688,57 @@ check_backing (const char *what, const char *backing, const char *parent)
                           OBJECT_NAME_MAX);
 }
 
+/* The optional sidecar of block digests of a disk: its object becomes a
+ * full name under the prefix, as the disk's own.
+ */
+static int
+read_blocks (json_object *o, const char *what, struct vv_disk_rec *d,
+             const char *prefix)
+{
+  _cleanup_free_ char *bwhat = NULL;
+  json_object *bl = NULL;
+  const char *object, *hash, *sha;
+  uint64_t block_size;
+  int r;
+
+  r = get_object (o, what, "blocks", &bl);
+  if (r <= 0)
+    return r;
+  bwhat = vv_printf ("'blocks' of %s", what);
+  if (bwhat == NULL
+      || get_req_string (bl, bwhat, "object", &object) == -1
+      || check_safe_name (bwhat, "object", object, OBJECT_NAME_MAX) == -1
+      || get_req_uint64 (bl, bwhat, "block_size", &block_size) == -1
+      || get_req_string (bl, bwhat, "hash", &hash) == -1
+      || get_req_string (bl, bwhat, "sha256", &sha) == -1)
+    return -1;
+  if (block_size > UINT32_MAX || !vv_block_size_valid (block_size)) {
+    vv_error_code (VV_ERR_INVALID, "field 'block_size' of %s must be a "
+                   "power of two from %" PRIu32 " to %" PRIu32 ", not %"
+                   PRIu64, bwhat, VV_BLOCK_SIZE_MIN, VV_BLOCK_SIZE_MAX,
+                   block_size);
+    return -1;
+  }
+  if (strcmp (hash, BLOCKS_HASH) != 0)
+    return bad_value (bwhat, "hash", "'" BLOCKS_HASH "'", hash);
+  if (!is_sha256_hex (sha))
+    return bad_value (bwhat, "sha256", "64 lowercase hex digits", sha);
+  if (strcmp (object, MANIFEST_OBJECT) == 0
+      || strcmp (object, DOMAIN_XML_OBJECT) == 0)
+    return bad_value (bwhat, "object", "an object of its own", object);
+  if (copy (sha, &d->blocks_sha256) == -1)
+    return -1;
+  d->block_size = (uint32_t) block_size;
+  d->blocks_object = vv_printf ("%s%s", prefix, object);
+  return d->blocks_object ? 0 : -1;
+}
+
 static int
 read_disk (json_object *o, const char *what, struct vv_disk_rec *d,
            const char *prefix, const char *parent)
 {
   const char *name, *format, *sha, *object, *backing = NULL;
+  int r;
 
   if (!json_object_is_type (o, json_type_object)) {
     vv_error_code (VV_ERR_INVALID, "%s must be an object", what);
@@ -622,8 +766,31 @@ read_disk (json_object *o, const char *what, struct vv_disk_rec *d,
   if (copy (name, &d->name) == -1 || copy (format, &d->format) == -1
       || copy (sha, &d->sha256) == -1)
     return -1;
+  r = vv_json_get_uint64 (o, what, "metadata_bytes", &d->metadata_bytes);
+  if (r < 0)
+    return -1;
+  if (r == 1 && (d->metadata_bytes == 0
+                 || d->metadata_bytes > d->stored_bytes)) {
+    vv_error_code (VV_ERR_INVALID, "field 'metadata_bytes' of %s must be 1 "
+                   "to stored_bytes (%" PRIu64 "), not %" PRIu64, what,
+                   d->stored_bytes, d->metadata_bytes);
+    return -1;
+  }
   d->object = vv_printf ("%s%s", prefix, object);
-  return d->object ? 0 : -1;
+  if (d->object == NULL || read_blocks (o, what, d, prefix) == -1)
+    return -1;
+  if (d->blocks_object && strcmp (d->blocks_object, d->object) == 0) {
+    vv_error_code (VV_ERR_INVALID, "%s stores its image and its block "
+                   "digests in the same object", what);
+    return -1;
+  }
+  return 0;
+}
+
+static bool
+same_object (const char *a, const char *b)
+{
+  return a && b && strcmp (a, b) == 0;
 }
 
 static int
@@ -664,7 +831,11 @@ read_disks (json_object *o, const char *what, struct vv_backup_rec *b)
                        b->disks[i].name);
         return -1;
       }
-      if (strcmp (b->disks[j].object, b->disks[i].object) == 0) {
+      if (strcmp (b->disks[j].object, b->disks[i].object) == 0
+          || same_object (b->disks[j].blocks_object, b->disks[i].object)
+          || same_object (b->disks[j].object, b->disks[i].blocks_object)
+          || same_object (b->disks[j].blocks_object,
+                          b->disks[i].blocks_object)) {
         vv_error_code (VV_ERR_INVALID,
                        "%s stores disks '%s' and '%s' in the same object",
                        what, b->disks[j].name, b->disks[i].name);
@@ -754,6 +925,25 @@ read_optional (json_object *o, const char *what, struct vv_backup_rec *b)
                    "checkpoint '%s'; an offline backup makes none", what,
                    b->checkpoint);
     return -1;
+  }
+  /* Informative only: never who owns the backup here. */
+  s = NULL;
+  r = vv_json_get_string (o, what, "owner_name", &s);
+  if (r < 0)
+    return -1;
+  if (r == 1 && (check_text (what, "owner_name", s, OWNER_NAME_MAX, false)
+                 == -1 || copy (s, &b->owner_name) == -1))
+    return -1;
+  s = NULL;
+  r = vv_json_get_string (o, what, "host_id", &s);
+  if (r < 0)
+    return -1;
+  if (r == 1) {
+    if (!vv_manifest_is_host_id (s))
+      return bad_value (what, "host_id", "32 lowercase hex digits (a "
+                        "machine id)", s);
+    if (copy (s, &b->host_id) == -1)
+      return -1;
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #ifndef VV_ENGINE_MANIFEST_H
 #define VV_ENGINE_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "catalog/catalog.h"
@@ -21,5 +22,14 @@ char *vv_manifest_write (const struct vv_backup_rec *b);
  */
 struct vv_backup_rec *vv_manifest_read (const char *what, const char *text,
                                         size_t len);
+/* Whether s is a host id as the manifest takes it: 32 lowercase hex
+ * digits, as in /etc/machine-id.
+ */
+bool vv_manifest_is_host_id (const char *s);
+/* Sets b's owner_name (the login name of owner_uid here) and host_id
+ * (this host's /etc/machine-id), each left NULL when this host does not
+ * know it; -1 only when out of memory.
+ */
+int vv_manifest_set_origin (struct vv_backup_rec *b);
 
 #endif

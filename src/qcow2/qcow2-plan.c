@@ -373,6 +373,15 @@ vv_qcow2_plan_file_size (const struct vv_qcow2_plan *plan)
   return l.total_clusters * CS;
 }
 
+uint64_t
+vv_qcow2_plan_metadata_bytes (const struct vv_qcow2_plan *plan)
+{
+  struct layout l;
+
+  compute_layout (plan, &l);
+  return l.data_offset;
+}
+
 int
 vv_qcow2_plan_data_offset (const struct vv_qcow2_plan *plan, uint64_t offset,
                            uint64_t *ret)

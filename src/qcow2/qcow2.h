@@ -61,6 +61,11 @@ uint64_t vv_qcow2_plan_data_clusters (const struct vv_qcow2_plan *plan);
 uint64_t vv_qcow2_plan_data_bytes (const struct vv_qcow2_plan *plan);
 /* Size of the whole image file this plan produces. */
 uint64_t vv_qcow2_plan_file_size (const struct vv_qcow2_plan *plan);
+/* The image's first bytes that hold all its metadata (header, backing
+ * name, L1, refcount table and blocks, L2 tables): every data cluster
+ * lies after them, so a reader gets all the metadata in one read.
+ */
+uint64_t vv_qcow2_plan_metadata_bytes (const struct vv_qcow2_plan *plan);
 
 typedef int (*vv_qcow2_write_fn) (void *opaque, const void *buf,
                                   size_t count);

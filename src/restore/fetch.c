@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "restore/restore-internal.h"
+#include "target/block-digests.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -91,6 +92,8 @@ struct hasher {
   pthread_mutex_t lock;
   pthread_cond_t cond;
   struct vv_sha256 *h;
+  struct vv_block_hasher *blocks;       /* verify: digests rebuilt, or NULL */
+  bool blocks_failed;           /* out of memory: nothing to compare */
   const void *buf;              /* piece waiting to be hashed, or NULL */
   size_t len;
   bool quit;
@@ -109,6 +112,9 @@ hasher_run (void *opaque)
       break;
     pthread_mutex_unlock (&hs->lock);
     vv_sha256_update (hs->h, hs->buf, hs->len);
+    if (hs->blocks && !hs->blocks_failed
+        && vv_block_hasher_update (hs->blocks, hs->buf, hs->len) == -1)
+      hs->blocks_failed = true;
     pthread_mutex_lock (&hs->lock);
     hs->buf = NULL;
     pthread_cond_broadcast (&hs->cond);
@@ -139,7 +145,7 @@ hasher_submit (struct hasher *hs, const void *buf, size_t len)
 }
 
 static int
-hasher_start (struct hasher *hs)
+hasher_start (struct hasher *hs, struct vv_block_hasher *blocks)
 {
   int r;
 
@@ -147,6 +153,8 @@ hasher_start (struct hasher *hs)
   pthread_cond_init (&hs->cond, NULL);
   hs->buf = NULL;
   hs->quit = false;
+  hs->blocks = blocks;
+  hs->blocks_failed = false;
   if ((hs->h = vv_sha256_new ()) == NULL)
     goto fail;
   r = pthread_create (&hs->thread, NULL, hasher_run, hs);
@@ -298,10 +306,10 @@ vv_restore_pread_fd (void *opaque, void *buf, size_t count, uint64_t offset)
   return done;
 }
 
-int
-vv_restore_fetch (struct vv_target *t, const char *backup_id,
-                  const struct vv_disk_rec *d, int fd, const char *path,
-                  void *buf, struct vv_progress *p)
+static int
+fetch (struct vv_target *t, const char *backup_id,
+       const struct vv_disk_rec *d, int fd, const char *path, void *buf,
+       struct vv_block_hasher *blocks, struct vv_progress *p)
 {
   const char *base = vv_restore_object_base (d->object);
   struct vv_target_reader *rd;
@@ -335,7 +343,7 @@ vv_restore_fetch (struct vv_target *t, const char *backup_id,
     return -1;
   }
 
-  if (hasher_start (&hs) == -1) {
+  if (hasher_start (&hs, blocks) == -1) {
     vv_target_reader_close (rd);
     return -1;
   }
@@ -344,12 +352,76 @@ vv_restore_fetch (struct vv_target *t, const char *backup_id,
   vv_target_reader_close (rd);
   if (r == -1)
     return -1;
+  if (hs.blocks_failed) {
+    vv_error_errno (ENOMEM, "checking the blocks of %s of backup %s", base,
+                    backup_id);
+    return -1;
+  }
 
   if (d->sha256 == NULL || strcasecmp (sha, d->sha256) != 0) {
     vv_error ("%s of backup %s is corrupt on target '%s': sha256 is %s, "
               "expected %s", base, backup_id, vv_target_name (t), sha,
               d->sha256 ? d->sha256 : "(none recorded)");
     return -1;
+  }
+  return 0;
+}
+
+int
+vv_restore_fetch (struct vv_target *t, const char *backup_id,
+                  const struct vv_disk_rec *d, int fd, const char *path,
+                  void *buf, struct vv_progress *p)
+{
+  return fetch (t, backup_id, d, fd, path, buf, NULL, p);
+}
+
+static void
+cleanup_block_hasher (struct vv_block_hasher **h)
+{
+  vv_block_hasher_free (*h);
+}
+
+int
+vv_restore_fetch_check_blocks (struct vv_target *t, const char *backup_id,
+                               const struct vv_disk_rec *d,
+                               const struct vv_block_digests *want,
+                               void *buf, struct vv_progress *p)
+{
+  _cleanup_ (cleanup_block_hasher) struct vv_block_hasher *h = NULL;
+  _cleanup_free_ uint8_t *got = NULL;
+  const char *base = vv_restore_object_base (d->object);
+  size_t len;
+
+  if ((h = vv_block_hasher_new (want->block_size)) == NULL
+      || fetch (t, backup_id, d, -1, NULL, buf, h, p) == -1
+      || vv_block_hasher_finish (h, &got, &len) == -1)
+    return -1;
+  /* The image matched its sha256, so a difference is in the sidecar:
+   * the one the catalog trusts describes another image.
+   */
+  if (len != VV_BLOCKS_HEADER_LEN + want->count * VV_BLOCK_DIGEST_LEN) {
+    vv_error ("the block digests of %s of backup %s on target '%s' "
+              "describe %" PRIu64 " blocks; the image has %zu", base,
+              backup_id, vv_target_name (t), want->count,
+              (len - VV_BLOCKS_HEADER_LEN) / VV_BLOCK_DIGEST_LEN);
+    return -1;
+  }
+  for (uint64_t i = 0; i < want->count; i++) {
+    const uint8_t *a = got + VV_BLOCKS_HEADER_LEN + i * VV_BLOCK_DIGEST_LEN;
+    const uint8_t *b = want->digests + i * VV_BLOCK_DIGEST_LEN;
+
+    if (memcmp (a, b, VV_BLOCK_DIGEST_LEN) != 0) {
+      char ha[VV_SHA256_HEX], hb[VV_SHA256_HEX];
+
+      vv_sha256_to_hex (a, ha);
+      vv_sha256_to_hex (b, hb);
+      vv_error ("the block digests of %s of backup %s on target '%s' (%s) "
+                "do not match the image: block %" PRIu64 " (at byte %" PRIu64
+                ") has sha256 %s, the sidecar says %s", base, backup_id,
+                vv_target_name (t), d->blocks_object, i,
+                i * want->block_size, ha, hb);
+      return -1;
+    }
   }
   return 0;
 }

@@ -115,6 +115,16 @@ struct vv_target *vv_restore_open_target (struct vv_engine *e,
 int vv_restore_fetch (struct vv_target *t, const char *backup_id,
                       const struct vv_disk_rec *d, int fd, const char *path,
                       void *buf, struct vv_progress *p);
+/* vv_restore_fetch without writing, that also checks every block of the
+ * image against want (the parsed sidecar of d), hashing the blocks on
+ * the same thread as the sha256.  A block that differs is named.
+ */
+struct vv_block_digests;
+int vv_restore_fetch_check_blocks (struct vv_target *t,
+                                   const char *backup_id,
+                                   const struct vv_disk_rec *d,
+                                   const struct vv_block_digests *want,
+                                   void *buf, struct vv_progress *p);
 
 /* Largest stored domain XML read back (libvirt's are a few KiB). */
 #define VV_DOMAIN_XML_STORED_MAX (4 * 1024 * 1024)

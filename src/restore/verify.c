@@ -16,6 +16,7 @@
 #include "qcow2/qcow2.h"
 #include "restore/restore.h"
 #include "restore/restore-internal.h"
+#include "target/block-digests.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/strutil.h"
@@ -181,6 +182,19 @@ check_manifest (struct vv_target *t, const struct vv_backup_rec *b,
                 or_none (md->sha256), or_none (d->sha256));
       return -1;
     }
+    /* A backup made before block digests has none in either. */
+    if (d->blocks_sha256 &&
+        (md->blocks_sha256 == NULL ||
+         strcasecmp (md->blocks_sha256, d->blocks_sha256) != 0 ||
+         !same (md->blocks_object, d->blocks_object) ||
+         md->block_size != d->block_size)) {
+      vv_error ("the manifest of backup %s on target '%s' gives disk %s the "
+                "block digests %s (sha256 %s); the catalog has %s (sha256 "
+                "%s)", b->id, tn, d->name, or_none (md->blocks_object),
+                or_none (md->blocks_sha256), d->blocks_object,
+                d->blocks_sha256);
+      return -1;
+    }
     if (md->virtual_size != d->virtual_size ||
         md->stored_bytes != d->stored_bytes) {
       vv_error ("the manifest of backup %s on target '%s' gives disk %s a "
@@ -221,6 +235,66 @@ check_domain_xml (struct vv_target *t, const struct vv_backup_rec *b,
   vv_progress_add_total (p, len);
   vv_progress_add (p, len);
   return vv_restore_check_domain_xml (b, xml, len);
+}
+
+/* Reads the sidecar of block digests of d and checks it against what the
+ * catalog recorded: its sha256, then every field of it (the catalog is
+ * trusted, the target is not).  0 with nothing in *ret when the backup
+ * has none (made before block digests).
+ */
+static int
+load_blocks (struct vv_target *t, const struct vv_backup_rec *b,
+             const struct vv_disk_rec *d, struct vv_progress *p,
+             struct vv_block_digests *ret)
+{
+  _cleanup_free_ char *buf = NULL, *what = NULL;
+  const char *tn = vv_target_name (t);
+  const char *base = vv_restore_object_base (d->object);
+  uint64_t want = vv_block_digests_len (d->stored_bytes, d->block_size);
+  struct vv_sha256 *h;
+  char sha[VV_SHA256_HEX];
+  size_t len;
+
+  if (d->blocks_object == NULL)
+    return 0;
+  if (vv_restore_check_object (b->id, d->blocks_object) == -1)
+    return -1;
+  what = vv_printf ("the block digests of %s of backup %s on target '%s' "
+                    "(object %s)", base, b->id, tn, d->blocks_object);
+  if (what == NULL)
+    return -1;
+  if (want == 0 || want > SIZE_MAX - 1) {
+    vv_error ("%s: the catalog records the block size %u, which no "
+              "sidecar has", what, d->block_size);
+    return -1;
+  }
+  /* One byte more than it must be, so a longer one is seen as such. */
+  if (vv_target_read_all (t, d->blocks_object, want + 1, &buf, &len) == -1) {
+    if (vv_get_error_code () == VV_ERR_UNAVAILABLE)
+      vv_error_prefix ("reading %s: ", what);
+    else if (vv_get_error_code () == VV_ERR_NOT_FOUND
+             || vv_get_error_plugin_errno () == ENOENT)
+      vv_error ("%s are missing", what);
+    else
+      as_damage ("reading %s: ", what);
+    return -1;
+  }
+  vv_progress_add_total (p, len);
+  vv_progress_add (p, len);
+  if ((h = vv_sha256_new ()) == NULL)
+    return -1;
+  vv_sha256_update (h, buf, len);
+  vv_sha256_final (h, sha);
+  vv_sha256_free (h);
+  if (d->blocks_sha256 == NULL || strcasecmp (sha, d->blocks_sha256) != 0) {
+    vv_error ("%s are corrupt: sha256 is %s, expected %s", what, sha,
+              or_none (d->blocks_sha256));
+    return -1;
+  }
+  if (vv_block_digests_parse (buf, len, d->stored_bytes, d->block_size,
+                              what, ret) == -1)
+    return -1;
+  return 0;
 }
 
 /* The structure of one stored image, and where its backing file points. */
@@ -356,10 +430,21 @@ verify (struct vv_engine *e, const char *backup_id, int64_t owner_filter,
     goto out;
   for (size_t i = 0; i < b->n_disks; i++) {
     const struct vv_disk_rec *d = &b->disks[i];
+    struct vv_block_digests blocks = { 0 };
+    int r;
 
+    /* The image is read whole for its sha256 anyway: its blocks are
+     * checked on the way, so a verify proves the sidecar agrees.
+     */
     if (vv_restore_check_object (b->id, d->object) == -1 ||
-        vv_restore_fetch (t, b->id, d, -1, NULL, buf, p) == -1 ||
-        check_image (t, &chain, d, p) == -1)
+        load_blocks (t, b, d, p, &blocks) == -1)
+      goto out;
+    if (d->blocks_object)
+      r = vv_restore_fetch_check_blocks (t, b->id, d, &blocks, buf, p);
+    else
+      r = vv_restore_fetch (t, b->id, d, -1, NULL, buf, p);
+    vv_block_digests_clear (&blocks);
+    if (r == -1 || check_image (t, &chain, d, p) == -1)
       goto out;
   }
   ret = 0;

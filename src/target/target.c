@@ -17,6 +17,7 @@
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/strutil.h"
+#include "target/block-digests.h"
 #include "target/target.h"
 
 /* Same limit as the API's target names (docs/api.md). */
@@ -56,22 +57,32 @@ struct vv_target_reader {
 /* The hashing thread of one writer.  It hashes one buffer at a time,
  * handed over by vv_target_put_write, which waits for it before it
  * returns: the caller's buffer stays valid and the digest covers the
- * writes in order, exactly as if hashed inline.
+ * writes in order, exactly as if hashed inline.  The block digests, when
+ * asked for, are built on the same thread right after the sha256: the
+ * buffer is then still in the cache, and the copy thread stays free for
+ * the plugin's write.
  */
 struct hasher {
   pthread_t thread;
   pthread_mutex_t lock;
   pthread_cond_t cond;          /* work posted, work done or quit */
   struct vv_sha256 *sha;
+  struct vv_block_hasher *blocks;       /* or NULL */
   const void *buf;              /* non-NULL: work posted, not yet done */
   size_t count;
   bool quit;
+  /* The first failure of the block hasher, whose message is the
+   * hashing thread's: the writer reports it on its own thread.
+   */
+  bool blocks_failed;
+  char blocks_err[512];
 };
 
 struct vv_target_writer {
   struct vv_target *t;
   void *stream;
   struct vv_sha256 *sha;
+  struct vv_block_hasher *blocks;       /* the caller's, or NULL */
   struct hasher *hasher;        /* NULL until the first big write */
   bool no_hasher;               /* could not start one: hash inline */
   uint64_t bytes;
@@ -403,6 +414,12 @@ hasher_thread (void *opaque)
       return NULL;
     pthread_mutex_unlock (&hs->lock);
     vv_sha256_update (hs->sha, hs->buf, hs->count);
+    if (hs->blocks && !hs->blocks_failed
+        && vv_block_hasher_update (hs->blocks, hs->buf, hs->count) == -1) {
+      snprintf (hs->blocks_err, sizeof hs->blocks_err, "%s",
+                vv_get_error ());
+      hs->blocks_failed = true;
+    }
     pthread_mutex_lock (&hs->lock);
     hs->buf = NULL;
     pthread_cond_broadcast (&hs->cond);
@@ -430,13 +447,14 @@ hasher_free (struct hasher *hs)
  * which is only slower.
  */
 static struct hasher *
-hasher_new (struct vv_sha256 *sha)
+hasher_new (struct vv_sha256 *sha, struct vv_block_hasher *blocks)
 {
   struct hasher *hs = calloc (1, sizeof *hs);
 
   if (hs == NULL)
     return NULL;
   hs->sha = sha;
+  hs->blocks = blocks;
   pthread_mutex_init (&hs->lock, NULL);
   pthread_cond_init (&hs->cond, NULL);
   if (pthread_create (&hs->thread, NULL, hasher_thread, hs) != 0) {
@@ -485,7 +503,7 @@ vv_target_put_write (struct vv_target_writer *w, const void *buf,
     return -1;
   }
   if (count >= HASH_THREAD_MIN && w->hasher == NULL && !w->no_hasher) {
-    w->hasher = hasher_new (w->sha);
+    w->hasher = hasher_new (w->sha, w->blocks);
     w->no_hasher = w->hasher == NULL;
   }
   vv_clear_error ();
@@ -496,16 +514,37 @@ vv_target_put_write (struct vv_target_writer *w, const void *buf,
   }
   else {
     r = t->plugin->put_write (w->stream, buf, count);
-    if (r == 0)
+    if (r == 0) {
       vv_sha256_update (w->sha, buf, count);
+      if (w->blocks && vv_block_hasher_update (w->blocks, buf, count) == -1) {
+        w->failed = true;
+        return -1;
+      }
+    }
   }
   if (r == -1) {
     plugin_failed (t, "write", NULL);
     w->failed = true;
     return -1;
   }
+  if (w->hasher && w->hasher->blocks_failed) {
+    vv_error ("%s", w->hasher->blocks_err);
+    w->failed = true;
+    return -1;
+  }
   w->bytes += count;
   return 0;
+}
+
+void
+vv_target_put_digest_blocks (struct vv_target_writer *w,
+                             struct vv_block_hasher *blocks)
+{
+  /* Bytes already written would be missing from the digests. */
+  if (w->bytes == 0 && w->hasher == NULL)
+    w->blocks = blocks;
+  else
+    w->failed = true;
 }
 
 static void

@@ -84,6 +84,15 @@ struct vv_target_writer *vv_target_put_begin_sized (struct vv_target *t,
                                                     uint64_t size);
 int vv_target_put_write (struct vv_target_writer *w, const void *buf,
                          size_t count);
+/* Feeds every byte written from now on also to blocks (the digests of
+ * the object's blocks, target/block-digests.h), on the writer's hashing
+ * thread, so they cost the copy no time where a core is free.  Before
+ * the first write; the caller keeps blocks and finishes it once the
+ * object is committed.
+ */
+struct vv_block_hasher;
+void vv_target_put_digest_blocks (struct vv_target_writer *w,
+                                  struct vv_block_hasher *blocks);
 /* Publishes; returns the sha256 and byte count of what was written.
  * Frees w whatever the result.
  */

@@ -50,7 +50,11 @@ for i in $(seq 1 100); do vv version >/dev/null 2>&1 && break; sleep 0.1; done
 drop_caches () { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 now () { date +%s.%N; }
 elapsed () { awk "BEGIN{printf \"%.2f\", $2 - $1}"; }
-median () { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# median: of the numbers on stdin, one a line (of an even count, the
+# mean of the middle two, so 2 rounds do not just give the faster one).
+median () {
+    sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2] + a[NR/2+1]) / 2}'
+}
 
 # timed CMD...: runs CMD (its output as it is) and sets T to its seconds.
 timed () {

@@ -20,6 +20,8 @@ vv_packages=(
     clang libclang-rt-14-dev
     # the S3 target tests: a one-node Ceph cluster with radosgw
     ceph-mon ceph-osd radosgw ceph-common
+    # bench/targets.sh: nfs-cp, the plain libnfs copy it compares against
+    libnfs-utils
 )
 
 vv_say () { printf '==> %s\n' "$*"; }

@@ -43,23 +43,6 @@ t_vv () {
     awk "BEGIN{printf \"%.2f\", $e - $s}"
 }
 
-t_nbdcopy () {
-    local nsock=$work/nbd/nbd.sock s e
-    mkdir -p "$work/nbd"; chown libvirt-qemu: "$work/nbd" 2>/dev/null || chmod 0777 "$work/nbd"
-    cat > "$work/backup.xml" <<XML
-<domainbackup mode='pull'><server transport='unix' socket='$nsock'/>
-<disks><disk name='vda' backup='yes' type='file'><scratch file='$work/nbd/vda.scratch'/></disk></disks></domainbackup>
-XML
-    virsh -q backup-begin "$dom" "$work/backup.xml" >/dev/null
-    drop_caches
-    s=$(now)
-    nbdcopy --flush "nbd+unix:///vda?socket=$nsock" "$work/out/nbdcopy.raw"
-    e=$(now)
-    virsh -q domjobabort "$dom" >/dev/null
-    rm -rf "$work/nbd" "$work/out/nbdcopy.raw"
-    awk "BEGIN{printf \"%.2f\", $e - $s}"
-}
-
 t_qemu_img () {
     local s e
     drop_caches
@@ -70,8 +53,6 @@ t_qemu_img () {
     rm -f "$work/out/convert.qcow2"
     awk "BEGIN{printf \"%.2f\", $e - $s}"
 }
-
-median () { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A times
 for tool in vv nbdcopy qemu_img; do

@@ -45,45 +45,6 @@ work=/var/tmp/virtvault-bench-inc
 dom=vvbinc-$$
 source "$top/bench/bench-lib.sh"
 
-# Writes pct % of the disk through the guest's virtio device and prints
-# the bytes written.  One virsh process sends every HMP command over one
-# connection (a virsh per write costs ~0.1 s).  Scattered writes take
-# 64 KiB clusters not used by the runs, so no byte is counted twice.
-seed=0
-dirty () {
-    local pct=$1 blk=65536 run=$((4 << 20))
-    local total=$(( (size_gib << 30) / 100 * pct ))
-    local nruns=$(( total / 2 / run ))
-    local nblks=$(( (total - nruns * run) / blk ))
-    local clusters=$(( (size_gib << 30) / blk )) per_run=$((run / blk))
-    local dev=/machine/peripheral/ua-vvdisk/virtio-backend
-    seed=$((seed + 1))
-    awk -v seed="$seed" -v nruns="$nruns" -v nblks="$nblks" -v clusters="$clusters" \
-        -v per_run="$per_run" -v blk="$blk" -v dom="$dom" -v dev="$dev" '
-        BEGIN {
-            srand(seed)
-            slots = int(clusters / per_run)
-            for (i = 0; i < nruns; i++) {
-                do s = int(rand() * slots); while (s in used)
-                used[s] = 1
-                z = (i % 4 == 3) ? "-z" : sprintf("-P %d", (seed * 7 + i) % 250 + 1)
-                printf "qemu-monitor-command %s --hmp \"qemu-io -d %s \\\"write %s %.0f %.0f\\\"\"\n", \
-                    dom, dev, z, s * per_run * blk, per_run * blk
-            }
-            for (i = 0; i < nblks; i++) {
-                do c = int(rand() * clusters); while (int(c / per_run) in used || c in taken)
-                taken[c] = 1
-                printf "qemu-monitor-command %s --hmp \"qemu-io -d %s \\\"write -P %d %.0f %.0f\\\"\"\n", \
-                    dom, dev, (seed * 13 + i) % 250 + 1, c * blk, blk
-            }
-        }' > "$work/hmp.cmds"
-    virsh -q < "$work/hmp.cmds" > "$work/hmp.out" 2>&1 || true
-    if grep -qi "error\|fail" "$work/hmp.out"; then
-        echo "qemu-io through HMP failed:" >&2; head -5 "$work/hmp.out" >&2; exit 1
-    fi
-    echo $((nruns * run + nblks * blk))
-}
-
 # backup MODE: times one backup; prints "seconds bytes_read stored id".
 backup () {
     local s e id job rd stored
@@ -119,8 +80,6 @@ restore () {
     rm -rf "$work/out"
     echo "$t1 $t2"
 }
-
-median () { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 pcts=(1 5 20 1 1)

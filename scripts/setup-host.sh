@@ -28,6 +28,8 @@ vv_test_packages=(
     # the S3 target tests: a one-node Ceph cluster with radosgw, and
     # openssl for its HTTPS certificate
     ceph-mon ceph-osd radosgw ceph-common openssl
+    # bench/targets.sh: nfs-cp, the plain libnfs copy it compares against
+    libnfs-utils
 )
 
 vv_say () { printf '==> %s\n' "$*"; }

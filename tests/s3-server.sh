@@ -4,6 +4,12 @@
 # (memstore: data in RAM) and radosgw on 127.0.0.1, without systemd, all
 # state in one directory.  It checks SigV4 signatures as AWS does.
 #
+# memstore holds about twice the stored bytes in the OSD's memory and
+# frees deleted data only after RGW's garbage collection (hours), so for
+# gigabytes (bench/targets.sh) RGW_TEST_OBJECTSTORE=bluestore keeps the
+# data in a sparse file in DIR instead (about 5 s more to start).
+# RGW_TEST_STORE_BYTES is the store's size (default 2 GiB).
+#
 #   eval "$(tests/s3-server.sh start DIR)"   prints S3_ENDPOINT S3_REGION
 #                                            S3_ACCESS_KEY S3_SECRET_KEY S3_PORT
 #   S3_SERVER_TLS=1 tests/s3-server.sh start DIR
@@ -24,6 +30,8 @@ set -euo pipefail
 
 cmd=${1:?usage: s3-server.sh start|stop|stop-rgw|start-rgw DIR}
 D=${2:?state directory}
+STORE=${RGW_TEST_OBJECTSTORE:-memstore}
+STORE_BYTES=${RGW_TEST_STORE_BYTES:-2147483648}
 AK=AKIDVVTEST0000000000
 SK=vvtestsecret000000000000000000000000000000
 
@@ -110,6 +118,8 @@ start-rgw)
 start) ;;
 *) die "unknown command $cmd" ;;
 esac
+case $STORE in memstore|bluestore) ;; *) die "RGW_TEST_OBJECTSTORE must be memstore or bluestore, not '$STORE'" ;; esac
+[[ $STORE_BYTES =~ ^[0-9]{1,15}$ ]] || die "RGW_TEST_STORE_BYTES must be a number of bytes, not '$STORE_BYTES'"
 
 mkdir -p "$D"/{run,log,mon.a,osd.0}
 D=$(cd "$D" && pwd)
@@ -188,13 +198,18 @@ mon data avail crit = 0
 
 [osd]
 osd data = $D/osd.\$id
-osd objectstore = memstore
+osd objectstore = $STORE
 osd crush update on start = true
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
 ms bind port min = $((base + 10))
 ms bind port max = $((base + 40))
-memstore device bytes = 2147483648
+memstore device bytes = $STORE_BYTES
+bluestore block create = true
+bluestore block size = $STORE_BYTES
+bluestore fsck on mount = false
+bluestore block db create = false
+bluestore block wal create = false
 osd memory target = 939524096
 osd op num shards = 1
 osd op num threads per shard = 2

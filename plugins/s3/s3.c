@@ -52,14 +52,14 @@
   "ca_file=PATH          CA certificates for https (default: the "     \
   "system store)\n"                                                     \
   "part_size_mib=N       multipart part size in MiB, 5..5120 (default " \
-  "16; grown to fit 10000 parts when the size is known)\n"              \
+  "8; grown to fit 10000 parts when the size is known)\n"              \
   "parts_in_flight=N     parts uploaded at once, 1..16 (default 2); "   \
   "memory per put is (N + 1) x part size\n"                             \
   "max_parallel_reads=N  concurrent ranged reads per read handle, "     \
   "1..32 (default 4)\n"                                                 \
   "retries=N             tries per request, 1..20 (default 5)\n"
 
-#define DEFAULT_PART_MIB 16
+#define DEFAULT_PART_MIB 8
 #define DEFAULT_IN_FLIGHT 2
 #define MAX_IN_FLIGHT 16
 #define LIST_MAX_PAGES 100000

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -592,6 +593,14 @@ main (int argc, char **argv)
 
   /* Before any thread exists: schedules switch TZ at run time. */
   vv_tz_init ();
+  /* The data path allocates and frees buffers of 1 to 16 MiB on many
+   * threads.  glibc's default grows its mmap threshold to the largest
+   * buffer freed and keeps freed memory in per-thread arenas, so after
+   * its first jobs the daemon idled at about 90 MiB (bench/targets.sh,
+   * docs/benchmarks.md); with buffers of 1 MiB and more always mapped
+   * and unmapped it idles at about 25 MiB.
+   */
+  mallopt (M_MMAP_THRESHOLD, 1024 * 1024);
   vv_log_set_sink (log_sink);
   parse_cmdline (argc, argv, &cl);
   load_config (&cl, &cfg);

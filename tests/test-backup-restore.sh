@@ -90,8 +90,7 @@ for d in vda vdb; do
     assert_eq "$(sha256sum < "$dir/$d.qcow2" | cut -d' ' -f1)" \
         "$(jq -r ".disks[] | select(.name==\"$d\") | .sha256" <<<"$b")" "sha256 of $d"
     # The block digests (docs/storage-format.md, "Block digests"): named
-    # and hashed in the manifest, 40 + 32 bytes per 256 KiB block, each
-    # the SHA-256 of its block of the image.
+    # and hashed in the manifest, 40 + 32 bytes per 256 KiB block.
     md=$(jq -c ".disks[] | select(.name==\"$d\")" "$dir/manifest.json")
     assert_eq "$(jq -r '.blocks | "\(.object) \(.block_size) \(.hash)"' <<<"$md")" \
         "$d.blocks 262144 sha256" "blocks of $d in the manifest"
@@ -101,9 +100,12 @@ for d in vda vdb; do
     assert_eq "$(stat -c %s "$dir/$d.blocks")" \
         $((40 + 32 * ((stored + 262143) / 262144))) "size of $d.blocks"
     assert_eq "$(head -c 8 "$dir/$d.blocks")" VVBLOCKS "magic of $d.blocks"
-    assert_eq "$(od -An -tx1 -v -j40 "$dir/$d.blocks" | tr -d ' \n')" \
-        "$(split -b 262144 --filter=sha256sum "$dir/$d.qcow2" | cut -d' ' -f1 | tr -d '\n')" \
-        "digests in $d.blocks"
+    # Kind 2 (sha256-chain): the state of the image's SHA-256 after each
+    # block, and last the image's SHA-256 itself (the unit test
+    # test-block-digests checks the states).
+    assert_eq "$(od -An -tu1 -j12 -N4 "$dir/$d.blocks" | tr -s ' ')" " 0 0 0 2" "kind of $d.blocks"
+    assert_eq "$(tail -c 32 "$dir/$d.blocks" | od -An -tx1 -v | tr -d ' \n')" \
+        "$(sha256sum < "$dir/$d.qcow2" | cut -d' ' -f1)" "last digest of $d.blocks"
     # All the qcow2 metadata lies in the first metadata_bytes.
     meta=$(jq -r .metadata_bytes <<<"$md")
     [ "$meta" -gt 0 ] && [ "$meta" -le "$stored" ] && [ $((meta % 65536)) -eq 0 ] ||

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Block digests (src/target/block-digests.h): sidecars built while an
  * object streams in pieces of any size round trip at every awkward size,
- * their digests match SHA-256 computed independently per block, parse
+ * in both kinds: per-block digests match SHA-256 computed independently
+ * per block, and the chain's last entry the object's SHA-256; parse
  * refuses sidecars that lie about any field, check finds a flipped byte
  * and refuses ranges that are not whole blocks, cover rounds to blocks.
  */
@@ -104,10 +105,11 @@ stream_hex (const uint8_t *p, size_t len, char hex[VV_SHA256_HEX])
  * (cycled; 0 ends the list).
  */
 static void
-build (const uint8_t *data, uint64_t size, uint32_t bs,
-       const size_t *steps, uint8_t **ret, size_t *ret_len)
+build_kind (const uint8_t *data, uint64_t size, uint32_t bs, uint32_t kind,
+            const size_t *steps, uint8_t **ret, size_t *ret_len,
+            char ret_hex[VV_SHA256_HEX])
 {
-  struct vv_block_hasher *h = vv_block_hasher_new (bs);
+  struct vv_block_hasher *h = vv_block_hasher_new_kind (bs, kind);
   uint64_t off = 0;
   size_t k = 0;
 
@@ -129,28 +131,59 @@ build (const uint8_t *data, uint64_t size, uint32_t bs,
   /* Empty pieces are no-ops. */
   CHECK (vv_block_hasher_update (h, data, 0) == 0);
   CHECK (vv_block_hasher_finish (h, ret, ret_len) == 0);
+  /* The chain gives the object's SHA-256 too, also after finish. */
+  if (kind == VV_BLOCKS_HASH_SHA256_CHAIN)
+    CHECK (vv_block_hasher_sha256 (h, ret_hex) == 0);
+  else
+    CHECK_ERR (vv_block_hasher_sha256 (h, ret_hex) == -1, "kind 1");
   /* Nothing more may be fed or finished. */
   CHECK_ERR (vv_block_hasher_update (h, data, 1) == -1, "failed earlier");
   vv_block_hasher_free (h);
 }
 
+/* The kind backups write. */
 static void
-round_trip (uint64_t size, uint32_t bs, const size_t *steps)
+build (const uint8_t *data, uint64_t size, uint32_t bs,
+       const size_t *steps, uint8_t **ret, size_t *ret_len)
+{
+  char hex[VV_SHA256_HEX];
+
+  build_kind (data, size, bs, VV_BLOCKS_HASH_SHA256_CHAIN, steps, ret,
+              ret_len, hex);
+}
+
+static void
+round_trip_kind (uint64_t size, uint32_t bs, uint32_t kind,
+                 const size_t *steps)
 {
   uint8_t *data = make_data (size);
   uint8_t *sc;
   size_t len;
   uint64_t count = size / bs + (size % bs != 0);
   struct vv_block_digests d;
+  char whole[VV_SHA256_HEX], from_chain[VV_SHA256_HEX];
 
-  build (data, size, bs, steps, &sc, &len);
+  build_kind (data, size, bs, kind, steps, &sc, &len, from_chain);
   CHECK (len == VV_BLOCKS_HEADER_LEN + count * VV_BLOCK_DIGEST_LEN);
   CHECK (len == vv_block_digests_len (size, bs));
   CHECK (memcmp (sc, "VVBLOCKS", 8) == 0);
-  CHECK (be32 (sc + 8) == 1 && be32 (sc + 12) == 1 && be32 (sc + 16) == bs
+  CHECK (be32 (sc + 8) == 1 && be32 (sc + 12) == kind && be32 (sc + 16) == bs
          && be32 (sc + 20) == 0 && be64 (sc + 24) == size
          && be64 (sc + 32) == count);
-  for (uint64_t i = 0; i < count; i++) {
+  stream_hex (data, size, whole);
+  if (kind == VV_BLOCKS_HASH_SHA256_CHAIN) {
+    char last[VV_SHA256_HEX];
+
+    /* The object's SHA-256, computed apart, is the last entry and what
+     * the hasher gives.
+     */
+    CHECK (strcmp (whole, from_chain) == 0);
+    if (count > 0) {
+      vv_sha256_to_hex (sc + len - VV_BLOCK_DIGEST_LEN, last);
+      CHECK (strcmp (whole, last) == 0);
+    }
+  }
+  for (uint64_t i = 0; kind == VV_BLOCKS_HASH_SHA256 && i < count; i++) {
     uint64_t n = size - i * bs < bs ? size - i * bs : bs;
     char want[VV_SHA256_HEX], got[VV_SHA256_HEX];
 
@@ -161,7 +194,8 @@ round_trip (uint64_t size, uint32_t bs, const size_t *steps)
   }
 
   CHECK (vv_block_digests_parse (sc, len, size, bs, "vda.blocks", &d) == 0);
-  CHECK (d.block_size == bs && d.object_size == size && d.count == count);
+  CHECK (d.block_size == bs && d.object_size == size && d.count == count
+         && d.kind == kind);
   CHECK (vv_block_digests_check (&d, data, 0, size, "vda.qcow2") == 0);
   /* Any whole-block range inside, and the empty one at the end. */
   if (count >= 3)
@@ -173,10 +207,29 @@ round_trip (uint64_t size, uint32_t bs, const size_t *steps)
            == 0);
   CHECK (vv_block_digests_check (&d, data, size - size % bs, size - size % bs,
                                  "vda.qcow2") == 0);
+  /* A changed byte in any block fails that block (for the chain, also
+   * when only the entries after it are looked at).
+   */
+  for (uint64_t i = 0; i < count; i++) {
+    uint64_t at = i * bs + (size - i * bs < bs ? (size - i * bs) / 2 : bs / 2);
+    uint64_t end = (i + 1) * bs < size ? (i + 1) * bs : size;
+
+    data[at] ^= 0x40;
+    CHECK_ERR (vv_block_digests_check (&d, data + i * bs, i * bs, end,
+                                       "vda.qcow2") == -1, "is corrupt");
+    data[at] ^= 0x40;
+  }
   vv_block_digests_clear (&d);
   CHECK (d.digests == NULL && d.count == 0);
   free (sc);
   free (data);
+}
+
+static void
+round_trip (uint64_t size, uint32_t bs, const size_t *steps)
+{
+  round_trip_kind (size, bs, VV_BLOCKS_HASH_SHA256, steps);
+  round_trip_kind (size, bs, VV_BLOCKS_HASH_SHA256_CHAIN, steps);
 }
 
 static void
@@ -278,7 +331,7 @@ test_hostile (void)
   MUTATE (bad[7] ^= 1, "not a version 1 sidecar");
   MUTATE (set_be32 (bad + 8, 2), "not a version 1 sidecar");
   MUTATE (set_be32 (bad + 8, 0), "not a version 1 sidecar");
-  MUTATE (set_be32 (bad + 12, 2), "not a version 1 sidecar");
+  MUTATE (set_be32 (bad + 12, 3), "not a version 1 sidecar");
   MUTATE (set_be32 (bad + 12, 0), "not a version 1 sidecar");
   MUTATE (set_be32 (bad + 20, 1), "not a version 1 sidecar");
   MUTATE (bad[23] = 0x80, "not a version 1 sidecar");

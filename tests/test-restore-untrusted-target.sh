@@ -105,11 +105,12 @@ expect_failure vv restore "$inc2" --to "$to" --format raw --force
 assert_contains "$ERR" "names the backing file '$new'; the catalog says '$old'" "restore of the rewritten image"
 [ ! -e "$to" ] || fail "the restore left $to"
 
-# The sidecar rebuilt too (as whoever writes to the target can) and its
-# digest in the manifest and so in the imported catalog: the backing
-# file name is still refused.
+# The sidecar rebuilt too (as whoever writes to the target can: kind 1,
+# the SHA-256 of each block) and its digest in the manifest and so in the
+# imported catalog: the backing file name is still refused.
 hex=$(split -b 262144 --filter=sha256sum "$img" | cut -c1-64 | tr -d '\n')
-{ head -c 40 "$bdir/vda.blocks"; printf "$(sed 's/../\\x&/g' <<<"$hex")"; } > "$VV_TMP/vda.blocks" ||
+{ head -c 12 "$bdir/vda.blocks"; printf '\x00\x00\x00\x01'; tail -c +17 "$bdir/vda.blocks" | head -c 24
+  printf "$(sed 's/../\\x&/g' <<<"$hex")"; } > "$VV_TMP/vda.blocks" ||
     fail "rebuilding the sidecar"
 [ "$(stat -c %s "$VV_TMP/vda.blocks")" = "$(stat -c %s "$bdir/vda.blocks")" ] || fail "rebuilt sidecar size"
 cat "$VV_TMP/vda.blocks" > "$bdir/vda.blocks"

@@ -93,6 +93,7 @@ struct hasher {
   pthread_cond_t cond;
   struct vv_sha256 *h;
   struct vv_block_hasher *blocks;       /* verify: digests rebuilt, or NULL */
+  bool whole_from_blocks;       /* blocks gives the object's SHA-256 */
   bool blocks_failed;           /* out of memory: nothing to compare */
   const void *buf;              /* piece waiting to be hashed, or NULL */
   size_t len;
@@ -111,7 +112,8 @@ hasher_run (void *opaque)
     if (hs->buf == NULL)
       break;
     pthread_mutex_unlock (&hs->lock);
-    vv_sha256_update (hs->h, hs->buf, hs->len);
+    if (!hs->whole_from_blocks)
+      vv_sha256_update (hs->h, hs->buf, hs->len);
     if (hs->blocks && !hs->blocks_failed
         && vv_block_hasher_update (hs->blocks, hs->buf, hs->len) == -1)
       hs->blocks_failed = true;
@@ -154,6 +156,8 @@ hasher_start (struct hasher *hs, struct vv_block_hasher *blocks)
   hs->buf = NULL;
   hs->quit = false;
   hs->blocks = blocks;
+  hs->whole_from_blocks = blocks != NULL
+    && vv_block_hasher_kind (blocks) == VV_BLOCKS_HASH_SHA256_CHAIN;
   hs->blocks_failed = false;
   if ((hs->h = vv_sha256_new ()) == NULL)
     goto fail;
@@ -179,7 +183,13 @@ hasher_stop (struct hasher *hs, char ret_hex[VV_SHA256_HEX])
   pthread_cond_broadcast (&hs->cond);
   pthread_mutex_unlock (&hs->lock);
   pthread_join (hs->thread, NULL);
-  if (ret_hex)
+  /* A chain hasher that failed has no digest: the caller reports it. */
+  if (ret_hex && hs->whole_from_blocks) {
+    if (hs->blocks_failed
+        || vv_block_hasher_sha256 (hs->blocks, ret_hex) == -1)
+      memset (ret_hex, 0, VV_SHA256_HEX);
+  }
+  else if (ret_hex)
     vv_sha256_final (hs->h, ret_hex);
   vv_sha256_free (hs->h);
   pthread_cond_destroy (&hs->cond);
@@ -392,7 +402,7 @@ vv_restore_fetch_check_blocks (struct vv_target *t, const char *backup_id,
   const char *base = vv_restore_object_base (d->object);
   size_t len;
 
-  if ((h = vv_block_hasher_new (want->block_size)) == NULL
+  if ((h = vv_block_hasher_new_kind (want->block_size, want->kind)) == NULL
       || fetch (t, backup_id, d, -1, NULL, buf, h, p) == -1
       || vv_block_hasher_finish (h, &got, &len) == -1)
     return -1;

@@ -1,6 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <config.h>
 
+/* The sha256-chain kind needs SHA-256's state between blocks, which only
+ * OpenSSL's low-level SHA256_CTX shows (deprecated in OpenSSL 3, still
+ * there in every 3.x; EVP keeps the state private).  It runs the same
+ * code, with the CPU's SHA extensions, as EVP.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include <openssl/sha.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -68,8 +76,10 @@ get_be64 (const uint8_t *p)
 
 struct vv_block_hasher {
   uint32_t block_size;
-  uint8_t *block;               /* the block being filled */
-  uint32_t fill;
+  uint32_t kind;
+  uint8_t *block;               /* sha256: the block being filled */
+  SHA256_CTX chain;             /* sha256-chain: the object's SHA-256 */
+  uint32_t fill;                /* bytes of the current block so far */
   uint64_t bytes;
   uint8_t *out;                 /* header + digests so far */
   size_t out_len, out_cap;
@@ -77,7 +87,7 @@ struct vv_block_hasher {
 };
 
 struct vv_block_hasher *
-vv_block_hasher_new (uint32_t block_size)
+vv_block_hasher_new_kind (uint32_t block_size, uint32_t kind)
 {
   struct vv_block_hasher *h;
 
@@ -87,15 +97,28 @@ vv_block_hasher_new (uint32_t block_size)
               VV_BLOCK_SIZE_MAX);
     return NULL;
   }
+  if (kind != VV_BLOCKS_HASH_SHA256 && kind != VV_BLOCKS_HASH_SHA256_CHAIN) {
+    vv_error ("block digests of kind %" PRIu32 " are unknown", kind);
+    return NULL;
+  }
   h = calloc (1, sizeof *h);
-  if (h == NULL || (h->block = malloc (block_size)) == NULL) {
+  if (h == NULL || (kind == VV_BLOCKS_HASH_SHA256
+                    && (h->block = malloc (block_size)) == NULL)) {
     vv_error_errno (ENOMEM, "hashing blocks");
     vv_block_hasher_free (h);
     return NULL;
   }
   h->block_size = block_size;
+  h->kind = kind;
+  SHA256_Init (&h->chain);
   h->out_len = VV_BLOCKS_HEADER_LEN;
   return h;
+}
+
+struct vv_block_hasher *
+vv_block_hasher_new (uint32_t block_size)
+{
+  return vv_block_hasher_new_kind (block_size, VV_BLOCKS_HASH_SHA256_CHAIN);
 }
 
 struct vv_block_hasher *
@@ -109,15 +132,29 @@ vv_block_hasher_free (struct vv_block_hasher *h)
   return NULL;
 }
 
+uint32_t
+vv_block_hasher_kind (const struct vv_block_hasher *h)
+{
+  return h->kind;
+}
+
 uint64_t
 vv_block_hasher_bytes (const struct vv_block_hasher *h)
 {
   return h->bytes;
 }
 
-/* Appends the digest of len bytes at p. */
+/* The state of the object's SHA-256 as 32 bytes, big-endian words. */
+static void
+chain_state (const SHA256_CTX *c, uint8_t out[VV_BLOCK_DIGEST_LEN])
+{
+  for (int i = 0; i < 8; i++)
+    put_be32 (out + 4 * i, c->h[i]);
+}
+
+/* Room for one more entry at h->out + h->out_len. */
 static int
-add_digest (struct vv_block_hasher *h, const uint8_t *p, size_t len)
+reserve (struct vv_block_hasher *h)
 {
   if (h->out_len + VV_BLOCK_DIGEST_LEN > h->out_cap) {
     size_t cap = h->out_cap ? h->out_cap * 2 : 64 * VV_BLOCK_DIGEST_LEN;
@@ -137,9 +174,54 @@ add_digest (struct vv_block_hasher *h, const uint8_t *p, size_t len)
     h->out = n;
     h->out_cap = cap;
   }
-  if (vv_sha256_digest (p, len, h->out + h->out_len) == -1)
+  return 0;
+}
+
+/* Appends the digest of len bytes at p (sha256 kind). */
+static int
+add_digest (struct vv_block_hasher *h, const uint8_t *p, size_t len)
+{
+  if (reserve (h) == -1 || vv_sha256_digest (p, len, h->out + h->out_len) == -1)
     return -1;
   h->out_len += VV_BLOCK_DIGEST_LEN;
+  return 0;
+}
+
+/* Feeds the chain, taking a state after every whole block. */
+static int
+chain_update (struct vv_block_hasher *h, const uint8_t *p, size_t len)
+{
+  while (len > 0) {
+    size_t n = h->block_size - h->fill < len ? h->block_size - h->fill : len;
+
+    SHA256_Update (&h->chain, p, n);
+    h->fill += n;
+    p += n;
+    len -= n;
+    if (h->fill == h->block_size) {
+      if (reserve (h) == -1)
+        return -1;
+      chain_state (&h->chain, h->out + h->out_len);
+      h->out_len += VV_BLOCK_DIGEST_LEN;
+      h->fill = 0;
+    }
+  }
+  return 0;
+}
+
+int
+vv_block_hasher_sha256 (const struct vv_block_hasher *h, char ret_hex[65])
+{
+  SHA256_CTX c = h->chain;
+  unsigned char md[VV_SHA256_LEN];
+
+  if (h->kind != VV_BLOCKS_HASH_SHA256_CHAIN) {
+    vv_error ("block digests of kind %" PRIu32 " do not give the object's "
+              "SHA-256", h->kind);
+    return -1;
+  }
+  SHA256_Final (md, &c);
+  vv_sha256_to_hex (md, ret_hex);
   return 0;
 }
 
@@ -154,6 +236,11 @@ vv_block_hasher_update (struct vv_block_hasher *h, const void *buf,
     return -1;
   }
   h->bytes += len;
+  if (h->kind == VV_BLOCKS_HASH_SHA256_CHAIN) {
+    if (chain_update (h, p, len) == -1)
+      goto fail;
+    return 0;
+  }
   while (len > 0) {
     size_t n;
 
@@ -192,7 +279,22 @@ vv_block_hasher_finish (struct vv_block_hasher *h, uint8_t **ret_buf,
     vv_error ("hashing blocks failed earlier");
     return -1;
   }
-  if (h->fill > 0 && add_digest (h, h->block, h->fill) == -1)
+  if (h->kind == VV_BLOCKS_HASH_SHA256_CHAIN) {
+    SHA256_CTX c = h->chain;
+
+    /* The last entry is the object's SHA-256: in place of the state
+     * after a last block that was whole, after the short one otherwise.
+     */
+    if (h->bytes > 0) {
+      if (h->fill > 0) {
+        if (reserve (h) == -1)
+          return -1;
+        h->out_len += VV_BLOCK_DIGEST_LEN;
+      }
+      SHA256_Final (h->out + h->out_len - VV_BLOCK_DIGEST_LEN, &c);
+    }
+  }
+  else if (h->fill > 0 && add_digest (h, h->block, h->fill) == -1)
     return -1;
   h->fill = 0;
   if (h->out == NULL && (h->out = malloc (VV_BLOCKS_HEADER_LEN)) == NULL) {
@@ -201,7 +303,7 @@ vv_block_hasher_finish (struct vv_block_hasher *h, uint8_t **ret_buf,
   }
   memcpy (h->out, VV_BLOCKS_MAGIC, 8);
   put_be32 (h->out + 8, VV_BLOCKS_VERSION);
-  put_be32 (h->out + 12, VV_BLOCKS_HASH_SHA256);
+  put_be32 (h->out + 12, h->kind);
   put_be32 (h->out + 16, h->block_size);
   put_be32 (h->out + 20, 0);
   put_be64 (h->out + 24, h->bytes);
@@ -242,7 +344,8 @@ vv_block_digests_parse (const void *buf, size_t len, uint64_t object_size,
   }
   if (memcmp (p, VV_BLOCKS_MAGIC, 8) != 0
       || get_be32 (p + 8) != VV_BLOCKS_VERSION
-      || get_be32 (p + 12) != VV_BLOCKS_HASH_SHA256
+      || (get_be32 (p + 12) != VV_BLOCKS_HASH_SHA256
+          && get_be32 (p + 12) != VV_BLOCKS_HASH_SHA256_CHAIN)
       || get_be32 (p + 20) != 0) {
     vv_error ("%s is not a version %d sidecar of SHA-256 block digests",
               what, VV_BLOCKS_VERSION);
@@ -264,6 +367,7 @@ vv_block_digests_parse (const void *buf, size_t len, uint64_t object_size,
   }
   memcpy (ret->digests, p + VV_BLOCKS_HEADER_LEN,
           count * VV_BLOCK_DIGEST_LEN);
+  ret->kind = get_be32 (p + 12);
   ret->block_size = block_size;
   ret->object_size = object_size;
   ret->count = count;
@@ -289,6 +393,33 @@ vv_block_digests_cover (const struct vv_block_digests *d, uint64_t offset,
   *ret_end = end < d->object_size ? end : d->object_size;
 }
 
+/* Runs SHA-256 over block i (n bytes at p) from the state after block
+ * i - 1; md is the state after it, or for the last block the final
+ * digest.
+ */
+static void
+chain_block (const struct vv_block_digests *d, uint64_t i, const uint8_t *p,
+             uint64_t n, unsigned char md[VV_SHA256_LEN])
+{
+  SHA256_CTX c;
+
+  SHA256_Init (&c);
+  if (i > 0) {
+    const uint8_t *prev = d->digests + (i - 1) * VV_BLOCK_DIGEST_LEN;
+    uint64_t bits = i * (uint64_t) d->block_size * 8;
+
+    for (int k = 0; k < 8; k++)
+      c.h[k] = get_be32 (prev + 4 * k);
+    c.Nl = (SHA_LONG) bits;
+    c.Nh = (SHA_LONG) (bits >> 32);
+  }
+  SHA256_Update (&c, p, n);
+  if (i + 1 == d->count)
+    SHA256_Final (md, &c);
+  else
+    chain_state (&c, md);
+}
+
 int
 vv_block_digests_check (const struct vv_block_digests *d, const void *data,
                         uint64_t start, uint64_t end, const char *what)
@@ -307,7 +438,9 @@ vv_block_digests_check (const struct vv_block_digests *d, const void *data,
     uint64_t i = off / bs;
     unsigned char md[VV_SHA256_LEN];
 
-    if (vv_sha256_digest (p + (off - start), n, md) == -1)
+    if (d->kind == VV_BLOCKS_HASH_SHA256_CHAIN)
+      chain_block (d, i, p + (off - start), n, md);
+    else if (vv_sha256_digest (p + (off - start), n, md) == -1)
       return -1;
     if (memcmp (md, d->digests + i * VV_BLOCK_DIGEST_LEN,
                 VV_BLOCK_DIGEST_LEN) != 0) {

@@ -2,18 +2,31 @@
 /* Per-block digests of a stored object: the sidecar that lets a ranged
  * read be verified without reading the whole object.
  *
- * A backup stores, beside each disk image, an object holding the SHA-256
- * of every block of block_size bytes of the image (the last block may be
+ * A backup stores, beside each disk image, an object holding a digest of
+ * every block of block_size bytes of the image (the last block may be
  * shorter).  The sidecar's own SHA-256 is recorded in the catalog and the
  * manifest, so a reader that trusts the catalog can check any range of
  * the image by reading the blocks that cover it (docs/storage-format.md,
  * "Block digests").
  *
+ * Two kinds of digests:
+ *  1 (sha256): the SHA-256 of each block on its own.
+ *  2 (sha256-chain): the state of the SHA-256 of the whole object after
+ *    each block (its eight 32-bit words, big-endian), and for the last
+ *    block the SHA-256 of the whole object.  Block i is checked by
+ *    running SHA-256 over it from the state after block i - 1 (the
+ *    standard initial state for block 0): it must end in entry i.  The
+ *    object's own SHA-256, which a backup computes anyway, so gives every
+ *    block digest for free: one pass of hashing instead of two, the
+ *    largest CPU cost of a backup.  Forging a block means finding other
+ *    bytes that take SHA-256 from one known state to another: a second
+ *    preimage of SHA-256.  Backups write this kind.
+ *
  * Layout (all integers big-endian):
  *
  *   0   8  magic "VVBLOCKS"
  *   8   4  format version, 1
- *   12  4  hash, 1 = SHA-256 (32-byte digests)
+ *   12  4  kind of digests, 1 or 2 (32 bytes each)
  *   16  4  block_size: a power of two, 64 KiB .. 16 MiB
  *   20  4  reserved, 0
  *   24  8  size of the object described, in bytes
@@ -32,6 +45,7 @@
 #define VV_BLOCKS_MAGIC "VVBLOCKS"
 #define VV_BLOCKS_VERSION 1
 #define VV_BLOCKS_HASH_SHA256 1
+#define VV_BLOCKS_HASH_SHA256_CHAIN 2
 #define VV_BLOCKS_HEADER_LEN 40
 #define VV_BLOCK_DIGEST_LEN 32
 #define VV_BLOCK_SIZE_MIN (UINT32_C (64) << 10)
@@ -50,14 +64,24 @@ uint64_t vv_block_digests_len (uint64_t size, uint32_t block_size);
 bool vv_block_size_valid (uint32_t block_size);
 
 /* Building a sidecar while an object is written: feed every byte of the
- * object, in order, in pieces of any size.
+ * object, in order, in pieces of any size.  vv_block_hasher_new makes
+ * the kind backups write (sha256-chain).
  */
 struct vv_block_hasher;
 struct vv_block_hasher *vv_block_hasher_new (uint32_t block_size);
+struct vv_block_hasher *vv_block_hasher_new_kind (uint32_t block_size,
+                                                  uint32_t kind);
 int vv_block_hasher_update (struct vv_block_hasher *h, const void *buf,
                             size_t len);
 /* Bytes fed so far. */
 uint64_t vv_block_hasher_bytes (const struct vv_block_hasher *h);
+uint32_t vv_block_hasher_kind (const struct vv_block_hasher *h);
+/* The SHA-256 of every byte fed so far (sha256-chain hashers only, at
+ * any time, before or after finish): the object's digest without a
+ * second pass.
+ */
+int vv_block_hasher_sha256 (const struct vv_block_hasher *h,
+                            char ret_hex[65]);
 /* The sidecar of what was fed (a new buffer of *ret_len bytes).  The
  * hasher can not be fed afterwards.
  */
@@ -67,6 +91,7 @@ struct vv_block_hasher *vv_block_hasher_free (struct vv_block_hasher *h);
 
 /* A sidecar read back. */
 struct vv_block_digests {
+  uint32_t kind;                /* VV_BLOCKS_HASH_* */
   uint32_t block_size;
   uint64_t object_size;
   uint64_t count;

@@ -68,6 +68,7 @@ struct hasher {
   pthread_cond_t cond;          /* work posted, work done or quit */
   struct vv_sha256 *sha;
   struct vv_block_hasher *blocks;       /* or NULL */
+  bool whole_from_blocks;       /* blocks gives the object's SHA-256 */
   const void *buf;              /* non-NULL: work posted, not yet done */
   size_t count;
   bool quit;
@@ -413,7 +414,9 @@ hasher_thread (void *opaque)
     if (hs->buf == NULL)
       return NULL;
     pthread_mutex_unlock (&hs->lock);
-    vv_sha256_update (hs->sha, hs->buf, hs->count);
+    /* A sha256-chain hasher gives the object's SHA-256 as well. */
+    if (!hs->whole_from_blocks)
+      vv_sha256_update (hs->sha, hs->buf, hs->count);
     if (hs->blocks && !hs->blocks_failed
         && vv_block_hasher_update (hs->blocks, hs->buf, hs->count) == -1) {
       snprintf (hs->blocks_err, sizeof hs->blocks_err, "%s",
@@ -455,6 +458,8 @@ hasher_new (struct vv_sha256 *sha, struct vv_block_hasher *blocks)
     return NULL;
   hs->sha = sha;
   hs->blocks = blocks;
+  hs->whole_from_blocks = blocks != NULL
+    && vv_block_hasher_kind (blocks) == VV_BLOCKS_HASH_SHA256_CHAIN;
   pthread_mutex_init (&hs->lock, NULL);
   pthread_cond_init (&hs->cond, NULL);
   if (pthread_create (&hs->thread, NULL, hasher_thread, hs) != 0) {
@@ -481,6 +486,14 @@ hasher_wait (struct hasher *hs)
   VV_LOCK_GUARD (&hs->lock);
   while (hs->buf != NULL)
     pthread_cond_wait (&hs->cond, &hs->lock);
+}
+
+/* The block digests also give the object's SHA-256: one pass, not two. */
+static bool
+whole_from_blocks (const struct vv_target_writer *w)
+{
+  return w->blocks
+    && vv_block_hasher_kind (w->blocks) == VV_BLOCKS_HASH_SHA256_CHAIN;
 }
 
 int
@@ -515,7 +528,8 @@ vv_target_put_write (struct vv_target_writer *w, const void *buf,
   else {
     r = t->plugin->put_write (w->stream, buf, count);
     if (r == 0) {
-      vv_sha256_update (w->sha, buf, count);
+      if (!whole_from_blocks (w))
+        vv_sha256_update (w->sha, buf, count);
       if (w->blocks && vv_block_hasher_update (w->blocks, buf, count) == -1) {
         w->failed = true;
         return -1;
@@ -581,7 +595,14 @@ vv_target_put_commit (struct vv_target_writer *w,
     writer_free (w);
     return -1;
   }
-  vv_sha256_final (w->sha, hex);
+  if (whole_from_blocks (w)) {
+    if (vv_block_hasher_sha256 (w->blocks, hex) == -1) {
+      writer_free (w);
+      return -1;
+    }
+  }
+  else
+    vv_sha256_final (w->sha, hex);
   if (ret_sha256)
     memcpy (ret_sha256, hex, VV_SHA256_HEX);
   if (ret_bytes)

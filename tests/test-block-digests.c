@@ -216,7 +216,7 @@ round_trip_kind (uint64_t size, uint32_t bs, uint32_t kind,
 
     data[at] ^= 0x40;
     CHECK_ERR (vv_block_digests_check (&d, data + i * bs, i * bs, end,
-                                       "vda.qcow2") == -1, "is corrupt");
+                                       "vda.qcow2") == -1, ": block ");
     data[at] ^= 0x40;
   }
   vv_block_digests_clear (&d);
@@ -397,7 +397,7 @@ test_check (void)
   /* A byte flipped in the middle of block 2. */
   data[2 * bs + bs / 2] ^= 0x40;
   CHECK_ERR (vv_block_digests_check (&d, data, 0, size, "vda.qcow2") == -1,
-             "vda.qcow2 is corrupt: block 2 (bytes 131072-196608)");
+             "vda.qcow2: block 2 (bytes 131072-196608)");
   CHECK_ERR (vv_block_digests_check (&d, data + 2 * bs, 2 * bs, 3 * bs,
                                      "vda.qcow2") == -1, "block 2");
   /* The blocks around it still check. */

@@ -299,7 +299,7 @@ test_corrupt_blocks (void)
   flip (2, "vda.qcow2", skipped);
 
   flip (2, "vda.qcow2", needed);
-  expect_failure ("corrupt needed cluster", "is corrupt: block ");
+  expect_failure ("corrupt needed cluster", "is corrupt on target 't': block ");
   flip (2, "vda.qcow2", needed);
   /* Metadata is checked too. */
   flip (1, "vda.qcow2", 70000);
@@ -429,7 +429,7 @@ test_pread (void)
   flip (2, "vda.qcow2", needed);
   OK (vv_point_open (target, &chain, &disks[0], "vda of bk-3", &pt));
   CHECK (vv_point_pread (pt, b, sizeof b, 9 * MiB) == -1
-         && strstr (vv_get_error (), "is corrupt: block") != NULL,
+         && strstr (vv_get_error (), "is corrupt on target 't': block") != NULL,
          "a read of the changed block: %s", vv_get_error ());
   printf ("ok a read of a changed block fails: %s\n", vv_get_error ());
   OK (vv_point_pread (pt, b, sizeof b, 1 * MiB));

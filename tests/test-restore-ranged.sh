@@ -62,7 +62,7 @@ needed=$(host_offset $((1 << 20))) || fail "no host offset for guest 1 MiB"
 flip_byte "$full_img" "$needed"
 expect_failure vv restore "$top" --to "$VV_TMP/r-bad" --format raw
 assert_contains "$ERR" "vda.qcow2 of backup ${ids[0]}" "the corrupt image is named"
-assert_contains "$ERR" "is corrupt: block" "the corrupt block is named"
+assert_contains "$ERR" "is corrupt on target 'off': block" "the corrupt block is named"
 [ ! -e "$VV_TMP/r-bad/vda.raw" ] || fail "a failed restore left its disk"
 [ -z "$(find "$VV_TMP" -maxdepth 2 -name '.virtvault-restore-*')" ] || fail "a failed restore left its staging directory"
 flip_byte "$full_img" "$needed"

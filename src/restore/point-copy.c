@@ -143,7 +143,7 @@ do_request (struct copy *cp, const struct request *rq, uint8_t *buf)
 
   if (vv_point_layer_read (pt, l, buf, rq->start, rq->end - rq->start) == -1
       || vv_block_digests_check (&l->dig, buf, rq->start, rq->end,
-                                 l->what) == -1)
+                                 l->corrupt) == -1)
     return -1;
   for (size_t k = rq->first; k < rq->first + rq->count; k++) {
     const struct piece *pc = &cp->pieces[k];

@@ -30,6 +30,8 @@ struct layer {
   const struct vv_disk_rec *d;
   const char *backup_id;
   char *what;                   /* "vda.qcow2 of backup bk-... on target 'x'" */
+  char *corrupt;                /* "vda.qcow2 of backup bk-... is corrupt on
+                                   target 'x'", for block mismatches */
   struct vv_target_reader *rd;
   unsigned parallel;            /* preads the reader takes at once */
   unsigned inflight;            /* under vv_point.lock */

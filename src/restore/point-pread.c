@@ -212,7 +212,7 @@ fill (struct vv_point *pt, struct vv_point_cache *c, uint32_t k,
     return -1;
   }
   if (vv_point_layer_read (pt, l, buf, start, end - start) == -1
-      || vv_block_digests_check (&l->dig, buf, start, end, l->what) == -1)
+      || vv_block_digests_check (&l->dig, buf, start, end, l->corrupt) == -1)
     goto out;
   memcpy (dst, buf + off, len);
   for (uint64_t b = start; b < end; b += bs)

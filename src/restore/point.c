@@ -174,7 +174,7 @@ load_metadata (struct vv_point *pt, struct layer *l)
   l->meta_len = end;
   if (read_range (pt, l, l->meta, 0, end) == -1)
     return -1;
-  return vv_block_digests_check (&l->dig, l->meta, 0, end, l->what);
+  return vv_block_digests_check (&l->dig, l->meta, 0, end, l->corrupt);
 }
 
 /* Opens image d (chain position idx) as layer k and returns its header. */
@@ -193,7 +193,10 @@ open_layer (struct vv_point *pt, const struct vv_restore_chain *c, size_t idx,
   l->what = vv_printf ("%s of backup %s on target '%s'",
                        vv_restore_object_base (d->object), l->backup_id,
                        tname);
-  if (l->what == NULL)
+  l->corrupt = vv_printf ("%s of backup %s is corrupt on target '%s'",
+                          vv_restore_object_base (d->object), l->backup_id,
+                          tname);
+  if (l->what == NULL || l->corrupt == NULL)
     return -1;
   if (vv_restore_check_object (l->backup_id, d->object) == -1)
     return -1;
@@ -314,6 +317,7 @@ vv_point_close (struct vv_point *pt)
     vv_block_digests_clear (&pt->layers[k].dig);
     free (pt->layers[k].meta);
     free (pt->layers[k].what);
+    free (pt->layers[k].corrupt);
     vv_qcow2_reader_free (pt->chain[k].r);
   }
   free (pt->layers);

@@ -314,18 +314,8 @@ vv_restore_produce (struct vv_restore_src *s, struct vv_restore_disk *w,
    * flattening those chains will need.
    */
   for (size_t i = 0; i < n; i++) {
-    /* A remote chain whose images have block digests is read in place,
-     * only the blocks the point needs.  Local files are read where they
-     * are anyway (local.c).
-     */
-    if (!vv_target_has_local (s->target)) {
-      int r = vv_point_usable (&s->chain, w[i].d,
-                               vv_target_name (s->target));
-      if (r == -1)
-        return -1;
-      if ((w[i].ranged = r == 1))
-        continue;
-    }
+    bool flatten;
+
     for (size_t k = 0; k < s->chain.n; k++) {
       const struct vv_backup_rec *a = s->chain.v[k];
       size_t j;
@@ -337,8 +327,23 @@ vv_restore_produce (struct vv_restore_src *s, struct vv_restore_disk *w,
       w[i].est_len++;
       w[i].est_bytes += a->disks[j].stored_bytes;
     }
+    flatten = strcmp (w[i].format, "raw") == 0 || w[i].est_len > 1;
+    /* A chain whose images have block digests is read as a point, only
+     * the blocks it needs, each checked: always on a remote target, and
+     * on one with local files for a full kept as qcow2, which would
+     * otherwise be copied through the page cache (the flattening of
+     * local files, local.c, is quicker for the rest).
+     */
+    if (!vv_target_has_local (s->target) || !flatten) {
+      int r = vv_point_usable (&s->chain, w[i].d,
+                               vv_target_name (s->target));
+      if (r == -1)
+        return -1;
+      if ((w[i].ranged = r == 1))
+        continue;
+    }
     vv_progress_add_total (s->p, w[i].est_bytes);
-    if (strcmp (w[i].format, "raw") == 0 || w[i].est_len > 1) {
+    if (flatten) {
       w[i].flatten_total = w[i].est_bytes;
       vv_progress_add_total (s->p, w[i].flatten_total);
       /* Flattening can read the images where they are.  A full kept as

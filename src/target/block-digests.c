@@ -448,8 +448,8 @@ vv_block_digests_check (const struct vv_block_digests *d, const void *data,
 
       vv_sha256_to_hex (md, got);
       vv_sha256_to_hex (d->digests + i * VV_BLOCK_DIGEST_LEN, want);
-      vv_error ("%s is corrupt: block %" PRIu64 " (bytes %" PRIu64 "-%"
-                PRIu64 ") has sha256 %s, expected %s", what, i, off,
+      vv_error ("%s: block %" PRIu64 " (bytes %" PRIu64 "-%"
+                PRIu64 "): sha256 is %s, expected %s", what, i, off,
                 off + n, got, want);
       return -1;
     }

@@ -118,8 +118,10 @@ void vv_block_digests_cover (const struct vv_block_digests *d,
                              uint64_t *ret_start, uint64_t *ret_end);
 /* Whether data, which must be the bytes [start, end) of the object with
  * start and end on block boundaries (or end at the object's end), matches
- * the digests.  Returns 0 when it does, else -1 with an error naming what
- * and the first block that differs.
+ * the digests.  Returns 0 when it does, else -1 with the error "WHAT:
+ * block N (bytes A-B): sha256 is X, expected Y" for the first block that
+ * differs (what says what is corrupt, "vda.qcow2 of backup bk-... is
+ * corrupt on target 'nas'").
  */
 int vv_block_digests_check (const struct vv_block_digests *d,
                             const void *data, uint64_t start, uint64_t end,

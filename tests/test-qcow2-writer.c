@@ -504,6 +504,73 @@ test_big_metadata (void)
   }
 }
 
+/* vv_qcow2_plan_data_offset gives, for every guest byte of a DATA
+ * cluster, where the written image keeps it: what its L2 tables say,
+ * across several 512 MiB regions, empty ones between.
+ */
+static void
+test_data_offsets (void)
+{
+  const uint64_t size = 3 * GiB + 61440;  /* not a whole cluster */
+  char *raw = tl_path ("offsets.raw"), *img = tl_path ("offsets.qcow2");
+  struct vv_qcow2_plan *plan = vv_qcow2_plan_new (size, NULL, NULL);
+  static uint64_t map[VV_QCOW2_L2_ENTRIES];
+  struct vv_qcow2_reader *r;
+  struct tl_reader rd;
+  uint64_t checked = 0;
+  int fd = tl_create_raw (raw, size);
+
+  tl_fill_random (fd, 0, 1 * MiB);
+  tl_fill_random (fd, 600 * MiB, 3 * MiB);
+  tl_fill_random (fd, 2 * GiB + 64 * 1024, 64 * 1024);
+  tl_fill_random (fd, size - 10000, 10000);
+  close (fd);
+  CHECK (plan != NULL, "plan");
+  OK (vv_qcow2_plan_mark (plan, 0, 1 * MiB, VV_QCOW2_DATA));
+  OK (vv_qcow2_plan_mark (plan, 600 * MiB, 3 * MiB, VV_QCOW2_DATA));
+  OK (vv_qcow2_plan_mark (plan, 700 * MiB, 1 * MiB, VV_QCOW2_ZERO));
+  OK (vv_qcow2_plan_mark (plan, 2 * GiB + 64 * 1024, 64 * 1024,
+                          VV_QCOW2_DATA));
+  OK (vv_qcow2_plan_mark (plan, size - 10000, 10000, VV_QCOW2_DATA));
+  tl_write_image (plan, raw, img);
+
+  rd = (struct tl_reader) { .fd = open (img, O_RDONLY | O_CLOEXEC) };
+  CHECK (rd.fd >= 0, "open %s", img);
+  OK (vv_qcow2_reader_open (tl_read, &rd, tl_file_size (img), &r));
+  for (uint64_t w = 0; w * VV_QCOW2_L2_COVERAGE < size; w++) {
+    if (vv_qcow2_reader_map (r, w, map) != 1)
+      continue;
+    for (size_t j = 0; j < VV_QCOW2_L2_ENTRIES; j++) {
+      uint64_t goff = w * VV_QCOW2_L2_COVERAGE + j * VV_QCOW2_CLUSTER_SIZE;
+      uint64_t got;
+
+      if (map[j] == VV_QCOW2_MAP_UNALLOCATED || map[j] == VV_QCOW2_MAP_ZERO) {
+        CHECK (goff >= size || vv_qcow2_plan_data_offset (plan, goff, &got)
+               == -1, "cluster at %" PRIu64 " is not data", goff);
+        continue;
+      }
+      OK (vv_qcow2_plan_data_offset (plan, goff, &got));
+      CHECK (got == map[j], "guest %" PRIu64 ": plan says %" PRIu64
+             ", the image %" PRIu64, goff, got, map[j]);
+      OK (vv_qcow2_plan_data_offset (plan, goff + 777, &got));
+      CHECK (got == map[j] + 777, "guest %" PRIu64 " + 777", goff);
+      checked++;
+    }
+  }
+  /* 16 + 48 + 1 + the last one. */
+  CHECK (checked == 66, "%" PRIu64 " data clusters", checked);
+  CHECK (vv_qcow2_plan_data_offset (plan, size, &checked) == -1,
+         "past the end");
+  vv_qcow2_reader_free (r);
+  close (rd.fd);
+  vv_qcow2_plan_free (plan);
+  unlink (raw);
+  unlink (img);
+  free (raw);
+  free (img);
+  printf ("ok data offsets across regions\n");
+}
+
 int
 main (void)
 {
@@ -515,6 +582,7 @@ main (void)
   test_big_metadata ();
   test_shapes ();
   test_overlay ();
+  test_data_offsets ();
   printf ("test-qcow2-writer: all passed\n");
   return EXIT_SUCCESS;
 }

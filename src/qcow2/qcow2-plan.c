@@ -69,6 +69,8 @@ struct vv_qcow2_plan {
   char *backing_file;
   char *backing_format;
   bool frozen;                  /* metadata written: no more marks */
+  uint64_t *data_before;        /* once frozen: DATA clusters in the
+                                   regions before each region */
 };
 
 struct layout {
@@ -200,6 +202,7 @@ vv_qcow2_plan_free (struct vv_qcow2_plan *plan)
   free (plan->regions);
   free (plan->backing_file);
   free (plan->backing_format);
+  free (plan->data_before);
   free (plan);
   return NULL;
 }
@@ -399,9 +402,12 @@ vv_qcow2_plan_data_offset (const struct vv_qcow2_plan *plan, uint64_t offset,
   /* Data clusters go out in guest order: this one follows every data
    * cluster before it.
    */
-  for (uint64_t g = 0; g < (c >> L2_SHIFT); g++)
-    if (plan->regions[g])
-      before += plan->regions[g]->ndata;
+  if (plan->data_before)
+    before = plan->data_before[c >> L2_SHIFT];
+  else
+    for (uint64_t g = 0; g < (c >> L2_SHIFT); g++)
+      if (plan->regions[g])
+        before += plan->regions[g]->ndata;
   r = plan->regions[c >> L2_SHIFT];
   i = (uint32_t) (c & (L2_ENTRIES - 1));
   for (k = 0; k + 4 <= i; k += 4)
@@ -638,6 +644,20 @@ vv_qcow2_write_metadata (struct vv_qcow2_plan *plan,
     vv_error_errno (errno, "allocating the qcow2 metadata buffer");
     return -1;
   }
+  /* Where each region's data starts, for vv_qcow2_plan_data_offset:
+   * a count per region instead of a walk over all regions before it.
+   */
+  free (plan->data_before);
+  plan->data_before = malloc (((size_t) plan->nregions + 1)
+                              * sizeof *plan->data_before);
+  if (plan->data_before == NULL) {
+    vv_error_errno (ENOMEM, "laying out a qcow2 image");
+    return -1;
+  }
+  plan->data_before[0] = 0;
+  for (uint32_t g = 0; g < plan->nregions; g++)
+    plan->data_before[g + 1] = plan->data_before[g]
+      + (plan->regions[g] ? plan->regions[g]->ndata : 0);
   plan->frozen = true;
   compute_layout (plan, &l);
   o = (struct out) { .write = write, .opaque = opaque, .buf = buf };

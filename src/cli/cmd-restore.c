@@ -130,7 +130,8 @@ run_verify (struct cli *cli, const struct cli_command *cmd,
   _cleanup_free_ char *what = NULL;
   const char *id, *job_id;
   bool wait = true;
-  size_t ndisks;
+  json_object *disks;
+  size_t ndisks, nblocks = 0;
   int c, r;
 
   while ((c = getopt_long (argc, argv, CLI_SHORTOPTS, longopts,
@@ -167,10 +168,19 @@ run_verify (struct cli *cli, const struct cli_command *cmd,
   }
   if ((r = get_backup (cli, id, &backup)) != CLI_EXIT_OK)
     return r;
-  ndisks = cli_get_array (backup, "disks")
-    ? json_object_array_length (cli_get_array (backup, "disks")) : 0;
-  printf ("%s verified: %zu disk%s, sha256 and qcow2 structure OK\n",
-          id, ndisks, ndisks == 1 ? "" : "s");
+  disks = cli_get_array (backup, "disks");
+  ndisks = disks ? json_object_array_length (disks) : 0;
+  /* Backups made before block digests have none to check. */
+  for (size_t i = 0; i < ndisks; i++)
+    if (cli_get_str (json_object_array_get_idx (disks, i), "blocks_sha256"))
+      nblocks++;
+  if (nblocks == ndisks)
+    printf ("%s verified: %zu disk%s, sha256, block digests and qcow2 "
+            "structure OK\n", id, ndisks, ndisks == 1 ? "" : "s");
+  else
+    printf ("%s verified: %zu disk%s, sha256 and qcow2 structure OK "
+            "(%zu without block digests: made before they existed)\n",
+            id, ndisks, ndisks == 1 ? "" : "s", ndisks - nblocks);
   return CLI_EXIT_OK;
 }
 
@@ -482,10 +492,11 @@ run_restore (struct cli *cli, const struct cli_command *cmd,
 const struct cli_command cli_cmd_verify = {
   .name = "verify",
   .synopsis = "ID [--no-wait]",
-  .summary = "Re-read a stored backup; check sha256 and qcow2 structure",
+  .summary = "Re-read a stored backup; check sha256, block digests and qcow2 structure",
   .help =
   "Waits for the verify job (progress bar on a terminal) and prints\n"
-  "\"ID verified: N disks, sha256 and qcow2 structure OK\"; exit status 1\n"
+  "\"ID verified: N disks, sha256, block digests and qcow2 structure OK\";\n"
+  "exit status 1\n"
   "with the reason when the check fails.  With --json: the finished job.\n"
   "A mismatch, a missing object or a broken image marks the backup\n"
   "corrupt (virtvault list and show say so, with the reason); a verify\n"

@@ -482,17 +482,30 @@ test_file_direct (const char *root)
     const char *buffered[] = { "direct=false", NULL };
     struct vv_target *td = vv_target_open ("dd", url, NULL);
     struct vv_target *tb = vv_target_open ("db", url, buffered);
-    struct vv_target_writer *wd = td ? vv_target_put_begin (td, "v2/dflt") : NULL;
-    struct vv_target_writer *wb = tb ? vv_target_put_begin (tb, "v2/buf") : NULL;
+    struct vv_target_writer *wd, *wb, *ws, *wu;
+
+    wd = td ? vv_target_put_begin_sized (td, "v2/dflt", size) : NULL;
+    wb = tb ? vv_target_put_begin_sized (tb, "v2/buf", size) : NULL;
+    ws = td ? vv_target_put_begin_sized (td, "v2/small", 4096) : NULL;
+    wu = td ? vv_target_put_begin (td, "v2/unsized") : NULL;
 
     long fd_flags = temp_file_flags ("/v2/.dflt");
     long fb_flags = temp_file_flags ("/v2/.buf");
+    long fs_flags = temp_file_flags ("/v2/.small");
+    long fu_flags = temp_file_flags ("/v2/.unsized");
 
-    CHECK (wd != NULL && wb != NULL && fd_flags != -1 && fb_flags != -1);
+    CHECK (wd != NULL && wb != NULL && ws != NULL && wu != NULL);
+    CHECK (fd_flags != -1 && fb_flags != -1 && fs_flags != -1
+           && fu_flags != -1);
     CHECK ((fd_flags & O_DIRECT) != 0);
     CHECK ((fb_flags & O_DIRECT) == 0);
+    /* Small objects and streams of unknown size: the page cache. */
+    CHECK ((fs_flags & O_DIRECT) == 0);
+    CHECK ((fu_flags & O_DIRECT) == 0);
     vv_target_put_abort (wd);
     vv_target_put_abort (wb);
+    vv_target_put_abort (ws);
+    vv_target_put_abort (wu);
     vv_target_close (td);
     vv_target_close (tb);
   }
@@ -986,11 +999,10 @@ test_enospc (void)
   CHECK (w != NULL);
   if (w == NULL)
     return;
-  /* O_DIRECT writes (tmpfs takes them since Linux 6.6) go out on the
-   * stream's own thread: a failure shows at a later write, at most the
-   * three 4 MiB buffers later.
+  /* (A stream of unknown size is written through the page cache; an
+   * image's O_DIRECT writes fail at begin, where its space is reserved.)
    */
-  for (i = 0; i < 256 && r == 0; i++)
+  for (i = 0; i < 64 && r == 0; i++)
     r = vv_target_put_write (w, chunk, sizeof chunk);
   CHECK (r == -1);
   CHECK_ERROR ("no space left on target directory ");

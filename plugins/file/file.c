@@ -621,12 +621,8 @@ file_put_begin (void *handle, const char *name)
                    "objects are never replaced", name, h->root);
       goto fail;
     }
-    if (create_temp (s) == 0) {
-      /* The file system may refuse O_DIRECT (tmpfs): then buffered. */
-      if (h->direct)
-        s->dw = direct_writer_start (s->fd);
+    if (create_temp (s) == 0)
       break;
-    }
     if (errno == ENOENT && attempt < CREATE_RETRIES) {
       close (s->dirfd);
       s->dirfd = -1;
@@ -672,6 +668,13 @@ file_put_begin2 (void *handle, const char *name, uint64_t size,
   s = file_put_begin (handle, name);
   if (s == NULL || size == VIRTVAULT_SIZE_UNKNOWN || size == 0)
     return s;
+  /* O_DIRECT for images: an object of at least one buffer, whose size is
+   * known.  Manifests, domain XML and block digests are a few KiB and go
+   * through the page cache, without a thread and 12 MiB of buffers each.
+   * The file system may refuse O_DIRECT: then buffered.
+   */
+  if (s->h->direct && size >= DIRECT_BUF)
+    s->dw = direct_writer_start (s->fd);
   e = posix_fallocate (s->fd, 0, (off_t) size);
   if (e == ENOSPC || e == EDQUOT || e == EFBIG) {
     /* Abort first: it keeps errno but the message must be the last. */

@@ -266,6 +266,31 @@ vv_restore_open_direct (int out_fd)
 }
 
 int
+vv_restore_pwrite_direct (int fd, const void *buf, size_t len,
+                          uint64_t offset)
+{
+  size_t done = 0;
+
+  while (done < len) {
+    ssize_t n = pwrite (fd, (const char *) buf + done, len - done,
+                        offset + done);
+
+    if (n > 0) {
+      done += n;
+      continue;
+    }
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n == -1 && errno == EINVAL && done == 0)
+      return 0;
+    if (n == 0)
+      errno = EIO;
+    return -1;
+  }
+  return 1;
+}
+
+int
 vv_restore_write_stream (void *opaque, const void *buf, size_t count)
 {
   struct vv_restore_out_stream *o = opaque;

@@ -178,7 +178,7 @@ copy_direct (struct flatten *f, uint32_t k, uint64_t src, uint64_t dst,
 {
   int in = f->layers[k].fd;
   void *m;
-  uint64_t done = 0;
+  int r, e;
 
   if (f->direct < 0 || (dst | len | src) & (DIRECT_ALIGN - 1))
     return 0;
@@ -192,28 +192,18 @@ copy_direct (struct flatten *f, uint32_t k, uint64_t src, uint64_t dst,
    * than page by page as the write touches it.
    */
   madvise (m, len, MADV_WILLNEED);
-  while (done < len) {
-    ssize_t n = pwrite (f->direct, (char *) m + done, len - done, dst + done);
-    if (n > 0) {
-      done += n;
-      continue;
-    }
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n == -1 && errno == EINVAL && done == 0) {
-      /* The file system or device will not: never again. */
-      munmap (m, len);
-      close (f->direct);
-      f->direct = -1;
-      return 0;
-    }
-    munmap (m, len);
-    /* EFAULT: the source shrank under the mapping. */
-    return n == -1 && errno == EFAULT ? fail_read (f, k, 0)
-      : fail_write (f, n == 0 ? EIO : errno);
-  }
+  r = vv_restore_pwrite_direct (f->direct, m, len, dst);
+  e = errno;
   munmap (m, len);
-  return 1;
+  if (r == 0) {
+    /* The file system or device will not: never again. */
+    close (f->direct);
+    f->direct = -1;
+  }
+  else if (r == -1)
+    /* EFAULT: the source shrank under the mapping. */
+    return e == EFAULT ? fail_read (f, k, 0) : fail_write (f, e);
+  return r;
 }
 
 /* Copies len bytes at src of layer k to dst of the output. */

@@ -44,35 +44,26 @@ struct out {
   uint64_t data_bytes;
 };
 
+/* 1 written with O_DIRECT, 0 to be written through the page cache, -1
+ * on failure.
+ */
 static int
 write_direct (struct out *o, const void *buf, size_t len, uint64_t off)
 {
-  size_t done = 0;
+  int r;
 
   if (!atomic_load (&o->direct) || (off | len | (uintptr_t) buf) % DIRECT_ALIGN)
     return 0;
-  while (done < len) {
-    ssize_t n = pwrite (o->direct_fd, (const char *) buf + done, len - done,
-                        off + done);
-
-    if (n > 0) {
-      done += n;
-      continue;
-    }
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n == -1 && errno == EINVAL && done == 0) {
-      /* The file system will not: buffered from now on.  The descriptor
-       * stays open until the end, so no other thread writes to a closed
-       * or reused one.
-       */
-      atomic_store (&o->direct, false);
-      return 0;
-    }
-    vv_restore_write_failed (n == 0 ? EIO : errno, o->path);
-    return -1;
-  }
-  return 1;
+  r = vv_restore_pwrite_direct (o->direct_fd, buf, len, off);
+  if (r == 0)
+    /* The file system will not: buffered from now on.  The descriptor
+     * stays open until the end, so no other thread writes to a closed
+     * or reused one.
+     */
+    atomic_store (&o->direct, false);
+  else if (r == -1)
+    return vv_restore_write_failed (errno, o->path);
+  return r;
 }
 
 static int

@@ -89,6 +89,13 @@ int64_t vv_restore_pread_fd (void *opaque, void *buf, size_t count,
  * or -1 where the file system has no O_DIRECT (tmpfs, some FUSE).
  */
 int vv_restore_open_direct (int out_fd);
+/* Writes all of buf at offset of fd, a descriptor from
+ * vv_restore_open_direct.  1 when written, 0 when the file system
+ * refused O_DIRECT for it (EINVAL before any byte: write it another
+ * way), -1 with errno set on failure (nothing reported).
+ */
+int vv_restore_pwrite_direct (int fd, const void *buf, size_t len,
+                              uint64_t offset);
 /* A vv_qcow2_write_fn writing one after the other into a restored file. */
 struct vv_restore_out_stream {
   int fd;

@@ -465,16 +465,12 @@ int
 vv_restore_check_domain_xml (const struct vv_backup_rec *b, const char *xml,
                              size_t len)
 {
-  struct vv_sha256 *h;
   char sha[VV_SHA256_HEX];
 
   if (b->domain_xml_sha256 == NULL)
     return 0;
-  if ((h = vv_sha256_new ()) == NULL)
+  if (vv_sha256_hex (xml, len, sha) == -1)
     return -1;
-  vv_sha256_update (h, xml, len);
-  vv_sha256_final (h, sha);
-  vv_sha256_free (h);
   if (strcasecmp (sha, b->domain_xml_sha256) != 0) {
     vv_error ("the domain XML of backup %s on target '%s' is corrupt or "
               "was altered: its sha256 is %s, the catalog recorded %s; it "

@@ -118,7 +118,6 @@ load_digests (struct vv_point *pt, struct layer *l)
   _cleanup_free_ char *buf = NULL, *what = NULL;
   char sha[VV_SHA256_HEX];
   size_t len;
-  struct vv_sha256 *h;
 
   what = vv_printf ("the block digests of %s", l->what);
   if (what == NULL)
@@ -138,11 +137,8 @@ load_digests (struct vv_point *pt, struct layer *l)
   }
   atomic_fetch_add (&pt->bytes_read, len);
   atomic_fetch_add (&pt->requests, 1);
-  if ((h = vv_sha256_new ()) == NULL)
+  if (vv_sha256_hex (buf, len, sha) == -1)
     return -1;
-  vv_sha256_update (h, buf, len);
-  vv_sha256_final (h, sha);
-  vv_sha256_free (h);
   if (strcasecmp (sha, d->blocks_sha256) != 0) {
     vv_error ("%s are corrupt or were altered: their sha256 is %s, the "
               "catalog recorded %s", what, sha, d->blocks_sha256);

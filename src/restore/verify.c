@@ -251,7 +251,6 @@ load_blocks (struct vv_target *t, const struct vv_backup_rec *b,
   const char *tn = vv_target_name (t);
   const char *base = vv_restore_object_base (d->object);
   uint64_t want = vv_block_digests_len (d->stored_bytes, d->block_size);
-  struct vv_sha256 *h;
   char sha[VV_SHA256_HEX];
   size_t len;
 
@@ -281,11 +280,8 @@ load_blocks (struct vv_target *t, const struct vv_backup_rec *b,
   }
   vv_progress_add_total (p, len);
   vv_progress_add (p, len);
-  if ((h = vv_sha256_new ()) == NULL)
+  if (vv_sha256_hex (buf, len, sha) == -1)
     return -1;
-  vv_sha256_update (h, buf, len);
-  vv_sha256_final (h, sha);
-  vv_sha256_free (h);
   if (d->blocks_sha256 == NULL || strcasecmp (sha, d->blocks_sha256) != 0) {
     vv_error ("%s are corrupt: sha256 is %s, expected %s", what, sha,
               or_none (d->blocks_sha256));

@@ -80,3 +80,14 @@ vv_sha256_free (struct vv_sha256 *h)
   }
   return NULL;
 }
+
+int
+vv_sha256_hex (const void *buf, size_t len, char ret_hex[VV_SHA256_HEX])
+{
+  unsigned char md[VV_SHA256_LEN];
+
+  if (vv_sha256_digest (buf, len, md) == -1)
+    return -1;
+  vv_sha256_to_hex (md, ret_hex);
+  return 0;
+}

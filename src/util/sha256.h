@@ -20,6 +20,10 @@ struct vv_sha256 *vv_sha256_free (struct vv_sha256 *h);
 #define VV_SHA256_LEN 32
 int vv_sha256_digest (const void *buf, size_t len,
                        unsigned char ret[VV_SHA256_LEN]);
+/* The hex digest of buf in one call; -1 with an error when OpenSSL
+ * fails.
+ */
+int vv_sha256_hex (const void *buf, size_t len, char ret_hex[VV_SHA256_HEX]);
 /* ret_hex of a 32-byte digest. */
 void vv_sha256_to_hex (const unsigned char md[VV_SHA256_LEN],
                        char ret_hex[VV_SHA256_HEX]);

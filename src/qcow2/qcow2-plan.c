@@ -71,6 +71,7 @@ struct vv_qcow2_plan {
   bool frozen;                  /* metadata written: no more marks */
   uint64_t *data_before;        /* once frozen: DATA clusters in the
                                    regions before each region */
+  uint64_t data_offset;         /* once frozen: where the data starts */
 };
 
 struct layout {
@@ -389,11 +390,15 @@ int
 vv_qcow2_plan_data_offset (const struct vv_qcow2_plan *plan, uint64_t offset,
                            uint64_t *ret)
 {
-  uint64_t c = offset / CS, before = 0;
+  uint64_t c = offset / CS, before;
   const struct region *r;
   uint32_t i, k;
-  struct layout l;
 
+  if (!plan->frozen) {
+    vv_error ("the data of a qcow2 image is placed only once its metadata "
+              "is written");
+    return -1;
+  }
   if (offset >= plan->virtual_size || kind_at (plan, c) != VV_QCOW2_DATA) {
     vv_error ("guest offset %" PRIu64 " is not in a data cluster of the "
               "image being written", offset);
@@ -402,20 +407,14 @@ vv_qcow2_plan_data_offset (const struct vv_qcow2_plan *plan, uint64_t offset,
   /* Data clusters go out in guest order: this one follows every data
    * cluster before it.
    */
-  if (plan->data_before)
-    before = plan->data_before[c >> L2_SHIFT];
-  else
-    for (uint64_t g = 0; g < (c >> L2_SHIFT); g++)
-      if (plan->regions[g])
-        before += plan->regions[g]->ndata;
+  before = plan->data_before[c >> L2_SHIFT];
   r = plan->regions[c >> L2_SHIFT];
   i = (uint32_t) (c & (L2_ENTRIES - 1));
   for (k = 0; k + 4 <= i; k += 4)
     before += __builtin_popcount (r->map[k / 4] & 0xaa);
   for (; k < i; k++)
     before += region_get (r, k) == VV_QCOW2_DATA;
-  compute_layout (plan, &l);
-  *ret = l.data_offset + before * CS + offset % CS;
+  *ret = plan->data_offset + before * CS + offset % CS;
   return 0;
 }
 
@@ -660,6 +659,7 @@ vv_qcow2_write_metadata (struct vv_qcow2_plan *plan,
       + (plan->regions[g] ? plan->regions[g]->ndata : 0);
   plan->frozen = true;
   compute_layout (plan, &l);
+  plan->data_offset = l.data_offset;
   o = (struct out) { .write = write, .opaque = opaque, .buf = buf };
 
   if ((h = out_cluster (&o)) == NULL)

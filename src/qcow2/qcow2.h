@@ -86,9 +86,9 @@ int vv_qcow2_plan_next_run (const struct vv_qcow2_plan *plan, uint64_t *iter,
                             uint64_t *ret_offset, uint64_t *ret_length);
 
 /* Where the image stores the guest byte at offset, which must lie in a
- * DATA cluster: writers that fill the data in any order (ranged reads in
- * parallel) pwrite each piece there.  The cost grows with the number of
- * 512 MiB regions before offset.
+ * DATA cluster, once vv_qcow2_write_metadata has laid the image out:
+ * writers that fill the data in any order (ranged reads in parallel)
+ * pwrite each piece there.
  */
 int vv_qcow2_plan_data_offset (const struct vv_qcow2_plan *plan,
                                uint64_t offset, uint64_t *ret);

@@ -403,6 +403,19 @@ import_into_new_catalog () {
     IMPORT_OUT=$(vv target import "$1") || fail "target import: $IMPORT_OUT"
 }
 
+# free_port_pair : prints an even P from 30000 with 127.0.0.1:P and P+1
+# free (the NFS test server's nfs and mount ports); fails after 20
+# tries.
+free_port_pair () {
+    local i p
+    port_free () { ! bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+    for i in $(seq 20); do
+        p=$(( 30000 + (RANDOM % 15000) * 2 ))
+        port_free "$p" && port_free "$((p + 1))" && { echo "$p"; return 0; }
+    done
+    return 1
+}
+
 # ---- restores that read only what the point needs ----
 
 # ranged_chain : on "$dom" (a 64 MiB vda, reference "$ref", written with

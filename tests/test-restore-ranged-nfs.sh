@@ -11,13 +11,7 @@ source "${abs_top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires_cmd ganesha.nfsd rpcbind socat nsenter unshare
 server=$abs_top_srcdir/tests/nfs-server.sh
 
-port_free () { ! bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-port=
-for i in $(seq 20); do
-    p=$(( 30000 + (RANDOM % 15000) * 2 ))
-    port_free "$p" && port_free "$((p + 1))" && { port=$p; break; }
-done
-[ -n "$port" ] || fail "no free port pair for the NFS server"
+port=$(free_port_pair) || fail "no free port pair for the NFS server"
 export_dir=$VV_TMP/nfs-export srv=$VV_TMP/nfs-server
 relay_log=$VV_TMP/nfs-relay.log
 mkdir -p "$export_dir" "$srv"

@@ -27,13 +27,7 @@ truncate -s 64M "$ref"
 w () { guest_write "$dom" vda "$1"; ref_write "$ref" "$1"; }
 
 # ---- the server: a free port pair, the export, a small tmpfs export ----
-port_free () { ! bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-port=
-for i in $(seq 20); do
-    p=$(( 30000 + (RANDOM % 15000) * 2 ))
-    port_free "$p" && port_free "$((p + 1))" && { port=$p; break; }
-done
-[ -n "$port" ] || fail "no free port pair for the NFS server"
+port=$(free_port_pair) || fail "no free port pair for the NFS server"
 export_dir=$VV_TMP/nfs-export small=$VV_TMP/nfs-small srv=$VV_TMP/nfs-server
 mkdir -p "$export_dir" "$small" "$srv"
 mount -t tmpfs -o size=4m tmpfs "$small" || fail "cannot mount a tmpfs for the small export"
